@@ -1,0 +1,480 @@
+"""The clustersim trace format (version 1).
+
+A trace says what every rank of a job executes in one training iteration (or
+any other unit of work). It is plain JSON::
+
+    {
+      "format": "clustersim-trace",
+      "version": 1,
+      "name": "two-rank example",
+      "world_size": 2,
+      "placement": [0, 1],                 # rank -> GPU index (optional: identity)
+      "groups": {"world": [[0, 1]]},       # communicator families
+      "programs": [
+        {"ranks": [0, 1],                  # ranks that run the same op list
+         "ops": [
+           {"id": "fwd", "kind": "compute", "flops": 1e12, "bytes": 2e9},
+           {"id": "ar", "kind": "all_reduce", "group": "world",
+            "bytes": 1048576, "stream": "comm", "deps": ["fwd"]}
+         ]}
+      ]
+    }
+
+Ops
+    ``id`` (unique within its program), ``kind``, ``stream`` (default
+    ``compute`` for compute ops, ``comm`` for the others), ``deps`` (ids of ops
+    of the same program that must finish first). Ops of one stream run in
+    order; ops of different streams overlap unless a dependency says otherwise.
+
+    * ``compute``: ``flops`` and ``bytes`` (memory traffic, costed by the
+      compute model) or ``duration_s`` (replayed as is). Optional ``category``
+      (``gemm``, ``attention``, ``elementwise``, ...) selects the efficiency.
+    * collectives ``all_reduce``, ``all_gather``, ``reduce_scatter``,
+      ``all_to_all``, ``broadcast``, ``reduce``, ``barrier``: ``group`` (a
+      family name from ``groups``; each rank uses the member list that
+      contains it) and ``bytes`` (the buffer size: the full reduced buffer for
+      all-reduce and reduce-scatter, the full gathered output for all-gather,
+      the whole send buffer for all-to-all). Optional ``algorithm``.
+    * ``send`` / ``recv``: ``bytes``, ``tag`` (default 0) and ``peer``, either
+      an absolute rank (programs of a single rank only) or
+      ``{"group": FAMILY, "offset": K}``: the member K places after this rank
+      in its member list of that family (cyclic).
+
+Groups
+    ``groups`` maps a family name to a list of disjoint member lists. A
+    collective on family ``tp`` issued by rank r runs on the list containing r.
+    Collectives on one member list are matched in issue order (as NCCL
+    communicators are): the k-th collective of every member must agree in kind
+    and bytes.
+
+Programs
+    Each rank appears in exactly one program. Ranks sharing a program and a
+    speed form a *rank class*, which the engine may simulate once (see the
+    design's scale section).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from workloads.errors import InputError
+
+FORMAT = "clustersim-trace"
+VERSION = 1
+
+COMPUTE = "compute"
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all",
+               "broadcast", "reduce", "barrier")
+P2P = ("send", "recv")
+KINDS = (COMPUTE,) + COLLECTIVES + P2P
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A point-to-point partner: an absolute rank or a position in a group."""
+
+    rank: int | None = None
+    group: str | None = None
+    offset: int = 0
+
+    def resolve(self, rank: int, trace: "Trace") -> int:
+        if self.rank is not None:
+            return self.rank
+        members = trace.member_list(self.group, rank)
+        i = members.index(rank)
+        return members[(i + self.offset) % len(members)]
+
+    def to_json(self) -> Any:
+        if self.rank is not None:
+            return self.rank
+        return {"group": self.group, "offset": self.offset}
+
+
+@dataclass(slots=True)
+class Op:
+    """One operation of a program. Fields that do not apply to a kind stay None."""
+
+    id: str
+    kind: str
+    stream: str
+    deps: tuple[str, ...] = ()
+    flops: float = 0.0
+    bytes: float = 0.0
+    duration_s: float | None = None
+    category: str | None = None
+    group: str | None = None
+    algorithm: str | None = None
+    peer: Peer | None = None
+    tag: int = 0
+    layer: str | None = None
+
+    @property
+    def is_compute(self) -> bool:
+        return self.kind == COMPUTE
+
+    @property
+    def is_collective(self) -> bool:
+        return self.kind in COLLECTIVES
+
+    @property
+    def is_p2p(self) -> bool:
+        return self.kind in P2P
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "kind": self.kind, "stream": self.stream}
+        if self.deps:
+            d["deps"] = list(self.deps)
+        if self.is_compute:
+            if self.duration_s is not None:
+                d["duration_s"] = self.duration_s
+            else:
+                d["flops"] = self.flops
+                d["bytes"] = self.bytes
+            if self.category:
+                d["category"] = self.category
+        else:
+            d["bytes"] = self.bytes
+        if self.group is not None:
+            d["group"] = self.group
+        if self.algorithm is not None:
+            d["algorithm"] = self.algorithm
+        if self.peer is not None:
+            d["peer"] = self.peer.to_json()
+            d["tag"] = self.tag
+        if self.layer is not None:
+            d["layer"] = self.layer
+        return d
+
+
+@dataclass(slots=True)
+class Program:
+    ranks: list[int]
+    ops: list[Op]
+
+
+@dataclass
+class Trace:
+    """A whole job: programs, communicator groups and rank placement."""
+
+    world_size: int
+    programs: list[Program]
+    groups: dict[str, list[list[int]]] = field(default_factory=dict)
+    placement: list[int] | None = None
+    name: str = "trace"
+    meta: dict[str, Any] = field(default_factory=dict)
+    _member_index: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
+
+    # -- lookups -----------------------------------------------------------
+    def gpu_of(self, rank: int) -> int:
+        return rank if self.placement is None else self.placement[rank]
+
+    def group_index(self, family: str, rank: int) -> int:
+        """Index of the member list of ``family`` that contains ``rank``."""
+        idx = self._member_index.get(family)
+        if idx is None:
+            idx = {r: i for i, members in enumerate(self.groups[family]) for r in members}
+            self._member_index[family] = idx
+        return idx[rank]
+
+    def member_list(self, family: str, rank: int) -> list[int]:
+        return self.groups[family][self.group_index(family, rank)]
+
+    def program_of_rank(self) -> list[int]:
+        owner = [-1] * self.world_size
+        for p, prog in enumerate(self.programs):
+            for r in prog.ranks:
+                owner[r] = p
+        return owner
+
+    # -- serialisation ---------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name,
+                             "world_size": self.world_size}
+        if self.placement is not None:
+            d["placement"] = list(self.placement)
+        d["groups"] = self.groups
+        if self.meta:
+            d["meta"] = self.meta
+        d["programs"] = [{"ranks": p.ranks, "ops": [o.to_json() for o in p.ops]}
+                         for p in self.programs]
+        return d
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+
+
+# ---------------------------------------------------------------------------
+# Parsing and validation
+# ---------------------------------------------------------------------------
+
+_OP_KEYS = {"id", "kind", "stream", "deps", "flops", "bytes", "duration_s", "category",
+            "group", "algorithm", "peer", "tag", "layer"}
+_TOP_KEYS = {"format", "version", "name", "world_size", "placement", "groups",
+             "programs", "meta"}
+
+
+def _num(v: Any, where: str, file: str | None, *, integer: bool = False,
+         positive: bool = False) -> float:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if ok and integer:
+        ok = float(v).is_integer()
+    if ok:
+        ok = v >= 0 and (v > 0 or not positive) and v == v and v != float("inf")
+    if not ok:
+        kind = "a positive" if positive else "a non-negative"
+        raise InputError(f"expected {kind} {'integer' if integer else 'number'}",
+                         file=file, field=where, value=v)
+    return int(v) if integer else float(v)
+
+
+def _parse_peer(v: Any, where: str, file: str | None) -> Peer:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return Peer(rank=int(_num(v, where, file, integer=True)))
+    if isinstance(v, dict) and set(v) <= {"group", "offset"} and "group" in v:
+        off = v.get("offset", 0)
+        if not isinstance(off, int) or isinstance(off, bool):
+            raise InputError("peer offset must be an integer", file=file,
+                             field=where + ".offset", value=off)
+        return Peer(group=str(v["group"]), offset=off)
+    raise InputError('peer must be a rank or {"group": NAME, "offset": K}',
+                     file=file, field=where, value=v)
+
+
+def parse_op(d: Any, where: str, file: str | None = None) -> Op:
+    if not isinstance(d, dict):
+        raise InputError("an op must be an object", file=file, field=where, value=d)
+    unknown = set(d) - _OP_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise InputError(f"unknown op key (known: {', '.join(sorted(_OP_KEYS))})",
+                         file=file, field=f"{where}.{k}", value=d[k])
+    if "id" not in d:
+        raise InputError("op has no id", file=file, field=where, value=d)
+    oid = str(d["id"])
+    kind = d.get("kind")
+    if kind not in KINDS:
+        raise InputError(f"unknown op kind (known: {', '.join(KINDS)})", file=file,
+                         field=f"{where}.kind", value=kind)
+    stream = str(d.get("stream", "compute" if kind == COMPUTE else "comm"))
+    deps = d.get("deps", [])
+    if not isinstance(deps, list):
+        raise InputError("deps must be a list of op ids", file=file,
+                         field=f"{where}.deps", value=deps)
+    op = Op(id=oid, kind=kind, stream=stream, deps=tuple(str(x) for x in deps),
+            category=d.get("category"), layer=d.get("layer"))
+    if kind == COMPUTE:
+        if "duration_s" in d:
+            op.duration_s = _num(d["duration_s"], f"{where}.duration_s", file)
+        elif "flops" in d or "bytes" in d:
+            op.flops = _num(d.get("flops", 0), f"{where}.flops", file)
+            op.bytes = _num(d.get("bytes", 0), f"{where}.bytes", file)
+        else:
+            raise InputError("compute op needs flops/bytes or duration_s", file=file,
+                             field=where, value=oid)
+        return op
+    op.bytes = _num(d.get("bytes", 0), f"{where}.bytes", file)
+    if kind in COLLECTIVES:
+        if "group" not in d:
+            raise InputError(f"{kind} needs a group", file=file, field=where, value=oid)
+        op.group = str(d["group"])
+        op.algorithm = d.get("algorithm")
+    else:
+        if "peer" not in d:
+            raise InputError(f"{kind} needs a peer", file=file, field=where, value=oid)
+        op.peer = _parse_peer(d["peer"], f"{where}.peer", file)
+        op.tag = int(_num(d.get("tag", 0), f"{where}.tag", file, integer=True))
+    return op
+
+
+def from_json(data: Any, file: str | None = None) -> Trace:
+    """Build and validate a :class:`Trace` from parsed JSON."""
+    if not isinstance(data, dict):
+        raise InputError("a trace must be a JSON object", file=file, field="(top)",
+                         value=type(data).__name__)
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise InputError(f"unknown trace key (known: {', '.join(sorted(_TOP_KEYS))})",
+                         file=file, field=k, value=data[k])
+    if data.get("format", FORMAT) != FORMAT:
+        raise InputError(f"not a {FORMAT} file", file=file, field="format",
+                         value=data.get("format"))
+    if data.get("version", VERSION) != VERSION:
+        raise InputError(f"unsupported trace version (this clustersim reads {VERSION})",
+                         file=file, field="version", value=data.get("version"))
+    world = int(_num(data.get("world_size"), "world_size", file, integer=True, positive=True))
+    placement = data.get("placement")
+    if placement is not None:
+        if not isinstance(placement, list) or len(placement) != world:
+            raise InputError(f"placement must list one GPU per rank ({world})", file=file,
+                             field="placement", value=placement)
+        placement = [int(_num(g, f"placement[{i}]", file, integer=True))
+                     for i, g in enumerate(placement)]
+        if len(set(placement)) != world:
+            raise InputError("two ranks placed on one GPU", file=file, field="placement",
+                             value=placement)
+    groups_raw = data.get("groups", {})
+    if not isinstance(groups_raw, dict):
+        raise InputError("groups must map a name to lists of ranks", file=file,
+                         field="groups", value=groups_raw)
+    groups: dict[str, list[list[int]]] = {}
+    for fam, lists in groups_raw.items():
+        if not isinstance(lists, list) or not all(isinstance(m, list) for m in lists):
+            raise InputError("a group family is a list of member lists", file=file,
+                             field=f"groups.{fam}", value=lists)
+        seen: set[int] = set()
+        out = []
+        for i, members in enumerate(lists):
+            ms = [int(_num(r, f"groups.{fam}[{i}]", file, integer=True)) for r in members]
+            for r in ms:
+                if r >= world:
+                    raise InputError(f"rank out of range (world_size {world})", file=file,
+                                     field=f"groups.{fam}[{i}]", value=r)
+                if r in seen:
+                    raise InputError("rank appears in two member lists of one family",
+                                     file=file, field=f"groups.{fam}", value=r)
+                seen.add(r)
+            out.append(ms)
+        groups[str(fam)] = out
+    progs_raw = data.get("programs")
+    if not isinstance(progs_raw, list) or not progs_raw:
+        raise InputError("programs must be a non-empty list", file=file, field="programs",
+                         value=progs_raw)
+    programs = []
+    for p, pd in enumerate(progs_raw):
+        where = f"programs[{p}]"
+        if not isinstance(pd, dict) or "ranks" not in pd or "ops" not in pd:
+            raise InputError("a program needs ranks and ops", file=file, field=where,
+                             value=pd if not isinstance(pd, dict) else sorted(pd))
+        ranks = [int(_num(r, f"{where}.ranks", file, integer=True)) for r in pd["ranks"]]
+        ops = [parse_op(o, f"{where}.ops[{i}]", file) for i, o in enumerate(pd["ops"])]
+        programs.append(Program(ranks=ranks, ops=ops))
+    trace = Trace(world_size=world, programs=programs, groups=groups, placement=placement,
+                  name=str(data.get("name", "trace")), meta=dict(data.get("meta", {})))
+    validate(trace, file)
+    return trace
+
+
+def load(path: str | Path) -> Trace:
+    """Read a trace file; every problem is an :class:`InputError` naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise InputError(f"cannot read trace: {e.strerror}", file=str(p)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
+                         file=str(p)) from None
+    return from_json(data, str(p))
+
+
+def validate(trace: Trace, file: str | None = None) -> None:
+    """Check ranks, ids, dependencies (existing, acyclic), groups and peers."""
+    owner: dict[int, int] = {}
+    for p, prog in enumerate(trace.programs):
+        if not prog.ranks:
+            raise InputError("program has no ranks", file=file, field=f"programs[{p}].ranks",
+                             value=[])
+        for r in prog.ranks:
+            if not 0 <= r < trace.world_size:
+                raise InputError(f"rank out of range (world_size {trace.world_size})",
+                                 file=file, field=f"programs[{p}].ranks", value=r)
+            if r in owner:
+                raise InputError(f"rank already runs programs[{owner[r]}]", file=file,
+                                 field=f"programs[{p}].ranks", value=r)
+            owner[r] = p
+    missing = sorted(set(range(trace.world_size)) - set(owner))
+    if missing:
+        raise InputError("ranks run no program", file=file, field="programs",
+                         value=missing[:8])
+    for p, prog in enumerate(trace.programs):
+        _validate_program(trace, p, prog, file)
+
+
+def _validate_program(trace: Trace, p: int, prog: Program, file: str | None) -> None:
+    ids: dict[str, int] = {}
+    for i, op in enumerate(prog.ops):
+        where = f"programs[{p}].ops[{i}]"
+        if op.id in ids:
+            raise InputError("duplicate op id", file=file, field=f"{where}.id", value=op.id)
+        ids[op.id] = i
+        fam = op.group if op.is_collective else (op.peer.group if op.peer else None)
+        if fam is not None:
+            if fam not in trace.groups:
+                raise InputError(f"unknown group family (known: {', '.join(trace.groups) or 'none'})",
+                                 file=file, field=f"{where}.group", value=fam)
+            idx = trace._member_index.get(fam) or {
+                r: j for j, ms in enumerate(trace.groups[fam]) for r in ms}
+            trace._member_index[fam] = idx
+            outside = [r for r in prog.ranks if r not in idx]
+            if outside:
+                raise InputError(f"rank {outside[0]} is in no member list of group '{fam}'",
+                                 file=file, field=where, value=op.id)
+        if op.is_p2p and op.peer.rank is not None:
+            if len(prog.ranks) != 1:
+                raise InputError("an absolute peer needs a single-rank program; use "
+                                 '{"group": ..., "offset": ...}', file=file,
+                                 field=f"{where}.peer", value=op.peer.rank)
+            if not 0 <= op.peer.rank < trace.world_size or op.peer.rank == prog.ranks[0]:
+                raise InputError("peer must be another rank of the job", file=file,
+                                 field=f"{where}.peer", value=op.peer.rank)
+    for i, op in enumerate(prog.ops):
+        for d in op.deps:
+            if d not in ids:
+                raise InputError("dependency on an unknown op", file=file,
+                                 field=f"programs[{p}].ops[{i}].deps", value=d)
+    cycle = find_cycle(prog.ops)
+    if cycle:
+        raise InputError("dependency cycle", file=file, field=f"programs[{p}].ops",
+                         value=" -> ".join(cycle))
+
+
+def find_cycle(ops: list[Op]) -> list[str] | None:
+    """A dependency cycle among ``ops`` (including in-stream order), or None."""
+    index = {op.id: i for i, op in enumerate(ops)}
+    succ: list[list[int]] = [[] for _ in ops]
+    indeg = [0] * len(ops)
+    last_in_stream: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        preds = [index[d] for d in op.deps if d in index]
+        if op.stream in last_in_stream:
+            preds.append(last_in_stream[op.stream])
+        last_in_stream[op.stream] = i
+        for j in preds:
+            succ[j].append(i)
+            indeg[i] += 1
+    ready = [i for i, d in enumerate(indeg) if d == 0]
+    done = 0
+    while ready:
+        j = ready.pop()
+        done += 1
+        for k in succ[j]:
+            indeg[k] -= 1
+            if indeg[k] == 0:
+                ready.append(k)
+    if done == len(ops):
+        return None
+    # walk back along unfinished predecessors to name one cycle
+    left = {i for i, d in enumerate(indeg) if d > 0}
+    preds_of: dict[int, list[int]] = {i: [] for i in left}
+    for j in left:
+        for k in succ[j]:
+            if k in left:
+                preds_of[k].append(j)
+    start = min(left)
+    path, seen = [start], {start: 0}
+    while True:
+        nxt = preds_of[path[-1]][0]
+        if nxt in seen:
+            loop = path[seen[nxt]:]
+            return [ops[i].id for i in reversed(loop)] + [ops[loop[-1]].id]
+        seen[nxt] = len(path)
+        path.append(nxt)
+
+
+def ops_by_id(ops: Iterable[Op]) -> dict[str, Op]:
+    return {o.id: o for o in ops}
