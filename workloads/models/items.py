@@ -1,0 +1,42 @@
+"""The items one rank executes for one micro-batch of one layer.
+
+This is the interface between the model math (``workloads.models``) and the
+trace generator (``workloads.generate``). Every figure is for ONE micro-batch on
+ONE rank, after tensor/context/expert-parallel splitting. Units: FLOPs (floating
+point operations, a multiply-add counts 2) and bytes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeItem:
+    name: str          # e.g. "qkv", "attn", "fc1", "ln1", "logits"
+    flops: float       # FLOPs of this op for ONE micro-batch on ONE rank (after TP/CP/EP splitting)
+    bytes: float       # HBM bytes read+written
+    category: str      # "gemm" | "attention" | "elementwise" | "norm" | "embedding" | "optimizer" | "loss"
+
+
+@dataclass(frozen=True, slots=True)
+class CommItem:
+    name: str          # e.g. "tp_ar1", "sp_ag1", "ep_dispatch", "cp_kv"
+    kind: str          # "all_reduce" | "all_gather" | "reduce_scatter" | "all_to_all" | "sendrecv_ring"
+    group: str         # communicator family: "tp" | "cp" | "ep" | "dp" | "edp" (expert data parallel) | "pp"
+    bytes: float       # trace-format meaning: full buffer for all_reduce/reduce_scatter, gathered output for all_gather, whole send buffer for all_to_all, per-step message for sendrecv_ring
+    overlap_with: str | None = None   # name of a ComputeItem this comm may overlap with (e.g. ring-attention KV exchange overlaps "attn"); None = on the critical path
+
+
+Item = ComputeItem | CommItem
+
+
+@dataclass(frozen=True)
+class Shape:       # what one rank processes per micro-batch
+    micro_batch: int
+    seq_len: int
+    tp: int = 1
+    cp: int = 1
+    ep: int = 1
+    sequence_parallel: bool = False
+    dtype_bytes: int = 2
+    recompute: str = "none"    # none | selective | full
