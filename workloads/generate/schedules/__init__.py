@@ -1,0 +1,57 @@
+"""Pipeline schedules: a registry of :class:`Schedule` classes.
+
+Adding a schedule is one subclass of :class:`Schedule` and one entry in
+:data:`SCHEDULES`.
+"""
+from __future__ import annotations
+
+from workloads.errors import InputError
+from workloads.generate.schedules.base import Action, Schedule, peak_in_flight, virtual_stage
+from workloads.generate.schedules.gpipe import GPipe
+from workloads.generate.schedules.interleaved import Interleaved
+from workloads.generate.schedules.one_f_one_b import OneFOneB
+from workloads.generate.schedules.timeline import ScheduleDeadlock, Timeline, run_timeline
+from workloads.generate.schedules.zero_bubble import ZeroBubbleH1
+
+SCHEDULES: dict[str, type[Schedule]] = {
+    GPipe.name: GPipe,
+    OneFOneB.name: OneFOneB,
+    Interleaved.name: Interleaved,
+    ZeroBubbleH1.name: ZeroBubbleH1,
+}
+
+
+def get_schedule(name: str) -> Schedule:
+    """The schedule registered as ``name``; InputError naming the choices otherwise."""
+    cls = SCHEDULES.get(name)
+    if cls is None:
+        raise InputError(f"unknown pipeline schedule (known: {', '.join(SCHEDULES)})",
+                         field="parallelism.schedule", value=name)
+    return cls()
+
+
+def schedule(name: str, pp: int, microbatches: int, vpp: int = 1) -> list[list[Action]]:
+    """Per pipeline stage, the ordered actions of schedule ``name``."""
+    return get_schedule(name).actions(pp, microbatches, vpp)
+
+
+def in_flight_microbatches(name: str, pp: int, m: int, vpp: int, stage: int) -> float:
+    """Peak activations held on ``stage``, in units of one micro-batch's
+    activations for the device's whole share of the model.
+
+    Counts (micro-batch, chunk) pairs between their F and the action that frees
+    them (B, or W for schedules that split the weight gradient) and divides by
+    ``vpp`` (a chunk holds 1/vpp of the device's layers). 1F1B gives
+    ``min(pp - stage, m)``; GPipe gives ``m``.
+    """
+    sched = get_schedule(name)
+    if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < pp:
+        raise InputError(f"stage must be in 0..{pp - 1}", field="stage", value=stage)
+    acts = sched.actions(pp, m, vpp)[stage]
+    release = "W" if sched.splits_weight_grad else "B"
+    return peak_in_flight(acts, release) / vpp
+
+
+__all__ = ["Action", "Schedule", "SCHEDULES", "get_schedule", "schedule",
+           "in_flight_microbatches", "virtual_stage", "run_timeline", "Timeline",
+           "ScheduleDeadlock", "peak_in_flight"]
