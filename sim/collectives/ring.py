@@ -1,0 +1,54 @@
+"""Ring algorithms (all-reduce, all-gather, reduce-scatter, broadcast, reduce).
+
+On one host every member forwards to the next. Across hosts the data is split
+over *channels*, one ring per GPU of a host (as NCCL opens one ring per NIC),
+and each channel's ring enters and leaves hosts through different GPUs so that
+every NIC carries one channel's traffic. Consecutive hosts are joined
+rail-aligned where the order allows (exit GPU of one host and entry GPU of the
+next have the same local index, so the hop stays on one rail).
+"""
+from __future__ import annotations
+
+from sim.collectives.base import CollectiveAlgorithm, Phase, TopologyView, ring_volume
+
+
+def channel_rings(gpus: list[int], topo: TopologyView) -> list[list[int]]:
+    """Ring orders, one per channel, over ``gpus``."""
+    hosts = topo.by_host(gpus)
+    k = min(len(h) for h in hosts)
+    if len(hosts) == 1 or k == 1 or any(len(h) != k for h in hosts):
+        return [list(gpus)]
+    hosts = [sorted(h, key=topo.local_of) for h in hosts]
+    n_hosts = len(hosts)
+    rings = []
+    for c in range(k):
+        order: list[int] = []
+        for h, members in enumerate(hosts):
+            entry = members[(c + h) % k]
+            if h < n_hosts - 1:
+                exit_ = members[(c + h + 1) % k]
+            else:
+                exit_ = members[c % k] if (c + h) % k != c % k else members[(c + h + 1) % k]
+            middle = [members[(c + h + j) % k] for j in range(k)]
+            middle = [g for g in middle if g not in (entry, exit_)]
+            order.extend([entry] + middle + [exit_])
+        rings.append(order)
+    return rings
+
+
+class Ring(CollectiveAlgorithm):
+    name = "ring"
+    ops = ("all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce", "barrier")
+
+    def phases(self, op, nbytes, gpus, topo):
+        n = len(gpus)
+        if n < 2:
+            return []
+        rings = channel_rings(gpus, topo)
+        per_link, steps = ring_volume(op, nbytes / len(rings), n)
+        chain = op in ("broadcast", "reduce")
+        flows = []
+        for order in rings:
+            hops = n - 1 if chain else n
+            flows.extend((order[i], order[(i + 1) % n], per_link) for i in range(hops))
+        return [Phase(tuple(flows), steps)]

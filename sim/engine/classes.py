@@ -1,0 +1,95 @@
+"""Rank classes: ranks that behave identically, simulated once.
+
+Two ranks can share one simulated representative when they run the same
+program at the same speed *and* every communicator they use pairs them with
+partners that are themselves interchangeable, position by position. The
+partition is found by colour refinement (as in the Weisfeiler-Leman test):
+start from (program, speed) and split a class whenever its members see
+different partner classes in some group family, until nothing splits. A
+straggler thus splits its own class, then the classes of the ranks that wait
+on it through a collective, and so on, and nothing else.
+
+With ``fold=False`` every rank is its own class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workloads.trace import Trace
+
+
+@dataclass(frozen=True)
+class RankClass:
+    index: int
+    program: int
+    ranks: tuple[int, ...]
+    speed: float
+
+    @property
+    def size(self) -> int:
+        return len(self.ranks)
+
+    @property
+    def rep(self) -> int:
+        return self.ranks[0]
+
+    def label(self) -> str:
+        r = self.ranks
+        if len(r) == 1:
+            return f"rank {r[0]}"
+        if r == tuple(range(r[0], r[0] + len(r))):
+            return f"ranks {r[0]}-{r[-1]}"
+        return f"ranks {r[0]},{r[1]},... (x{len(r)})"
+
+
+def used_families(trace: Trace, program: int) -> set[str]:
+    fams = set()
+    for op in trace.programs[program].ops:
+        if op.group is not None:
+            fams.add(op.group)
+        if op.peer is not None and op.peer.group is not None:
+            fams.add(op.peer.group)
+    return fams
+
+
+def rank_classes(trace: Trace, speeds: list[float] | None = None,
+                 fold: bool = True) -> list[RankClass]:
+    """Partition the ranks of ``trace`` into classes of identical behaviour."""
+    n = trace.world_size
+    speeds = speeds or [1.0] * n
+    owner = trace.program_of_rank()
+    if not fold:
+        return [RankClass(r, owner[r], (r,), speeds[r]) for r in range(n)]
+    fams_of_program = [sorted(used_families(trace, p)) for p in range(len(trace.programs))]
+    # all families any program uses: a rank's partners must match in each
+    families = sorted(set().union(*map(set, fams_of_program)))
+    colour_ids: dict = {}
+    colour = [colour_ids.setdefault((owner[r], speeds[r]), len(colour_ids)) for r in range(n)]
+    n_colours = len(colour_ids)
+    rotated = {}
+    for fam in families:
+        index = {r: (i, pos) for i, ms in enumerate(trace.groups[fam]) for pos, r in enumerate(ms)}
+        rotated[fam] = index
+    while True:
+        sig_ids: dict = {}
+        new = []
+        for r in range(n):
+            parts = [colour[r]]
+            for fam in families:
+                hit = rotated[fam].get(r)
+                if hit is None:
+                    parts.append(None)
+                    continue
+                i, pos = hit
+                ms = trace.groups[fam][i]
+                parts.append(tuple(colour[m] for m in ms[pos:] + ms[:pos]))
+            new.append(sig_ids.setdefault(tuple(parts), len(sig_ids)))
+        colour = new
+        if len(sig_ids) == n_colours:
+            break
+        n_colours = len(sig_ids)
+    members: dict[int, list[int]] = {}
+    for r in range(n):
+        members.setdefault(colour[r], []).append(r)
+    ordered = sorted(members.values(), key=lambda rs: rs[0])
+    return [RankClass(i, owner[rs[0]], tuple(rs), speeds[rs[0]]) for i, rs in enumerate(ordered)]

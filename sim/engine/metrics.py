@@ -1,0 +1,63 @@
+"""Step metrics computed from recorded spans (analysis after the simulation)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.engine.classes import RankClass
+from sim.engine.executor import Span
+
+
+def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
+    """Total length covered by the intervals [starts[i], ends[i])."""
+    if len(starts) == 0:
+        return 0.0
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    reach = np.maximum.accumulate(e)
+    # a new merged block starts where an interval begins after everything before it ended
+    new_block = np.empty(len(s), dtype=bool)
+    new_block[0] = True
+    new_block[1:] = s[1:] > reach[:-1]
+    block = np.cumsum(new_block) - 1
+    block_start = s[new_block]
+    block_end = np.zeros(block[-1] + 1)
+    np.maximum.at(block_end, block, e)
+    return float((block_end - block_start).sum())
+
+
+@dataclass
+class RankTimes:
+    """Time accounting of one rank class over one step (seconds)."""
+
+    cls: int
+    label: str
+    ranks: int
+    compute_s: float
+    comm_s: float
+    exposed_comm_s: float
+    idle_s: float
+    end_s: float
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in ("label", "ranks", "compute_s", "comm_s",
+                                                "exposed_comm_s", "idle_s", "end_s")}
+
+
+def rank_times(spans: list[Span], classes: list[RankClass], makespan_s: float) -> list[RankTimes]:
+    by_class: dict[int, list[Span]] = {c.index: [] for c in classes}
+    for sp in spans:
+        by_class[sp.cls].append(sp)
+    out = []
+    for c in classes:
+        sps = by_class[c.index]
+        st = np.array([s.start for s in sps])
+        en = np.array([s.end for s in sps])
+        is_comp = np.array([s.kind == "compute" for s in sps], dtype=bool)
+        comp = union_length(st[is_comp], en[is_comp]) if len(sps) else 0.0
+        comm = union_length(st[~is_comp], en[~is_comp]) if len(sps) else 0.0
+        busy = union_length(st, en) if len(sps) else 0.0
+        out.append(RankTimes(c.index, c.label(), c.size, comp, comm, busy - comp,
+                             makespan_s - busy, float(en.max()) if len(sps) else 0.0))
+    return out

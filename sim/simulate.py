@@ -1,0 +1,73 @@
+"""One-call simulation of a trace on a topology: the step-level engine's front door."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import networkx as nx
+import simpy
+
+from sim.collectives import TopologyView
+from sim.compute import ComputeModel
+from sim.engine.classes import RankClass, rank_classes
+from sim.engine.executor import Executor, Span
+from sim.engine.metrics import RankTimes, rank_times
+from sim.network.flows import FlowNetwork, NetworkStats
+from sim.network.routing import Router
+from workloads.errors import InputError
+from workloads.trace import Trace
+
+
+@dataclass
+class StepResult:
+    """What one simulated step produced. ``spans`` hold every timed op."""
+
+    makespan_s: float
+    classes: list[RankClass]
+    spans: list[Span]
+    ranks: list[RankTimes]
+    network: NetworkStats
+    events: int
+    wall_s: float
+    extra: dict = field(default_factory=dict)
+
+    def slowest(self) -> RankTimes:
+        return max(self.ranks, key=lambda r: (r.compute_s, -r.idle_s))
+
+
+def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
+                   fold: bool = True, speeds: list[float] | None = None,
+                   router: Router | None = None) -> StepResult:
+    """Replay ``trace`` on ``graph``; ``speeds[r]`` scales rank r's compute speed."""
+    n_gpus = graph.graph.get("num_gpus", sum(1 for _, d in graph.nodes(data=True)
+                                             if d.get("kind") == "gpu"))
+    used = max(trace.gpu_of(r) for r in range(trace.world_size)) + 1
+    if used > n_gpus:
+        raise InputError(f"trace places ranks on {used} GPUs but the cluster has {n_gpus}",
+                         field="cluster.gpus", value=n_gpus)
+    if speeds is not None and len(speeds) != trace.world_size:
+        raise InputError("one speed per rank needed", field="speeds", value=len(speeds))
+    t0 = time.perf_counter()
+    env = simpy.Environment()
+    classes = rank_classes(trace, speeds, fold=fold)
+    net = FlowNetwork(env, router or Router(graph))
+    ex = Executor(env, trace, classes, net, TopologyView(graph), compute)
+    counter = _count_events(env)
+    spans = ex.run()
+    makespan = max((s.end for s in spans), default=0.0)
+    wall = time.perf_counter() - t0
+    return StepResult(makespan, classes, spans, rank_times(spans, classes, makespan),
+                      net.stats, counter[0], wall)
+
+
+def _count_events(env: simpy.Environment) -> list[int]:
+    """Wrap ``env.step`` to count processed events (returns a live counter)."""
+    counter = [0]
+    step = env.step
+
+    def counted_step():
+        counter[0] += 1
+        step()
+
+    env.step = counted_step
+    return counter
