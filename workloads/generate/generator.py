@@ -1,0 +1,171 @@
+"""The training-trace generator: model + layout + batch -> :class:`Trace`.
+
+One program per pipeline stage (all TP/CP/DP ranks of a stage run the same
+ops); the first virtual stage also runs the embedding, the last the head
+(final norm, logits, loss). Op ids are ``<action>.mb<i>.c<chunk>.<block>.<item>``
+(e.g. ``F.mb3.c0.L5.fc1``; ``.r`` marks recomputation, ``.w`` weight-gradient
+items inside a fused backward); every op's ``layer`` is its block
+(``embedding``, ``L<i>``, ``head``) or ``pipeline`` (P2P), ``grad_sync`` /
+``param_sync`` (data-parallel buckets) and ``optimizer``.
+
+Layers are split over the ``pp * vpp`` virtual stages as evenly as possible;
+when they do not divide, the first ``layers mod (pp * vpp)`` virtual stages
+get one layer more. Pipeline activations are ``micro_batch * seq_len / cp *
+hidden * dtype_bytes`` bytes, divided by ``tp`` under sequence parallelism
+(each rank holds a sequence shard; Korthikanti et al. 2022).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from workloads.errors import InputError
+from workloads.generate.costs import Costs, ModelCosts
+from workloads.generate.layout import Layout, Training
+from workloads.generate.program import Block, StagePlan, stage_ops
+from workloads.generate.ranks import DEFAULT_ORDER, RankGrid, parse_order
+from workloads.generate.schedules import get_schedule
+from workloads.generate.template import Template, compile_items
+from workloads.models.items import Shape
+from workloads.trace import Program, Trace
+
+
+def _check(costs: Costs, layout: Layout, training: Training) -> int:
+    """Cross-field checks; returns the number of micro-batches per step."""
+    lo, tr = layout, training
+    sched = get_schedule(lo.schedule)
+    if lo.tp > 0 and costs.heads % lo.tp:
+        raise InputError(f"tp must divide the model's {costs.heads} attention heads",
+                         field="parallelism.tp", value=lo.tp)
+    if costs.layers < lo.pp * lo.vpp:
+        raise InputError(f"pp * vpp = {lo.pp * lo.vpp} exceeds the model's "
+                         f"{costs.layers} layers", field="parallelism.pp", value=lo.pp)
+    if (lo.dp * lo.cp) % lo.ep:
+        raise InputError(f"ep must divide dp * cp = {lo.dp * lo.cp} (expert parallelism "
+                         "uses the data-parallel ranks)", field="parallelism.ep", value=lo.ep)
+    if lo.ep > 1 and not costs.experts:
+        raise InputError("ep > 1 needs a mixture-of-experts model",
+                         field="parallelism.ep", value=lo.ep)
+    if costs.experts and costs.experts % lo.ep:
+        raise InputError(f"ep must divide the model's {costs.experts} experts",
+                         field="parallelism.ep", value=lo.ep)
+    if tr.seq_len % lo.cp:
+        raise InputError(f"cp must divide seq_len = {tr.seq_len}",
+                         field="parallelism.cp", value=lo.cp)
+    per_step = tr.micro_batch * lo.dp
+    if tr.global_batch % per_step:
+        raise InputError(f"global_batch must be a multiple of micro_batch * dp = {per_step}",
+                         field="training.global_batch", value=tr.global_batch)
+    m = tr.global_batch // per_step
+    if lo.vpp > 1 and lo.schedule == "interleaved" and m % lo.pp:
+        raise InputError(f"the interleaved schedule needs the micro-batch count "
+                         f"global_batch / (micro_batch * dp) = {m} to be a multiple of "
+                         f"pp = {lo.pp}", field="training.global_batch",
+                         value=tr.global_batch)
+    sched.validate(lo.pp, m, lo.vpp)
+    return m
+
+
+def layer_split(layers: int, virtual_stages: int) -> list[range]:
+    """Layer indices of each virtual stage (extra layers to the earliest)."""
+    base, extra = divmod(layers, virtual_stages)
+    out, start = [], 0
+    for j in range(virtual_stages):
+        n = base + (1 if j < extra else 0)
+        out.append(range(start, start + n))
+        start += n
+    return out
+
+
+def generate(model: Any, layout: Layout, training: Training, *,
+             placement_order: str = DEFAULT_ORDER, costs: Costs | None = None) -> Trace:
+    """Build the trace of one training step.
+
+    ``model``: a ``workloads.models.ModelSpec`` (or anything :class:`ModelCosts`
+    accepts); ``costs`` overrides where work items come from (see
+    :class:`~workloads.generate.costs.Costs`). ``placement_order``: rank
+    numbering, first name innermost. Raises InputError for impossible layouts.
+    """
+    order = parse_order(placement_order)
+    if not isinstance(layout, Layout):
+        raise InputError("expected a Layout", field="parallelism", value=layout)
+    if not isinstance(training, Training):
+        raise InputError("expected a Training", field="training", value=training)
+    costs = costs if costs is not None else ModelCosts(model)
+    m = _check(costs, layout, training)
+    lo, tr = layout, training
+    sched = get_schedule(lo.schedule)
+    actions = sched.actions(lo.pp, m, lo.vpp)
+
+    grid = RankGrid({"tp": lo.tp, "cp": lo.cp, "dp": lo.dp, "pp": lo.pp}, order)
+    groups = grid.groups(lo.ep)
+    sizes = {"tp": lo.tp, "cp": lo.cp, "dp": lo.dp, "pp": lo.pp, "dpcp": lo.dp * lo.cp,
+             "ep": lo.ep, "edp": lo.dp * lo.cp // lo.ep, "world": grid.world_size}
+    shape = Shape(micro_batch=tr.micro_batch, seq_len=tr.seq_len, tp=lo.tp, cp=lo.cp,
+                  ep=lo.ep, sequence_parallel=lo.sequence_parallel,
+                  dtype_bytes=tr.dtype_bytes, recompute=lo.recompute)
+    templates: dict[tuple, Template] = {}
+
+    def tmpl(items: list) -> Template:
+        key = tuple(items)
+        if key not in templates:
+            templates[key] = compile_items(list(items), sizes)
+        return templates[key]
+
+    empty = tmpl([])
+    v_total = lo.pp * lo.vpp
+    split = layer_split(costs.layers, v_total)
+
+    def blocks_of(vs: int) -> list[Block]:
+        out = []
+        if vs == 0:
+            out.append(Block("embedding", tmpl(costs.embedding_forward(shape)), empty,
+                             tmpl(costs.embedding_backward(shape)), empty,
+                             costs.embedding_params(lo.tp), 0.0))
+        for i in split[vs]:
+            b, w = costs.layer_backward(i, shape)
+            dense, expert = costs.layer_params(i, lo.tp, lo.ep)
+            out.append(Block(f"L{i}", tmpl(costs.layer_forward(i, shape)),
+                             tmpl(costs.layer_recompute(i, shape)), tmpl(b), tmpl(w),
+                             dense, expert))
+        if vs == v_total - 1:
+            out.append(Block("head", tmpl(costs.head_forward(shape)), empty,
+                             tmpl(costs.head_backward(shape)), empty,
+                             costs.head_params(lo.tp, lo.pp > 1), 0.0))
+        return out
+
+    dense_family = "dpcp" if lo.cp > 1 else "dp"
+    act_bytes = tr.micro_batch * (tr.seq_len // lo.cp) * costs.hidden * tr.dtype_bytes
+    if lo.sequence_parallel:
+        act_bytes /= lo.tp
+    programs = []
+    for s in range(lo.pp):
+        chunks = [blocks_of(c * lo.pp + s) for c in range(lo.vpp)]
+        dense = sum(b.dense_params for ch in chunks for b in ch)
+        expert = sum(b.expert_params for ch in chunks for b in ch)
+        if lo.zero >= 1:
+            dense, expert = dense / sizes[dense_family], expert / sizes["edp"]
+        plan = StagePlan(stage=s, pp=lo.pp, vpp=lo.vpp, microbatches=m, chunks=chunks,
+                         activation_bytes=float(act_bytes), dtype_bytes=tr.dtype_bytes,
+                         grad_bytes=tr.grad_bytes, zero=lo.zero,
+                         bucket_bytes=float(lo.gradient_bucket_bytes),
+                         overlap_grad_reduce=lo.overlap_grad_reduce,
+                         dense_family=dense_family, group_sizes=sizes,
+                         optimizer=tmpl(costs.optimizer_items(dense + expert)))
+        ranks = [r for r in range(grid.world_size) if grid.coords(r)["pp"] == s]
+        programs.append(Program(ranks=ranks, ops=stage_ops(plan, actions[s])))
+
+    tokens = tr.global_batch * tr.seq_len
+    meta: dict[str, Any] = {
+        "microbatches": m,
+        "tokens_per_step": tokens,
+        "layout": {**asdict(lo), "placement_order": ",".join(order)},
+        "training": asdict(tr),
+    }
+    flops = costs.model_flops_per_step(tokens)
+    if flops is not None:
+        meta["model_flops_per_step"] = flops
+    name = (f"{costs.name} tp{lo.tp} pp{lo.pp} dp{lo.dp} cp{lo.cp} ep{lo.ep} "
+            f"vpp{lo.vpp} {lo.schedule}")
+    return Trace(world_size=grid.world_size, programs=programs, groups=groups,
+                 placement=list(range(grid.world_size)), name=name, meta=meta)

@@ -1,0 +1,107 @@
+"""What the generator is asked to build: the parallel layout and the training
+batch. Both validate their own fields on construction (InputError naming the
+scenario field, e.g. ``parallelism.tp``); checks that need the model live in
+:func:`workloads.generate.generator.generate`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workloads.errors import InputError
+
+RECOMPUTE = ("none", "selective", "full")
+
+#: PyTorch DDP's default gradient bucket (``bucket_cap_mb=25``), bytes.
+DEFAULT_BUCKET_BYTES = 25 * 2**20
+
+
+def _pos_int(value: object, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError("must be a positive integer", field=field, value=value)
+
+
+def _bool(value: object, field: str) -> None:
+    if not isinstance(value, bool):
+        raise InputError("must be true or false", field=field, value=value)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The parallel layout of a training job.
+
+    ``tp``/``pp``/``dp``/``cp``: tensor, pipeline, data and context parallel
+    degrees (world size = tp * pp * dp * cp). ``ep``: expert parallelism,
+    carved out of the dp * cp ranks as in Megatron-LM (ep must divide dp * cp;
+    expert weights are then replicated over the dp * cp / ep "edp" ranks).
+    ``vpp``: model chunks per device (interleaved schedule only).
+    ``zero``: 0 = plain data parallelism (gradient all-reduce); 1 and 2 =
+    sharded optimizer (gradient reduce-scatter, parameter all-gather after
+    the step); 3 = parameters sharded too (per-layer all-gather before use,
+    gradient reduce-scatter after each layer's backward; Rajbhandari et al.,
+    "ZeRO", SC'20). ``gradient_bucket_bytes``: data-parallel reduction bucket
+    size in bytes (default 25 MiB, PyTorch DDP's). ``overlap_grad_reduce``:
+    start each bucket's reduction as soon as its gradients are final (True) or
+    after the whole backward pass (False).
+    """
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    vpp: int = 1
+    cp: int = 1
+    ep: int = 1
+    sequence_parallel: bool = False
+    zero: int = 0
+    schedule: str = "1f1b"
+    recompute: str = "none"
+    gradient_bucket_bytes: float = DEFAULT_BUCKET_BYTES
+    overlap_grad_reduce: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "dp", "vpp", "cp", "ep"):
+            _pos_int(getattr(self, name), f"parallelism.{name}")
+        _bool(self.sequence_parallel, "parallelism.sequence_parallel")
+        _bool(self.overlap_grad_reduce, "parallelism.overlap_grad_reduce")
+        if isinstance(self.zero, bool) or self.zero not in (0, 1, 2, 3):
+            raise InputError("must be 0, 1, 2 or 3", field="parallelism.zero", value=self.zero)
+        if self.recompute not in RECOMPUTE:
+            raise InputError(f"must be one of {', '.join(RECOMPUTE)}",
+                             field="parallelism.recompute", value=self.recompute)
+        if not isinstance(self.schedule, str):
+            raise InputError("must be a schedule name", field="parallelism.schedule",
+                             value=self.schedule)
+        b = self.gradient_bucket_bytes
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not b > 0:
+            raise InputError("must be a positive number of bytes",
+                             field="parallelism.gradient_bucket_bytes", value=b)
+
+    @property
+    def world_size(self) -> int:
+        return self.tp * self.pp * self.dp * self.cp
+
+
+@dataclass(frozen=True)
+class Training:
+    """One optimizer step's batch.
+
+    ``global_batch`` and ``micro_batch`` in sequences, ``seq_len`` in tokens,
+    ``dtype_bytes`` the bytes of an activation / parameter element (2 for
+    bf16), ``grad_dtype_bytes`` the bytes per gradient element in the
+    data-parallel reduction (None = ``dtype_bytes``; 4 for fp32 reduction).
+    """
+
+    global_batch: int
+    micro_batch: int
+    seq_len: int
+    dtype_bytes: int = 2
+    grad_dtype_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("global_batch", "micro_batch", "seq_len", "dtype_bytes"):
+            _pos_int(getattr(self, name), f"training.{name}")
+        if self.grad_dtype_bytes is not None:
+            _pos_int(self.grad_dtype_bytes, "training.grad_dtype_bytes")
+
+    @property
+    def grad_bytes(self) -> int:
+        return self.grad_dtype_bytes if self.grad_dtype_bytes is not None else self.dtype_bytes

@@ -1,0 +1,95 @@
+"""Rank numbering and communicator groups.
+
+A rank's coordinates (tp, cp, dp, pp) are the digits of its number in a
+mixed-radix system whose digit order is the placement order, FIRST name
+innermost: with the default ``"tp,cp,dp,pp"`` consecutive ranks form a TP
+group (one node for tp = 8) and pipeline stages are the outermost blocks. The
+trace places rank i on GPU i, so the placement order decides which groups
+share a node.
+
+Families: ``tp``, ``cp``, ``dp``, ``pp`` (ranks differing only in that
+coordinate), ``dpcp`` (ranks differing in dp and cp: they hold the same dense
+weights, so gradients are reduced over it when cp > 1), ``ep`` and ``edp``
+(expert parallelism inside dp * cp, Megatron-LM style: with ``k`` the rank's
+index in its dpcp list, ``k // ep`` picks its edp position and ``k % ep`` its
+ep position, so ep groups are the inner, closest ranks), and ``world``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+from workloads.errors import InputError
+
+DIMS = ("tp", "cp", "dp", "pp")
+DEFAULT_ORDER = "tp,cp,dp,pp"
+
+
+def parse_order(order: str) -> tuple[str, ...]:
+    """``"tp,cp,dp,pp"`` -> ("tp", "cp", "dp", "pp"); InputError unless a permutation."""
+    names = tuple(x.strip() for x in str(order).split(",")) if isinstance(order, str) else ()
+    if sorted(names) != sorted(DIMS):
+        raise InputError(f"must be a comma-separated order of {', '.join(DIMS)} "
+                         "(first = innermost)", field="placement_order", value=order)
+    return names
+
+
+@dataclass(frozen=True)
+class RankGrid:
+    """The mapping rank <-> coordinates for given sizes and placement order."""
+
+    sizes: dict[str, int]
+    order: tuple[str, ...]
+
+    @property
+    def world_size(self) -> int:
+        n = 1
+        for d in DIMS:
+            n *= self.sizes[d]
+        return n
+
+    def rank(self, coords: dict[str, int]) -> int:
+        r, stride = 0, 1
+        for d in self.order:
+            r += coords[d] * stride
+            stride *= self.sizes[d]
+        return r
+
+    def coords(self, rank: int) -> dict[str, int]:
+        out = {}
+        for d in self.order:
+            rank, out[d] = divmod(rank, self.sizes[d])
+        return out
+
+    def family(self, varying: tuple[str, ...]) -> list[list[int]]:
+        """Member lists of ranks that differ only in the ``varying`` coordinates.
+
+        Within a list, ranks are ordered by the varying coordinates with the
+        innermost (per placement order) fastest; lists are sorted.
+        """
+        fixed = [d for d in DIMS if d not in varying]
+        inner_first = [d for d in self.order if d in varying]
+        lists = []
+        for fv in product(*(range(self.sizes[d]) for d in fixed)):
+            base = dict(zip(fixed, fv))
+            members = []
+            for vv in product(*(range(self.sizes[d]) for d in reversed(inner_first))):
+                c = dict(base)
+                c.update(zip(reversed(inner_first), vv))
+                members.append(self.rank(c))
+            lists.append(members)
+        return sorted(lists)
+
+    def groups(self, ep: int) -> dict[str, list[list[int]]]:
+        """All communicator families of the job (see the module docstring)."""
+        g = {d: self.family((d,)) for d in DIMS}
+        g["dpcp"] = self.family(("dp", "cp"))
+        g["ep"], g["edp"] = [], []
+        for members in g["dpcp"]:
+            n = len(members)
+            g["ep"] += [members[i:i + ep] for i in range(0, n, ep)]
+            g["edp"] += [members[j::ep] for j in range(ep)]
+        g["ep"].sort()
+        g["edp"].sort()
+        g["world"] = [list(range(self.world_size))]
+        return g

@@ -1,0 +1,154 @@
+"""Turning a list of work items into trace ops, fast.
+
+An item list (one block's forward, backward, ...) is compiled once into a
+:class:`Template`: op suffixes, kinds, streams, sizes and dependencies given as
+indices into the template. Instantiating it for one micro-batch then only
+formats ids and resolves indices, which keeps generation of 10^5-10^6 ops
+quick.
+
+Dependency rules (the items come in execution order):
+
+* a compute item waits for the critical-path op before it;
+* a blocking comm item (``overlap_with`` None) runs on its family's stream
+  after the op before it, and the next op waits for it (tensor-parallel
+  all-reduces are on the critical path);
+* a comm item with ``overlap_with = X`` starts together with compute X (same
+  dependencies) on its own stream, and the first op after X waits for both;
+* ``sendrecv_ring`` on the cp family becomes cp - 1 ring steps, each a send to
+  the next cp rank (stream ``cp_send``) and a receive from the previous one
+  (stream ``cp_recv``) sharing a tag; step k's send forwards the block
+  received in step k - 1 (ring attention, Liu et al. 2023);
+* collectives and rings on a family of size 1 are dropped (nothing to move).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workloads.models.items import CommItem, ComputeItem, Item
+from workloads.trace import Op, Peer
+
+INCOMING = -1  # dependency index meaning "whatever the block was told to wait for"
+
+#: stream of each communicator family's collectives
+STREAMS = {"tp": "tp", "cp": "cp", "ep": "ep", "dp": "dp", "edp": "dp", "dpcp": "dp",
+           "pp": "pp"}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    suffix: str
+    kind: str
+    stream: str
+    deps: tuple[int, ...]
+    flops: float = 0.0
+    bytes: float = 0.0
+    category: str | None = None
+    group: str | None = None
+    peer: Peer | None = None
+    tag_slot: int = -1
+
+
+@dataclass(frozen=True)
+class Template:
+    """Compiled item list: ``steps``, the step indices the next op must wait
+    for (``outputs``; INCOMING if the list produced no op), and the number of
+    distinct point-to-point tags one instance uses."""
+
+    steps: tuple[Step, ...]
+    outputs: tuple[int, ...]
+    n_tags: int
+
+
+def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
+    """Compile ``items`` (see the module docstring for the rules)."""
+    steps: list[Step] = []
+    used: dict[str, int] = {}
+    n_tags = 0
+    pending: list[int] = [INCOMING]          # what the next critical op waits for
+    compute_deps: dict[str, tuple[int, ...]] = {}
+    waiting: dict[str, list[CommItem]] = {}   # overlapping comms before their compute
+
+    def suffix(name: str) -> str:
+        used[name] = used.get(name, 0) + 1
+        return name if used[name] == 1 else f"{name}#{used[name]}"
+
+    def emit_comm(it: CommItem, deps: tuple[int, ...]) -> list[int]:
+        nonlocal n_tags
+        size = group_sizes.get(it.group, 1)
+        if size <= 1:
+            return []
+        if it.kind == "sendrecv_ring":
+            base = suffix(it.name)
+            outs: list[int] = []
+            prev_recv: int | None = None
+            for k in range(size - 1):
+                sdeps = deps if prev_recv is None else deps + (prev_recv,)
+                steps.append(Step(f"{base}.s{k}", "send", f"{it.group}_send", sdeps,
+                                  bytes=it.bytes, peer=Peer(group=it.group, offset=1),
+                                  tag_slot=n_tags))
+                steps.append(Step(f"{base}.r{k}", "recv", f"{it.group}_recv", deps,
+                                  bytes=it.bytes, peer=Peer(group=it.group, offset=-1),
+                                  tag_slot=n_tags))
+                n_tags += 1
+                prev_recv = len(steps) - 1
+                outs = [len(steps) - 2, len(steps) - 1]
+            return outs
+        steps.append(Step(suffix(it.name), it.kind, STREAMS.get(it.group, it.group), deps,
+                          bytes=it.bytes, group=it.group))
+        return [len(steps) - 1]
+
+    for it in items:
+        if isinstance(it, ComputeItem):
+            deps = tuple(pending)
+            steps.append(Step(suffix(it.name), "compute", "compute", deps, flops=it.flops,
+                              bytes=it.bytes, category=it.category))
+            pending = [len(steps) - 1]
+            compute_deps[it.name] = deps
+            for c in waiting.pop(it.name, []):
+                pending += emit_comm(c, deps)
+        elif it.overlap_with is None:
+            outs = emit_comm(it, tuple(pending))
+            if outs:
+                pending = outs
+        elif it.overlap_with in compute_deps:
+            pending += emit_comm(it, compute_deps[it.overlap_with])
+        else:
+            waiting.setdefault(it.overlap_with, []).append(it)
+    for comms in waiting.values():          # overlap target never came: blocking
+        for c in comms:
+            outs = emit_comm(c, tuple(pending))
+            if outs:
+                pending = outs
+    return Template(tuple(steps), tuple(pending), n_tags)
+
+
+def instantiate(t: Template, ops: list[Op], prefix: str, layer: str,
+                incoming: list[str], tag_base: int) -> list[str]:
+    """Append one instance of ``t`` to ``ops``; ids are ``prefix.suffix``.
+
+    ``incoming``: ids the instance's first ops wait for. ``tag_base``: first
+    tag of this instance (it uses ``t.n_tags``). Returns the ids the next op
+    must wait for.
+    """
+    ids: list[str] = []
+    inc = tuple(incoming)
+    for st in t.steps:
+        deps: list[str] = []
+        for d in st.deps:
+            if d == INCOMING:
+                deps.extend(inc)
+            else:
+                deps.append(ids[d])
+        oid = f"{prefix}.{st.suffix}"
+        ids.append(oid)
+        ops.append(Op(id=oid, kind=st.kind, stream=st.stream, deps=tuple(dict.fromkeys(deps)),
+                      flops=st.flops, bytes=st.bytes, category=st.category, group=st.group,
+                      peer=st.peer, tag=tag_base + st.tag_slot if st.tag_slot >= 0 else 0,
+                      layer=layer))
+    out: list[str] = []
+    for d in t.outputs:
+        if d == INCOMING:
+            out.extend(inc)
+        else:
+            out.append(ids[d])
+    return out
