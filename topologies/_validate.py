@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import yaml
+
 from topologies.errors import TopologyError
 
 
@@ -66,3 +68,14 @@ def required(data: dict, key: str, where: str, file: str | None = None) -> objec
         field = f"{where}.{key}" if where else key
         raise TopologyError("missing required field", file=file, field=field)
     return data[key]
+
+
+def load_yaml(text: str, file: str) -> object:
+    """``yaml.safe_load`` with a one-line error naming the file, line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TopologyError(f"not valid YAML{at}: {problem}", file=file) from None

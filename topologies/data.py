@@ -24,7 +24,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import networkx as nx
-import yaml
 
 from topologies import _validate as v
 from topologies.check import check
@@ -44,13 +43,7 @@ def from_yaml(path: str | Path) -> nx.DiGraph:
         text = Path(path).read_text()
     except OSError as exc:
         raise TopologyError(f"cannot read file: {exc.strerror or exc}", file=label) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise TopologyError(f"not valid YAML{at}: {problem}", file=label) from None
+    data = v.load_yaml(text, label)
     return from_dict(data, source=label, default_name=Path(path).stem)
 
 

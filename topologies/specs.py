@@ -11,8 +11,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-import yaml
-
 from topologies import _validate as v
 from topologies.errors import TopologyError
 
@@ -80,10 +78,7 @@ def _load_table(path: str | Path | None, default_file: str) -> tuple[dict, str]:
         text = file.read_text()
     except OSError as exc:
         raise TopologyError(f"cannot read file: {exc.strerror or exc}", file=str(file)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TopologyError(f"not valid YAML: {exc}", file=label) from None
+    data = v.load_yaml(text, label)
     v.mapping(data, "<top level>", label)
     for name, entry in data.items():
         v.mapping(entry, str(name), label)
