@@ -42,14 +42,16 @@ class RankClass:
         return f"ranks {r[0]},{r[1]},... (x{len(r)})"
 
 
-def used_families(trace: Trace, program: int) -> set[str]:
-    fams = set()
-    for op in trace.programs[program].ops:
-        if op.group is not None:
-            fams.add(op.group)
-        if op.peer is not None and op.peer.group is not None:
-            fams.add(op.peer.group)
-    return fams
+def used_families(trace: Trace) -> tuple[set[str], set[str]]:
+    """Families used by collectives, and families used to address p2p peers."""
+    coll, p2p = set(), set()
+    for prog in trace.programs:
+        for op in prog.ops:
+            if op.group is not None:
+                coll.add(op.group)
+            if op.peer is not None and op.peer.group is not None:
+                p2p.add(op.peer.group)
+    return coll, p2p
 
 
 def rank_classes(trace: Trace, speeds: list[float] | None = None,
@@ -60,9 +62,10 @@ def rank_classes(trace: Trace, speeds: list[float] | None = None,
     owner = trace.program_of_rank()
     if not fold:
         return [RankClass(r, owner[r], (r,), speeds[r]) for r in range(n)]
-    fams_of_program = [sorted(used_families(trace, p)) for p in range(len(trace.programs))]
-    # all families any program uses: a rank's partners must match in each
-    families = sorted(set().union(*map(set, fams_of_program)))
+    coll, p2p = used_families(trace)
+    # a rank's partners must match in every family used: position by position
+    # where p2p peers are addressed by offset, as a multiset for collectives
+    families = sorted(coll | p2p)
     colour_ids: dict = {}
     colour = [colour_ids.setdefault((owner[r], speeds[r]), len(colour_ids)) for r in range(n)]
     n_colours = len(colour_ids)
@@ -82,7 +85,10 @@ def rank_classes(trace: Trace, speeds: list[float] | None = None,
                     continue
                 i, pos = hit
                 ms = trace.groups[fam][i]
-                parts.append(tuple(colour[m] for m in ms[pos:] + ms[:pos]))
+                if fam in p2p:
+                    parts.append(tuple(colour[m] for m in ms[pos:] + ms[:pos]))
+                else:
+                    parts.append(tuple(sorted(colour[m] for m in ms)))
             new.append(sig_ids.setdefault(tuple(parts), len(sig_ids)))
         colour = new
         if len(sig_ids) == n_colours:

@@ -29,7 +29,13 @@ def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
 
 @dataclass
 class RankTimes:
-    """Time accounting of one rank class over one step (seconds)."""
+    """Time accounting of one rank class over one step (seconds).
+
+    Communication counts from the moment data moves (all partners present);
+    time blocked in a communication op before that is *waiting* (pipeline
+    bubble or a slower partner), counted in ``idle_s`` and also in ``wait_s``.
+    ``compute_s + exposed_comm_s + idle_s`` equals the makespan.
+    """
 
     cls: int
     label: str
@@ -38,11 +44,12 @@ class RankTimes:
     comm_s: float
     exposed_comm_s: float
     idle_s: float
+    wait_s: float
     end_s: float
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in ("label", "ranks", "compute_s", "comm_s",
-                                                "exposed_comm_s", "idle_s", "end_s")}
+                                                "exposed_comm_s", "idle_s", "wait_s", "end_s")}
 
 
 def rank_times(spans: list[Span], classes: list[RankClass], makespan_s: float) -> list[RankTimes]:
@@ -52,12 +59,18 @@ def rank_times(spans: list[Span], classes: list[RankClass], makespan_s: float) -
     out = []
     for c in classes:
         sps = by_class[c.index]
+        if not sps:
+            out.append(RankTimes(c.index, c.label(), c.size, 0, 0, 0, makespan_s, 0, 0))
+            continue
         st = np.array([s.start for s in sps])
+        sy = np.array([s.sync for s in sps])
         en = np.array([s.end for s in sps])
         is_comp = np.array([s.kind == "compute" for s in sps], dtype=bool)
-        comp = union_length(st[is_comp], en[is_comp]) if len(sps) else 0.0
-        comm = union_length(st[~is_comp], en[~is_comp]) if len(sps) else 0.0
-        busy = union_length(st, en) if len(sps) else 0.0
+        comp = union_length(st[is_comp], en[is_comp])
+        comm = union_length(sy[~is_comp], en[~is_comp])
+        active = np.where(is_comp, st, sy)
+        busy = union_length(active, en)
+        blocked = union_length(st, en)
         out.append(RankTimes(c.index, c.label(), c.size, comp, comm, busy - comp,
-                             makespan_s - busy, float(en.max()) if len(sps) else 0.0))
+                             makespan_s - busy, blocked - busy, float(en.max())))
     return out

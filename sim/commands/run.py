@@ -1,0 +1,63 @@
+"""``clustersim run``: simulate a scenario and report step and run metrics."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sim.chrome_trace import chrome_events, write_chrome_trace
+from sim.scenario.load import load_scenario
+from sim.scenario.runner import run_scenario
+
+
+def _fmt(x, unit="", scale=1.0, digits=3):
+    return "n/a" if x is None else f"{x * scale:.{digits}g}{unit}"
+
+
+def summary_text(res: dict) -> str:
+    b = res["breakdown"]
+    lines = [
+        f"scenario       {res['name']}",
+        f"gpus           {res['gpus']}",
+        f"step time      {_fmt(res['step_time_s'], ' s', digits=4)}",
+        f"  compute      {_fmt(b['compute_s'], ' s', digits=4)}",
+        f"  exposed comm {_fmt(b['exposed_comm_s'], ' s', digits=4)}",
+        f"  bubble/idle  {_fmt(b['bubble_s'], ' s', digits=4)}   ({b['critical_ranks']})",
+        f"tokens/s       {_fmt(res['tokens_per_s'], digits=4)}",
+        f"MFU / HFU      {_fmt(res['mfu'], '%', 100, 3)} / {_fmt(res['hfu'], '%', 100, 3)}",
+        f"TFLOP/s/GPU    {_fmt(res['tflops_per_gpu'], digits=4)}",
+        f"memory/GPU     {_fmt(res['memory_gb_per_gpu'], ' GB', digits=3)}",
+    ]
+    rel = res.get("reliability")
+    if rel:
+        lines += [
+            f"goodput        {_fmt(rel['goodput_fraction'], '%', 100, 3)}   "
+            f"ETTR {_fmt(rel['ettr'], '%', 100, 3)}",
+            f"interruptions  {_fmt(rel['interruptions'], digits=4)}",
+            f"time to train  {_fmt(rel.get('time_to_train_days'), ' days', digits=4)}",
+        ]
+    s = res["sim"]
+    lines.append(f"simulated in   {s['wall_s']:.2f} s ({s['events']} events, "
+                 f"{s['rank_classes']} rank classes)")
+    return "\n".join(lines)
+
+
+def cmd_run(args) -> int:
+    from sim.cli import print_json
+    scn, label, folder = load_scenario(args.scenario, args.overrides)
+    run = run_scenario(scn, folder, seed=args.seed)
+    res = run.result
+    if args.chrome_trace:
+        events = chrome_events(run.step.spans, run.step.classes)
+        if run.timeline:
+            from sim.scenario.reliability import timeline_events
+            events += timeline_events(run.timeline, pid=len(run.step.classes) + 1)
+        write_chrome_trace(args.chrome_trace, events)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "result.json").write_text(json.dumps(res, indent=1, default=float))
+    if args.json:
+        print_json(res)
+    else:
+        print(summary_text(res))
+    return 0

@@ -1,0 +1,104 @@
+"""Loading scenarios: YAML files, built-in presets, trace files, ``--set`` overrides."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from sim.scenario.config import Scenario
+from workloads.errors import InputError
+
+DEFAULT = "default"
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("sim").joinpath("data/scenarios")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, label: str) -> dict:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(f"invalid YAML: {where}{problem}", file=label) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError("a scenario must be a mapping of keys", file=label, field="(top)",
+                         value=type(data).__name__)
+    return data
+
+
+def raw_scenario(spec: str | None) -> tuple[dict, str, Path]:
+    """The scenario dict named by ``spec``, a label for messages, and its folder."""
+    if spec is None:
+        spec = DEFAULT
+    path = Path(spec)
+    if path.suffix == ".json":
+        if not path.exists():
+            raise InputError("no such trace file", file=spec)
+        return {"name": path.stem, "trace": str(path.resolve())}, spec, path.parent
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise InputError(f"cannot read scenario: {e.strerror}", file=spec) from None
+        return _read_yaml(text, spec), spec, path.parent
+    if spec in preset_names():
+        text = resources.files("sim").joinpath(f"data/scenarios/{spec}.yaml").read_text()
+        return _read_yaml(text, f"preset '{spec}'"), f"preset '{spec}'", Path.cwd()
+    raise InputError("no such scenario file or preset (presets: "
+                     f"{', '.join(preset_names())})", field="SCENARIO", value=spec)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``KEY.SUB=VALUE`` overrides (values parsed as YAML scalars)."""
+    for item in overrides:
+        if "=" not in item:
+            raise InputError("expected KEY=VALUE", field="--set", value=item)
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if nxt is None or isinstance(nxt, str) and part == "model":
+                nxt = {"preset": nxt} if isinstance(nxt, str) else {}
+                node[part] = nxt
+            if not isinstance(nxt, dict):
+                raise InputError("cannot set a sub-key of a non-mapping", field="--set",
+                                 value=item)
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def validate(data: dict, label: str) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "(top)"
+        value = err.get("input", ...)
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        else:
+            msg = err["msg"]
+        if isinstance(value, dict) and err["type"] != "extra_forbidden":
+            value = ...
+        raise InputError(msg, file=label, field=field, value=value) from None
+
+
+def load_scenario(spec: str | None, overrides: list[str] = ()) -> tuple[Scenario, str, Path]:
+    data, label, folder = raw_scenario(spec)
+    data = apply_overrides(data, list(overrides))
+    return validate(data, label), label, folder

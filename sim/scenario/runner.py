@@ -1,0 +1,116 @@
+"""Running a scenario: cluster + trace (given or generated) -> step metrics (+ reliability)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import topologies
+from sim.compute import compute_model
+from sim.scenario.config import Scenario
+from sim.simulate import StepResult, simulate_trace
+from workloads import trace as trace_format
+from workloads.errors import InputError
+from workloads.trace import Trace
+
+
+@dataclass
+class ScenarioRun:
+    """Everything a scenario run produced (``result`` is the JSON contract)."""
+
+    scenario: Scenario
+    trace: Trace
+    step: StepResult
+    result: dict
+    timeline: list | None = None
+
+
+def _cluster(scn: Scenario, needed_gpus: int):
+    c = scn.cluster
+    gpus = c.gpus or needed_gpus
+    if gpus < needed_gpus:
+        raise InputError(f"the layout needs {needed_gpus} GPUs", field="cluster.gpus", value=gpus)
+    gpn = c.gpus_per_node or topologies.node_spec(topologies.gpu_spec(c.gpu).node).gpus_per_node
+    gpus = -(-gpus // gpn) * gpn if gpus > gpn else gpus
+    return topologies.build_cluster(c.gpu, gpus, gpus_per_node=min(gpn, gpus), fabric=c.fabric)
+
+
+def _speeds(scn: Scenario, trace: Trace) -> list[float] | None:
+    slow = [s for s in scn.stragglers if s.kind == "slow_gpu"]
+    if not slow:
+        return None
+    speeds = [1.0] * trace.world_size
+    gpu_to_rank = {trace.gpu_of(r): r for r in range(trace.world_size)}
+    for i, s in enumerate(slow):
+        if s.gpu is None or s.gpu not in gpu_to_rank:
+            raise InputError("slow_gpu needs the index of a GPU of the job",
+                             field=f"stragglers[{i}].gpu", value=s.gpu)
+        speeds[gpu_to_rank[s.gpu]] *= s.factor
+    return speeds
+
+
+def load_or_generate(scn: Scenario, folder: Path) -> Trace:
+    if scn.trace is not None:
+        path = Path(scn.trace)
+        if not path.is_absolute():
+            path = folder / path
+        return trace_format.load(path)
+    from sim.scenario.workload import generate_trace
+    return generate_trace(scn)
+
+
+def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = None) -> ScenarioRun:
+    """Simulate one step of ``scn`` and, when faults are configured, the whole run."""
+    t0 = time.perf_counter()
+    seed = scn.sim.seed if seed is None else seed
+    trace = load_or_generate(scn, folder)
+    used = max(trace.gpu_of(r) for r in range(trace.world_size)) + 1
+    graph = _cluster(scn, used)
+    gspec = topologies.gpu_spec(scn.cluster.gpu)
+    compute = compute_model(scn.cluster.gpu, gspec.peak_dense_flops, gspec.hbm_bw_bytes_per_s)
+    step = simulate_trace(trace, graph, compute, fold=scn.sim.fold, speeds=_speeds(scn, trace))
+    result = step_summary(trace, step, gspec.peak_dense_flops)
+    timeline = None
+    if scn.faults is not None:
+        from sim.scenario.reliability import run_reliability
+        rel, timeline = run_reliability(scn, trace, result, np.random.default_rng(seed))
+        result["reliability"] = rel
+    result["sim"] = {"wall_s": time.perf_counter() - t0, "step_wall_s": step.wall_s,
+                     "events": step.events, "rank_classes": len(step.classes),
+                     "flows": step.network.flows, "network_solves": step.network.solves,
+                     "fold": scn.sim.fold, "seed": seed}
+    result["name"] = scn.name
+    return ScenarioRun(scn, trace, step, result, timeline)
+
+
+def step_summary(trace: Trace, step: StepResult, peak_flops: float) -> dict:
+    """The step-level part of the ``run --json`` contract."""
+    n = trace.world_size
+    meta = trace.meta
+    hw_flops = sum(len(trace.programs[c.program].ops) and c.size * sum(
+        o.flops for o in trace.programs[c.program].ops if o.is_compute) for c in step.classes)
+    hw_flops = meta.get("hardware_flops_per_step", hw_flops)
+    model_flops = meta.get("model_flops_per_step", hw_flops)
+    t = step.makespan_s
+    tokens = meta.get("tokens_per_step")
+    crit = step.slowest()
+    out = {
+        "step_time_s": t,
+        "tokens_per_s": tokens / t if tokens and t > 0 else None,
+        "mfu": model_flops / (t * n * peak_flops) if t > 0 else None,
+        "hfu": hw_flops / (t * n * peak_flops) if t > 0 else None,
+        "tflops_per_gpu": model_flops / (t * n) / 1e12 if t > 0 else None,
+        "gpus": n,
+        "memory_gb_per_gpu": meta.get("memory_gb_per_gpu"),
+        "breakdown": {"compute_s": crit.compute_s, "exposed_comm_s": crit.exposed_comm_s,
+                      "bubble_s": crit.idle_s, "comm_s": crit.comm_s,
+                      "sync_wait_s": crit.wait_s,
+                      "critical_ranks": crit.label},
+        "ranks": [r.to_json() for r in step.ranks[:64]],
+    }
+    for k in ("memory", "layout", "microbatches"):
+        if k in meta:
+            out[k] = meta[k]
+    return out

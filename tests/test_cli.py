@@ -1,0 +1,95 @@
+"""The command line: JSON contract, Chrome traces, and exit status 2 on bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "workloads" / "examples"
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True,
+                          text=True)
+
+
+def test_run_trace_json_is_one_object(capsys):
+    assert main(["run", str(EXAMPLES / "tp_dp_16gpu.json"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    for key in ("step_time_s", "tokens_per_s", "mfu", "hfu", "tflops_per_gpu", "gpus",
+                "memory_gb_per_gpu", "breakdown", "sim"):
+        assert key in res
+    assert res["gpus"] == 16 and res["step_time_s"] > 0
+    b = res["breakdown"]
+    assert b["compute_s"] + b["exposed_comm_s"] + b["bubble_s"] == pytest.approx(res["step_time_s"])
+    assert res["sim"]["events"] > 0
+
+
+def test_chrome_trace_has_a_track_per_rank_class_and_stream(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(["run", str(EXAMPLES / "pipeline_2stage.json"), "--chrome-trace", str(out)]) == 0
+    events = json.loads(out.read_text())["traceEvents"]
+    spans = [e for e in events if e["ph"] == "X"]
+    threads = {(e["pid"], e["args"]["name"]) for e in events if e.get("name") == "thread_name"}
+    assert {(0, "compute"), (0, "send"), (0, "recv"), (1, "compute")} <= threads
+    assert all(e["dur"] >= 0 for e in spans) and len(spans) == 16
+
+
+def _one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    for n in needles:
+        assert n in lines[0]
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_mismatched_collective_exits_2_naming_the_ops(tmp_path):
+    t = {"world_size": 2, "groups": {"w": [[0, 1]]}, "programs": [
+        {"ranks": [0], "ops": [{"id": "grad_ar", "kind": "all_reduce", "group": "w", "bytes": 8}]},
+        {"ranks": [1], "ops": [{"id": "param_ag", "kind": "all_gather", "group": "w", "bytes": 8}]}]}
+    _one_line_error(run_cli("run", _write(tmp_path, "m.json", json.dumps(t))),
+                    "mismatched collective", "grad_ar", "param_ag")
+
+
+def test_unmatched_send_exits_2_naming_the_op(tmp_path):
+    t = {"world_size": 2, "programs": [
+        {"ranks": [0], "ops": [{"id": "act_send", "kind": "send", "peer": 1, "bytes": 8}]},
+        {"ranks": [1], "ops": []}]}
+    _one_line_error(run_cli("run", _write(tmp_path, "u.json", json.dumps(t))),
+                    "act_send", "never finish")
+
+
+def test_cyclic_trace_exits_2(tmp_path):
+    t = {"world_size": 1, "programs": [{"ranks": [0], "ops": [
+        {"id": "a", "kind": "compute", "duration_s": 1, "deps": ["b"]},
+        {"id": "b", "kind": "compute", "duration_s": 1, "deps": ["a"], "stream": "x"}]}]}
+    _one_line_error(run_cli("run", _write(tmp_path, "c.json", json.dumps(t))),
+                    "c.json", "cycle")
+
+
+def test_broken_yaml_exits_2_naming_the_file(tmp_path):
+    _one_line_error(run_cli("run", _write(tmp_path, "s.yaml", "model: [unclosed\n")),
+                    "s.yaml", "invalid YAML")
+
+
+def test_unknown_scenario_key_exits_2_naming_it(tmp_path):
+    text = "trace: x.json\nclusterr: {gpu: a100-80gb}\n"
+    _one_line_error(run_cli("run", _write(tmp_path, "s.yaml", text)), "s.yaml", "clusterr",
+                    "unknown key")
+
+
+def test_bad_collective_arguments_exit_2():
+    _one_line_error(run_cli("collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
+                            "--topology", "moon"), "--topology", "moon")
+    _one_line_error(run_cli("collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
+                            "--algorithm", "magic"), "magic")

@@ -1,0 +1,123 @@
+"""Collective times against closed forms, and busbw against published NCCL figures."""
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import topologies
+from sim.collectives import ALGORITHMS, TopologyView
+from sim.collectives.ring import channel_rings
+from sim.commands.collective import collective_report, time_collective
+
+S = 2**30
+B = 50e9
+ALPHA = 0.5e-6
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 8, 16])
+def test_ring_all_reduce_closed_form(n):
+    t, _ = time_collective(topologies.ring(n, B, ALPHA), "all_reduce", S, list(range(n)), "ring")
+    expected = 2 * (n - 1) / n * S / B + 2 * (n - 1) * ALPHA
+    assert t == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("op", ["all_gather", "reduce_scatter"])
+@pytest.mark.parametrize("n", [4, 8])
+def test_all_gather_and_reduce_scatter_take_half_the_bandwidth_term(op, n):
+    t, _ = time_collective(topologies.ring(n, B, ALPHA), op, S, list(range(n)), "ring")
+    assert t == pytest.approx((n - 1) / n * S / B + (n - 1) * ALPHA, rel=1e-6)
+
+
+def test_broadcast_is_a_pipelined_chain():
+    n = 6
+    t, _ = time_collective(topologies.ring(n, B, ALPHA), "broadcast", S, list(range(n)), "ring")
+    assert t == pytest.approx(S / B + (n - 1) * ALPHA, rel=1e-6)
+
+
+def test_direct_all_to_all_on_a_switch():
+    n = 8
+    g = topologies.single_switch(n, B, ALPHA)
+    t, algo = time_collective(g, "all_to_all", S, list(range(n)))
+    assert algo == "direct"
+    # each GPU pushes (n-1)/n of its buffer through its one uplink; two hops of latency
+    assert t == pytest.approx((n - 1) / n * S / B + 2 * ALPHA, rel=1e-6)
+
+
+def test_tree_latency_grows_with_log_n_and_ring_with_n():
+    n = 16
+    g = topologies.single_switch(n, B, ALPHA)
+    tiny = 8.0
+    t_tree, _ = time_collective(g, "all_reduce", tiny, list(range(n)), "tree")
+    t_ring, _ = time_collective(g, "all_reduce", tiny, list(range(n)), "ring")
+    assert t_tree == pytest.approx(2 * 4 * 2 * ALPHA, rel=1e-3)   # 2*log2(16) steps, 2 hops
+    assert t_ring == pytest.approx(2 * (n - 1) * 2 * ALPHA, rel=1e-3)
+
+
+def test_hierarchical_matches_its_three_phase_closed_form():
+    g = topologies.build_cluster("a100-80gb", 16)
+    t, _ = time_collective(g, "all_reduce", S, list(range(16)), "hierarchical")
+    assert t > 0
+    # reduce-scatter and all-gather inside a node each move 7/8 S over NVLink;
+    # the inter-node all-reduce moves S/8 per rail: 2 * 1/2 * S/8 over each NIC
+    nv = topologies.node_spec("dgx-a100")
+    nvlink = nv.nvlink_bw_bytes_per_s * nv.nvlink_efficiency
+    nic = nv.nic_bw_bytes_per_s * nv.nic_efficiency
+    bw_term = 2 * (7 / 8) * S / nvlink + (S / 8) / nic
+    assert t == pytest.approx(bw_term, rel=0.02)  # latency terms are microseconds
+
+
+def test_channel_rings_are_rail_aligned_permutations():
+    g = topologies.build_cluster("a100-80gb", 32)
+    topo = TopologyView(g)
+    rings = channel_rings(list(range(32)), topo)
+    assert len(rings) == 8
+    nic_out = []
+    for ring in rings:
+        assert sorted(ring) == list(range(32))
+        hops = [(a, ring[(i + 1) % 32]) for i, a in enumerate(ring)]
+        inter = [(a, b) for a, b in hops if topo.host_of(a) != topo.host_of(b)]
+        assert len(inter) == 4
+        assert all(topo.local_of(a) == topo.local_of(b) for a, b in inter)
+        nic_out += [(topo.host_of(a), topo.local_of(a)) for a, _ in inter]
+    assert len(set(nic_out)) == len(nic_out)  # every NIC sends for exactly one channel
+
+
+def test_cli_collective_matches_closed_form_within_one_percent():
+    out = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "collective", "--op", "all_reduce", "--bytes",
+         "1073741824", "--gpus", "8", "--topology", "ring", "--link-bw", "50",
+         "--latency-us", "0.5", "--algorithm", "ring", "--json"],
+        capture_output=True, text=True, check=True)
+    rep = json.loads(out.stdout)
+    expected = 2 * 7 / 8 * S / 50e9 + 2 * 7 * 0.5e-6
+    assert rep["time_s"] == pytest.approx(expected, rel=0.01)
+    assert rep["busbw_gb_s"] == pytest.approx(rep["algbw_gb_s"] * 2 * 7 / 8)
+    assert set(rep) >= {"time_s", "algbw_gb_s", "busbw_gb_s"}
+
+
+def _published():
+    from importlib import resources
+    return yaml.safe_load(resources.files("sim").joinpath("data/published.yaml").read_text())
+
+
+@pytest.mark.parametrize("gpu,gpus,key", [
+    ("a100-80gb", 8, "a100_8gpu_intranode_allreduce"),
+    ("a100-80gb", 16, "dgx_a100_internode_allreduce_8xhdr"),
+    ("h100-sxm", 8, "h100_8gpu_intranode_allreduce_ring"),
+])
+def test_busbw_against_nccl_tests(gpu, gpus, key):
+    measured = _published()["nccl_busbw_gb_s"][key]
+    rep = collective_report(topologies.build_cluster(gpu, gpus), "all_reduce", S, gpus, "ring")
+    assert rep["busbw_gb_s"] == pytest.approx(measured, rel=0.05)
+
+
+def test_every_registered_algorithm_runs_what_it_claims():
+    g = topologies.build_cluster("h100-sxm", 16)
+    topo = TopologyView(g)
+    for algo in ALGORITHMS.values():
+        for op in algo.ops:
+            if algo.supports(op, list(range(16)), topo):
+                t, used = time_collective(g, op, 2**20, list(range(16)), algo.name)
+                assert t > 0 and used == algo.name
