@@ -9,8 +9,14 @@ k and scale lambda chosen so that the mean lambda*Gamma(1 + 1/k) equals
 * Exponential units: the superposition is a Poisson process with rate
   ``units * rate``; arrivals in a block [T0, T1) are a Poisson count of
   uniform, sorted times (the order-statistics property of Poisson processes).
-* Weibull units: every unit's next failure time is tracked (all units are new
-  at time 0, so shapes k < 1 show infant mortality at the start of the run).
+* Weibull units: every unit's next failure time is tracked. The cluster is
+  taken to have been running for a long time before the job starts, so each
+  unit's first failure is drawn from the stationary (equilibrium) residual
+  life: pick the interval covering time 0 length-biased, L = lambda * G^(1/k)
+  with G ~ Gamma(1 + 1/k) (if X is Weibull, (X/lambda)^k is Exp(1), and
+  length-biasing an Exp(1) variable in X gives Gamma(1 + 1/k)), then a uniform
+  point in it. The superposition then has the constant mean rate
+  units * rate from time 0 on (Cox, "Renewal Theory", 1962, ch. 5).
 
 Arrivals are wall-clock events of the hardware and happen whatever the job is
 doing; the engine decides which of them strike the job. Each arrival carries
@@ -146,7 +152,7 @@ class FailureStream:
         self._scale = {i: 1.0 / sources[i].rate_per_s_per_unit
                        / math.gamma(1.0 + 1.0 / sources[i].weibull_shape)
                        for i in self._weib}
-        self._next = {i: self._gaps(i, sources[i].units) for i in self._weib}
+        self._next = {i: self._residuals(i, sources[i].units) for i in self._weib}
 
     @property
     def block_s(self) -> float:
@@ -155,6 +161,11 @@ class FailureStream:
 
     def _gaps(self, i: int, n: int) -> np.ndarray:
         return self._scale[i] * self._rng.weibull(self._sources[i].weibull_shape, n)
+
+    def _residuals(self, i: int, n: int) -> np.ndarray:
+        k = self._sources[i].weibull_shape
+        covering = self._scale[i] * self._rng.gamma(1.0 + 1.0 / k, 1.0, n) ** (1.0 / k)
+        return self._rng.random(n) * covering
 
     def _weibull_block(self, i: int, t1: float) -> np.ndarray:
         nxt = self._next[i]
