@@ -69,3 +69,21 @@ def test_unknown_preset_name_lists_the_known_ones():
         get_model("nope")
     with pytest.raises(InputError, match="model"):
         get_model(42)
+
+
+def test_direct_construction_validates():
+    with pytest.raises(InputError) as e:
+        ModelSpec(name="x", layers=2, hidden=64, heads=4, kv_heads=4, head_dim=16,
+                  ffn_hidden=256, vocab=100, seq_len=0)
+    assert e.value.field == "model.seq_len"
+    with pytest.raises(InputError) as e:
+        ModelSpec(name="x", layers=2, hidden=64, heads=4, kv_heads=4, head_dim=16,
+                  ffn_hidden=256, vocab=100, seq_len=8, norm="batchnorm")
+    assert e.value.field == "model.norm"
+
+
+def test_dtype_names():
+    from workloads.models import dtype_bytes
+    assert [dtype_bytes(n) for n in ("bf16", "fp16", "fp8", "fp32")] == [2, 2, 1, 4]
+    with pytest.raises(InputError, match="training.dtype"):
+        dtype_bytes("int4")

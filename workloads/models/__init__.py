@@ -15,13 +15,13 @@ from workloads.models.params import (active_param_count, embedding_params,
                                      gemm_params_per_token, head_params, layer_params,
                                      layer_params_on_rank, layer_params_split, param_count,
                                      representative_layer)
-from workloads.models.shape_check import check_shape
+from workloads.models.shape_check import check_shape, dtype_bytes
 from workloads.models.spec import MLASpec, ModelSpec, MoESpec, get_model, preset_names
 
 __all__ = [
     "CommItem", "ComputeItem", "Item", "MLASpec", "ModelSpec", "MoESpec", "Shape",
     "activation_bytes_per_layer", "active_param_count", "attention_flops_per_token",
-    "check_shape", "embedding_backward", "embedding_forward", "embedding_params",
+    "check_shape", "dtype_bytes", "embedding_backward", "embedding_forward", "embedding_params",
     "forward_flops_per_token", "gemm_params_per_token", "get_model",
     "hardware_flops_per_token", "head_backward", "head_forward", "head_params",
     "layer_backward", "layer_forward", "layer_params", "layer_params_on_rank",

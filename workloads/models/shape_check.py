@@ -13,6 +13,18 @@ RECOMPUTE = ("none", "selective", "full")
 DTYPE_BYTES = (1, 2, 4)
 
 
+DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+
+
+def dtype_bytes(name: str) -> int:
+    """Bytes per element of a training dtype name (fp8: GEMM inputs and all
+    activations are counted at 1 byte — a simplification)."""
+    if name not in DTYPES:
+        raise InputError(f"expected one of {', '.join(DTYPES)}", field="training.dtype",
+                         value=name)
+    return DTYPES[name]
+
+
 def _positive_int(v: object, field: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise InputError("expected a positive integer", field=field, value=v)

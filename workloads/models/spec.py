@@ -29,6 +29,16 @@ NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rope")
 
 
+def _validate_fields(obj: object, where: str, positive: tuple[str, ...],
+                     non_negative: tuple[str, ...] = ()) -> None:
+    """Constructor checks shared by the spec dataclasses."""
+    for name in positive + non_negative:
+        v = getattr(obj, name)
+        low = 1 if name in positive else 0
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise InputError(f"expected an integer >= {low}", field=f"{where}.{name}", value=v)
+
+
 @dataclass(frozen=True)
 class MoESpec:
     """Mixture-of-experts feed-forward layers.
@@ -50,6 +60,17 @@ class MoESpec:
     layer_freq: int = 1
     imbalance: float = 1.0
 
+    def __post_init__(self):
+        _validate_fields(self, "model.moe", ("experts", "top_k", "expert_ffn_hidden",
+                                             "shared_ffn_hidden", "layer_freq"),
+                         ("shared_experts", "first_dense_layers"))
+        if self.top_k > self.experts:
+            raise InputError(f"top_k exceeds the number of experts ({self.experts})",
+                             field="model.moe.top_k", value=self.top_k)
+        if not 1.0 <= self.imbalance < float("inf"):
+            raise InputError("expected a number >= 1 (busiest rank / mean tokens)",
+                             field="model.moe.imbalance", value=self.imbalance)
+
 
 @dataclass(frozen=True)
 class MLASpec:
@@ -67,6 +88,10 @@ class MLASpec:
     qk_nope_head_dim: int
     qk_rope_head_dim: int
     v_head_dim: int
+
+    def __post_init__(self):
+        _validate_fields(self, "model.mla", ("kv_lora_rank", "qk_nope_head_dim", "v_head_dim"),
+                         ("q_lora_rank", "qk_rope_head_dim"))
 
     @property
     def qk_head_dim(self) -> int:
@@ -99,6 +124,18 @@ class ModelSpec:
     dropout: bool = True
     moe: MoESpec | None = None
     mla: MLASpec | None = None
+
+    def __post_init__(self):
+        _validate_fields(self, "model", ("layers", "hidden", "heads", "kv_heads", "head_dim",
+                                         "ffn_hidden", "vocab", "seq_len"))
+        for name, options in (("activation", ACTIVATIONS), ("norm", NORMS),
+                              ("position", POSITIONS)):
+            if getattr(self, name) not in options:
+                raise InputError(f"expected one of {', '.join(options)}",
+                                 field=f"model.{name}", value=getattr(self, name))
+        if self.heads % self.kv_heads:
+            raise InputError(f"heads ({self.heads}) must be a multiple of kv_heads",
+                             field="model.kv_heads", value=self.kv_heads)
 
     def is_moe_layer(self, layer: int) -> bool:
         """True when layer ``layer`` (0-based) has a mixture-of-experts MLP."""
