@@ -125,3 +125,460 @@ def gen(costs=None, placement_order="tp,cp,dp,pp", global_batch=8, micro_batch=1
     return generate(None, Layout(**layout),
                     Training(global_batch, micro_batch, seq_len, dtype_bytes, grad_dtype_bytes),
                     placement_order=placement_order, costs=costs)
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+def run_logically(trace):
+    """Execute one representative rank per program with no timing: streams in
+    order, deps respected, collectives and intra-program rings complete when
+    reached, pipeline send/recv complete when both partners are posted.
+    Returns True when every op finished; False on a deadlock."""
+    reps = [prog.ranks[0] for prog in trace.programs]
+    rep_of_prog = {i: r for i, r in enumerate(reps)}
+    owner = trace.program_of_rank()
+    streams = []
+    for prog in trace.programs:
+        q = defaultdict(list)
+        for op in prog.ops:
+            q[op.stream].append(op)
+        streams.append({k: list(reversed(v)) for k, v in q.items()})
+    done = [set() for _ in trace.programs]
+    posted = {}
+    total = sum(len(p.ops) for p in trace.programs)
+    finished = 0
+    progress = True
+    while progress:
+        progress = False
+        for p, qs in enumerate(streams):
+            rank = rep_of_prog[p]
+            for q in qs.values():
+                while q:
+                    op = q[-1]
+                    if any(d not in done[p] for d in op.deps):
+                        break
+                    if op.is_p2p and op.peer.group == "pp":
+                        peer = op.peer.resolve(rank, trace)
+                        peer_rep = rep_of_prog[owner[peer]]
+                        me = (p, op.id)
+                        if op.kind == "send":
+                            key, other = (rank, peer_rep, op.tag), "recv"
+                        else:
+                            key, other = (peer_rep, rank, op.tag), "send"
+                        posted.setdefault((key, op.kind), me)
+                        partner = posted.get((key, other))
+                        if partner is None:
+                            break
+                        q.pop()
+                        done[p].add(op.id)
+                        pp_, pid = partner
+                        done[pp_].add(pid)
+                        streams[pp_][trace.programs[pp_].ops[[o.id for o in trace.programs[pp_].ops].index(pid)].stream].pop()
+                        finished += 2
+                    else:
+                        q.pop()
+                        done[p].add(op.id)
+                        finished += 1
+                    progress = True
+    return finished == total
+
+
+def blocks_of(prog):
+    """Model blocks (embedding, L<i>, head) a stage runs."""
+    return {o.layer for o in prog.ops if o.id.startswith("F.") and o.layer != "pipeline"}
+
+
+def ops_like(prog, start, kind=None, group=None):
+    return [o for o in prog.ops if o.id.startswith(start)
+            and (kind is None or o.kind == kind) and (group is None or o.group == group)]
+
+
+CONFIGS = [
+    dict(tp=2, pp=2, dp=2),
+    dict(tp=2, pp=4, dp=1, schedule="gpipe"),
+    dict(tp=1, pp=4, dp=2, schedule="zero-bubble"),
+    dict(tp=2, pp=2, dp=1, vpp=2, schedule="interleaved"),
+    dict(tp=1, pp=4, dp=1, vpp=2, schedule="interleaved", global_batch=8,
+         costs=ToyCosts(layers=8)),
+    dict(tp=2, pp=2, dp=2, cp=2, sequence_parallel=True, recompute="full"),
+    dict(tp=1, pp=2, dp=2, zero=3, recompute="selective"),
+    dict(tp=1, pp=2, dp=2, zero=1, schedule="zero-bubble"),
+    dict(tp=1, pp=2, dp=4, ep=2, costs=ToyCosts(experts=4)),
+    dict(tp=2, pp=2, dp=2, overlap_grad_reduce=False, placement_order="pp,dp,cp,tp"),
+]
+
+
+def _gen(cfg):
+    cfg = dict(cfg)
+    gb = cfg.pop("global_batch", 8 * cfg.get("dp", 1))
+    return gen(global_batch=gb, **cfg)
+
+
+# ---------------------------------------------------------------------------
+# structure
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_valid_trace_matched_p2p_and_no_deadlock(cfg):
+    t = _gen(cfg)
+    validate(t)                     # ids unique, deps known and acyclic, groups known
+    assert len(t.programs) == t.meta["layout"]["pp"]
+    # every recv has exactly one send with the same tag on the peer, and back
+    owner = t.program_of_rank()
+    for prog in t.programs:
+        for rank in prog.ranks:
+            for op in prog.ops:
+                if not op.is_p2p:
+                    continue
+                peer = op.peer.resolve(rank, t)
+                assert peer != rank
+                want = "send" if op.kind == "recv" else "recv"
+                matches = [o for o in t.programs[owner[peer]].ops
+                           if o.kind == want and o.tag == op.tag
+                           and o.peer.resolve(peer, t) == rank]
+                assert len(matches) == 1, (rank, op.id)
+                assert matches[0].bytes == op.bytes
+    assert all(op.layer for prog in t.programs for op in prog.ops)
+    assert run_logically(t)
+
+
+def test_logical_executor_detects_deadlock():
+    t = gen(tp=1, pp=2, dp=1)
+    ops = t.programs[1].ops
+    first_recv = next(i for i, o in enumerate(ops) if o.kind == "recv")
+    # stage 1 waits for a gradient before the activation it needs: stuck
+    ops[first_recv].tag = 10 ** 6
+    assert not run_logically(t)
+
+
+@pytest.mark.parametrize("cfg", [dict(tp=2, pp=2, dp=2, cp=2),
+                                 dict(tp=4, pp=1, dp=4, ep=4, costs=ToyCosts(experts=8)),
+                                 dict(tp=1, pp=3, dp=2, cp=3, ep=2, costs=ToyCosts(experts=2,
+                                                                                    layers=6),
+                                      seq_len=33)])
+def test_groups_partition_world(cfg):
+    t = gen(**cfg)
+    lo = t.meta["layout"]
+    sizes = {"tp": lo["tp"], "cp": lo["cp"], "dp": lo["dp"], "pp": lo["pp"],
+             "dpcp": lo["dp"] * lo["cp"], "ep": lo["ep"],
+             "edp": lo["dp"] * lo["cp"] // lo["ep"], "world": t.world_size}
+    assert t.world_size == lo["tp"] * lo["cp"] * lo["dp"] * lo["pp"]
+    for fam, size in sizes.items():
+        lists = t.groups[fam]
+        assert sorted(r for ms in lists for r in ms) == list(range(t.world_size))
+        assert {len(ms) for ms in lists} == {size}
+    # each ep group lies inside one dpcp group, and ep x edp tile it
+    for ms in t.groups["ep"] + t.groups["edp"]:
+        assert any(set(ms) <= set(g) for g in t.groups["dpcp"])
+
+
+def test_default_placement_tp_innermost():
+    t = gen(tp=2, pp=2, dp=2, cp=2)
+    # rank = tp + 2 cp + 4 dp + 8 pp
+    assert t.groups["tp"][:2] == [[0, 1], [2, 3]]
+    assert t.groups["cp"][0] == [0, 2]
+    assert t.groups["dp"][0] == [0, 4]
+    assert t.groups["pp"][0] == [0, 8]
+    assert t.programs[0].ranks == list(range(8))
+    assert t.programs[1].ranks == list(range(8, 16))
+    assert t.placement == list(range(16))
+
+
+def test_placement_order_is_the_lever():
+    t = gen(tp=2, pp=2, dp=4, placement_order="dp,tp,cp,pp")
+    assert t.groups["dp"][0] == [0, 1, 2, 3]      # DP ring inside a node
+    assert t.groups["tp"][0] == [0, 4]
+    t = gen(tp=2, pp=2, dp=2, placement_order="pp,tp,dp,cp")
+    assert t.groups["pp"][0] == [0, 1]
+    assert t.programs[0].ranks == [0, 2, 4, 6]
+
+
+def test_bad_placement_order():
+    with pytest.raises(InputError) as e:
+        gen(tp=2, placement_order="tp,dp,pp")
+    assert e.value.field == "placement_order"
+
+
+def test_blocks_per_stage_and_layer_split():
+    t = gen(costs=ToyCosts(layers=5), tp=1, pp=2, dp=1)
+    layers = [sorted(blocks_of(p)) for p in t.programs]
+    assert layers[0] == ["L0", "L1", "L2", "embedding"]   # extra layer to stage 0
+    assert layers[1] == ["L3", "L4", "head"]
+    t = gen(costs=ToyCosts(layers=8), tp=1, pp=2, dp=1, vpp=2, schedule="interleaved")
+    got = {(o.id.split(".")[2], o.layer) for o in t.programs[0].ops
+           if o.id.startswith("F.") and o.layer != "pipeline"}
+    assert got == {("c0", "embedding"), ("c0", "L0"), ("c0", "L1"), ("c1", "L4"), ("c1", "L5")}
+
+
+def test_interleaved_wraps_from_last_device_to_first():
+    t = gen(costs=ToyCosts(layers=8), tp=1, pp=2, dp=1, vpp=2, schedule="interleaved")
+    s0 = t.programs[0].ops
+    recv = next(o for o in s0 if o.id == "F.mb0.c1.recv")
+    assert recv.peer.offset == -1 and recv.peer.resolve(0, t) == 1
+    assert not any(o.id == "F.mb0.c0.recv" for o in s0)
+
+
+# ---------------------------------------------------------------------------
+# collectives and bytes
+# ---------------------------------------------------------------------------
+
+def test_tp_collectives_per_layer():
+    t = gen(tp=2, pp=1, dp=1)
+    p = t.programs[0]
+    for layer in ("L0", "L3"):
+        f = [o.kind for o in ops_like(p, f"F.mb0.c0.{layer}.") if o.group == "tp"]
+        b = [o.kind for o in ops_like(p, f"B.mb0.c0.{layer}.") if o.group == "tp"]
+        assert f == ["all_reduce"] * 2 and b == ["all_reduce"] * 2
+    t = gen(tp=2, pp=1, dp=1, sequence_parallel=True)
+    f = Counter(o.kind for o in ops_like(t.programs[0], "F.mb0.c0.L0.") if o.group == "tp")
+    assert f == {"all_gather": 2, "reduce_scatter": 2}
+    # tp = 1: no tensor-parallel collectives at all
+    t = gen(tp=1, pp=1, dp=1)
+    assert not any(o.group == "tp" for o in t.programs[0].ops)
+
+
+def test_tp_collective_blocks_next_compute():
+    p = gen(tp=2, pp=1, dp=1).programs[0]
+    by = {o.id: o for o in p.ops}
+    assert by["F.mb0.c0.L0.ln2"].deps == ("F.mb0.c0.L0.tp_ar1",)
+    assert by["F.mb0.c0.L0.tp_ar1"].deps == ("F.mb0.c0.L0.proj",)
+    assert by["F.mb0.c0.L0.tp_ar1"].stream == "tp"
+
+
+@pytest.mark.parametrize("cp", [2, 4])
+def test_context_parallel_ring(cp):
+    t = gen(tp=1, pp=1, dp=2, cp=cp)
+    p = t.programs[0]
+    ring = ops_like(p, "F.mb0.c0.L0.cp_kv")
+    assert Counter(o.kind for o in ring) == {"send": cp - 1, "recv": cp - 1}
+    assert {o.stream for o in ring} == {"cp_send", "cp_recv"}
+    by = {o.id: o for o in p.ops}
+    # the ring starts with attention (same deps) and the next op waits for it
+    assert by["F.mb0.c0.L0.cp_kv.s0"].deps == by["F.mb0.c0.L0.attn"].deps
+    assert f"F.mb0.c0.L0.cp_kv.r{cp - 2}" in by["F.mb0.c0.L0.proj"].deps
+    # each step forwards the block received in the previous step
+    if cp > 2:
+        assert "F.mb0.c0.L0.cp_kv.r0" in by["F.mb0.c0.L0.cp_kv.s1"].deps
+    # dense gradients are reduced over dp x cp
+    assert {o.group for o in p.ops if o.kind == "all_reduce"} == {"dpcp"}
+
+
+def _stage_params(costs, t, s, tp=1, ep=1):
+    layers = {o.layer for o in t.programs[s].ops if o.layer and o.layer.startswith("L")}
+    dense = sum(costs.layer_params(int(l[1:]), tp, ep)[0] for l in layers)
+    expert = sum(costs.layer_params(int(l[1:]), tp, ep)[1] for l in layers)
+    names = {o.layer for o in t.programs[s].ops}
+    if "embedding" in names:
+        dense += costs.embedding_params(tp)
+    if "head" in names:
+        dense += costs.head_params(tp, len(t.programs) > 1)
+    return dense, expert
+
+
+@pytest.mark.parametrize("bucket", [26214400, 5000.0, 1.0])
+@pytest.mark.parametrize("grad_bytes", [None, 4])
+def test_dp_allreduce_bytes_equal_stage_params(bucket, grad_bytes):
+    costs = ToyCosts(layers=6)
+    t = gen(costs=costs, tp=2, pp=2, dp=2, gradient_bucket_bytes=bucket,
+            grad_dtype_bytes=grad_bytes)
+    gb = grad_bytes or 2
+    for s, prog in enumerate(t.programs):
+        ar = [o for o in prog.ops if o.kind == "all_reduce" and o.group == "dp"]
+        dense, _ = _stage_params(costs, t, s, tp=2)
+        assert sum(o.bytes for o in ar) == pytest.approx(dense * gb)
+        assert all(o.stream == "dp" and o.layer == "grad_sync" for o in ar)
+        if bucket == 1.0:   # one bucket per block
+            assert len(ar) == len(blocks_of(prog))
+        if bucket == 26214400:
+            assert len(ar) == 1
+        # buckets are issued during the last backward, before the optimizer
+        idx = {o.id: i for i, o in enumerate(prog.ops)}
+        last_b = max(i for i, o in enumerate(prog.ops) if o.id.startswith("B."))
+        opt = next(o for o in prog.ops if o.id.startswith("opt."))
+        assert set(opt.deps) & {o.id for o in ar}
+        if bucket == 1.0:
+            assert idx[ar[0].id] < last_b          # overlapped with the backward
+
+
+def test_grad_reduce_without_overlap_waits_for_backward():
+    t = gen(tp=1, pp=2, dp=2, overlap_grad_reduce=False, gradient_bucket_bytes=1.0)
+    for prog in t.programs:
+        last_b = max(i for i, o in enumerate(prog.ops) if o.id.startswith("B."))
+        first_ar = min(i for i, o in enumerate(prog.ops) if o.kind == "all_reduce")
+        assert first_ar > last_b
+
+
+@pytest.mark.parametrize("zero", [1, 2])
+def test_zero12_reduce_scatter_then_all_gather(zero):
+    costs = ToyCosts()
+    t = gen(costs=costs, tp=1, pp=2, dp=4, zero=zero, global_batch=16,
+            gradient_bucket_bytes=3000.0)
+    for s, prog in enumerate(t.programs):
+        dense, _ = _stage_params(costs, t, s)
+        rs = [o for o in prog.ops if o.kind == "reduce_scatter"]
+        ag = [o for o in prog.ops if o.kind == "all_gather"]
+        assert not any(o.kind == "all_reduce" for o in prog.ops)
+        assert sum(o.bytes for o in rs) == pytest.approx(dense * 2)
+        assert sum(o.bytes for o in ag) == pytest.approx(dense * 2)
+        opt = [o for o in prog.ops if o.layer == "optimizer"]
+        assert all(set(o.deps) == {opt[-1].id} for o in ag)
+        # the optimizer updates only this rank's 1/dp shard
+        assert opt[0].flops == pytest.approx(10 * dense / 4)
+
+
+def test_zero3_per_layer_gathers():
+    costs = ToyCosts()
+    t = gen(costs=costs, tp=1, pp=2, dp=2, zero=3)
+    m = t.meta["microbatches"]
+    for prog in t.programs:
+        blocks = blocks_of(prog)
+        ag = [o for o in prog.ops if o.kind == "all_gather"]
+        rs = [o for o in prog.ops if o.kind == "reduce_scatter"]
+        assert len(ag) == 2 * m * len(blocks)       # before each forward and backward
+        assert len(rs) == m * len(blocks)           # after each backward
+        assert not any(o.kind == "all_reduce" for o in prog.ops)
+        by = {o.id: o for o in prog.ops}
+        # each layer's first compute waits for its gather
+        for b in blocks - {"embedding", "head"}:
+            assert f"F.mb1.c0.{b}.ag" in by[f"F.mb1.c0.{b}.ln1"].deps
+            assert f"B.mb1.c0.{b}.ag" in by[f"B.mb1.c0.{b}.mlp_dgrad"].deps
+        for b in blocks:
+            got = sum(o.bytes for o in ag if o.layer == b)
+            dense = (costs.layer_params(int(b[1:]), 1, 1)[0] if b.startswith("L") else
+                     costs.embedding_params(1) if b == "embedding" else
+                     costs.head_params(1, True))
+            assert got == pytest.approx(2 * m * dense * 2)
+
+
+def test_zero3_prefetch_dependency():
+    t = gen(tp=1, pp=1, dp=2, zero=3)
+    by = {o.id: o for o in t.programs[0].ops}
+    # gather of L1 may start once the embedding (two blocks earlier) finished
+    assert by["F.mb0.c0.L1.ag"].deps == ("F.mb0.c0.embedding.lookup",)
+    assert "F.mb0.c0.L1.ag" in by["F.mb0.c0.L1.ln1"].deps
+
+
+def test_moe_expert_grads_on_edp():
+    costs = ToyCosts(experts=4)
+    t = gen(costs=costs, tp=1, pp=1, dp=4, ep=2, global_batch=8)
+    p = t.programs[0]
+    dense, expert = _stage_params(costs, t, 0, ep=2)
+    assert expert > 0
+    edp = [o for o in p.ops if o.group == "edp"]
+    dp = [o for o in p.ops if o.group == "dp" and o.kind == "all_reduce"]
+    assert sum(o.bytes for o in edp) == pytest.approx(expert * 2)
+    assert sum(o.bytes for o in dp) == pytest.approx(dense * 2)
+    a2a = ops_like(p, "F.mb0.c0.L1.", kind="all_to_all")
+    assert [o.group for o in a2a] == ["ep", "ep"] and {o.stream for o in a2a} == {"ep"}
+    assert not ops_like(p, "F.mb0.c0.L0.", kind="all_to_all")   # dense layer
+
+
+@pytest.mark.parametrize("sp,cp", [(False, 1), (True, 1), (False, 2), (True, 2)])
+def test_pipeline_activation_bytes(sp, cp):
+    t = gen(tp=2, pp=2, dp=1, cp=cp, sequence_parallel=sp, micro_batch=2, global_batch=8,
+            seq_len=32)
+    want = 2 * (32 / cp) * H * 2 / (2 if sp else 1)
+    p2p = [o for p in t.programs for o in p.ops if o.kind in ("send", "recv")
+           and o.peer.group == "pp"]
+    assert p2p and {o.bytes for o in p2p} == {want}
+    assert {o.stream for o in p2p} == {"pp_send", "pp_recv"}
+
+
+@pytest.mark.parametrize("recompute,expect", [("none", 0), ("selective", 1), ("full", 9)])
+def test_recompute_ops_before_backward(recompute, expect):
+    t = gen(tp=2, pp=1, dp=1, recompute=recompute)
+    p = t.programs[0]
+    rec = ops_like(p, "B.mb0.c0.L2.r.")
+    assert len(rec) == expect
+    if expect:
+        ids = [o.id for o in p.ops]
+        first_bwd = ids.index("B.mb0.c0.L2.mlp_dgrad")
+        assert all(ids.index(o.id) < first_bwd for o in rec)
+
+
+def test_zero_bubble_splits_weight_grad():
+    t = gen(tp=1, pp=2, dp=2, schedule="zero-bubble")
+    p = t.programs[1]                      # layers L2, L3 and the head
+    assert ops_like(p, "W.mb0.c0.L3.mlp_wgrad")
+    assert not ops_like(p, "B.mb0.c0.L3.w.")
+    by = {o.id: o for o in p.ops}
+    # W waits for its own B (whose output also feeds the send to stage 0)
+    assert by["W.mb0.c0.L3.mlp_wgrad"].deps == by["B.mb0.c0.send"].deps
+    # the gradient reduction follows the last W
+    ids = [o.id for o in p.ops]
+    last_w = max(i for i, x in enumerate(ids) if x.startswith("W."))
+    ar = [i for i, o in enumerate(p.ops) if o.kind == "all_reduce"]
+    assert ar and max(ar) > last_w
+    assert set(by[ids[ar[-1]]].deps) == {ids[last_w]}
+
+
+def test_one_shared_program_per_stage_and_meta():
+    t = gen(tp=2, pp=2, dp=2, global_batch=16, micro_batch=2, seq_len=32)
+    assert [len(p.ranks) for p in t.programs] == [4, 4]
+    assert t.meta["microbatches"] == 4
+    assert t.meta["tokens_per_step"] == 16 * 32
+    assert t.meta["model_flops_per_step"] == 123.0 * 16 * 32
+    assert t.meta["layout"]["tp"] == 2 and t.meta["layout"]["placement_order"] == "tp,cp,dp,pp"
+    counts = Counter(o.id.split(".")[0] for o in t.programs[0].ops)
+    assert counts["F"] and counts["B"]
+
+
+def test_json_round_trip(tmp_path):
+    t = gen(tp=2, pp=2, dp=2, cp=2, vpp=2, schedule="interleaved", costs=ToyCosts(layers=8),
+            zero=1)
+    data = json.loads(json.dumps(t.to_json()))
+    back = from_json(data)
+    assert back.to_json() == t.to_json()
+    t.save(tmp_path / "t.json")
+    from workloads.trace import load
+    assert load(tmp_path / "t.json").to_json() == t.to_json()
+
+
+# ---------------------------------------------------------------------------
+# invalid input
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,field,value", [
+    (dict(tp=3), "parallelism.tp", 3),                              # 8 heads
+    (dict(tp=0), "parallelism.tp", 0),
+    (dict(pp=5), "parallelism.pp", 5),                              # 4 layers
+    (dict(dp=3), "training.global_batch", 8),
+    (dict(dp=2, ep=2), "parallelism.ep", 2),                        # dense model
+    (dict(dp=2, ep=3, costs=ToyCosts(experts=3)), "parallelism.ep", 3),
+    (dict(dp=4, ep=4, costs=ToyCosts(experts=6)), "parallelism.ep", 4),
+    (dict(cp=3), "parallelism.cp", 3),                              # seq 32
+    (dict(pp=2, vpp=2), "parallelism.vpp", 2),                      # 1f1b
+    (dict(pp=4, vpp=2, schedule="interleaved", global_batch=6, costs=ToyCosts(layers=8)),
+     "training.global_batch", 6),
+    (dict(schedule="pipedream"), "parallelism.schedule", "pipedream"),
+    (dict(zero=4), "parallelism.zero", 4),
+    (dict(recompute="some"), "parallelism.recompute", "some"),
+    (dict(sequence_parallel="yes"), "parallelism.sequence_parallel", "yes"),
+    (dict(gradient_bucket_bytes=0), "parallelism.gradient_bucket_bytes", 0),
+    (dict(micro_batch=0), "training.micro_batch", 0),
+    (dict(seq_len=-4), "training.seq_len", -4),
+    (dict(grad_dtype_bytes=1.5), "training.grad_dtype_bytes", 1.5),
+])
+def test_invalid_layouts_name_field_and_value(kwargs, field, value):
+    with pytest.raises(InputError) as e:
+        gen(**kwargs)
+    assert e.value.field == field
+    assert e.value.value == value
+    assert field in str(e.value) and repr(value) in str(e.value)
+
+
+# ---------------------------------------------------------------------------
+# speed
+# ---------------------------------------------------------------------------
+
+def test_large_job_generates_quickly():
+    # Llama-3-405B-like shape: 126 layers, 128 heads, pp=16, 128 micro-batches
+    costs = ToyCosts(layers=126, heads=128, name="405b-like")
+    t0 = time.perf_counter()
+    t = gen(costs=costs, tp=8, pp=16, dp=2, global_batch=256, seq_len=64)
+    elapsed = time.perf_counter() - t0
+    assert t.meta["microbatches"] == 128 and len(t.programs) == 16
+    assert sum(len(p.ops) for p in t.programs) > 250_000
+    assert elapsed < 15.0
