@@ -273,7 +273,6 @@ def run_replica(p: Plan, stream: FailureStream, record: bool) -> dict:
                     break
             if done or not failed:
                 break
-        groups = {}
     return dict(wall_s=t, useful_s=W, productive_s=Wt, failures=n_fail,
                 reached=(p.target_w_s < math.inf and W >= p.target_w_s * (1 - 1e-12)),
                 by_source=by_src, spans=spans, **{k: v for k, v in waste.items()})
