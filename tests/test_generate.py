@@ -99,7 +99,7 @@ class ToyCosts:
     def head_backward(self, sh):
         return [ComputeItem("logits_b", 200 * self._tokens(sh), 1e3, "gemm")]
 
-    def optimizer_items(self, params_on_rank):
+    def optimizer_items(self, params_on_rank, dtype_bytes):
         return [ComputeItem("adam", 10 * params_on_rank, 16 * params_on_rank, "optimizer")]
 
     def layer_params(self, layer, tp, ep):
@@ -115,7 +115,7 @@ class ToyCosts:
     def head_params(self, tp, separate_stage):
         return (1000 * self.hidden if separate_stage else 0.0) / tp + self.hidden
 
-    def model_flops_per_step(self, tokens):
+    def model_flops_per_step(self, tokens, seq_len):
         return 123.0 * tokens
 
 

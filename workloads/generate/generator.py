@@ -81,8 +81,8 @@ def generate(model: Any, layout: Layout, training: Training, *,
              placement_order: str = DEFAULT_ORDER, costs: Costs | None = None) -> Trace:
     """Build the trace of one training step.
 
-    ``model``: a ``workloads.models.ModelSpec`` (or anything :class:`ModelCosts`
-    accepts); ``costs`` overrides where work items come from (see
+    ``model``: a ``workloads.models.ModelSpec``, a preset name or an inline
+    model dict (anything ``get_model`` accepts); ``costs`` overrides where work items come from (see
     :class:`~workloads.generate.costs.Costs`). ``placement_order``: rank
     numbering, first name innermost. Raises InputError for impossible layouts.
     """
@@ -91,7 +91,9 @@ def generate(model: Any, layout: Layout, training: Training, *,
         raise InputError("expected a Layout", field="parallelism", value=layout)
     if not isinstance(training, Training):
         raise InputError("expected a Training", field="training", value=training)
-    costs = costs if costs is not None else ModelCosts(model)
+    if costs is None:
+        from workloads.models import get_model
+        costs = ModelCosts(get_model(model))
     m = _check(costs, layout, training)
     lo, tr = layout, training
     sched = get_schedule(lo.schedule)
@@ -151,7 +153,8 @@ def generate(model: Any, layout: Layout, training: Training, *,
                          bucket_bytes=float(lo.gradient_bucket_bytes),
                          overlap_grad_reduce=lo.overlap_grad_reduce,
                          dense_family=dense_family, group_sizes=sizes,
-                         optimizer=tmpl(costs.optimizer_items(dense + expert)))
+                         optimizer=tmpl(costs.optimizer_items(dense + expert,
+                                                              tr.dtype_bytes)))
         ranks = [r for r in range(grid.world_size) if grid.coords(r)["pp"] == s]
         programs.append(Program(ranks=ranks, ops=stage_ops(plan, actions[s])))
 
@@ -162,7 +165,7 @@ def generate(model: Any, layout: Layout, training: Training, *,
         "layout": {**asdict(lo), "placement_order": ",".join(order)},
         "training": asdict(tr),
     }
-    flops = costs.model_flops_per_step(tokens)
+    flops = costs.model_flops_per_step(tokens, tr.seq_len)
     if flops is not None:
         meta["model_flops_per_step"] = flops
     name = (f"{costs.name} tp{lo.tp} pp{lo.pp} dp{lo.dp} cp{lo.cp} ep{lo.ep} "

@@ -99,7 +99,7 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
 
     for it in items:
         if isinstance(it, ComputeItem):
-            deps = tuple(pending)
+            deps = tuple(dict.fromkeys(pending))
             steps.append(Step(suffix(it.name), "compute", "compute", deps, flops=it.flops,
                               bytes=it.bytes, category=it.category))
             pending = [len(steps) - 1]
@@ -107,7 +107,7 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
             for c in waiting.pop(it.name, []):
                 pending += emit_comm(c, deps)
         elif it.overlap_with is None:
-            outs = emit_comm(it, tuple(pending))
+            outs = emit_comm(it, tuple(dict.fromkeys(pending)))
             if outs:
                 pending = outs
         elif it.overlap_with in compute_deps:
@@ -116,10 +116,10 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
             waiting.setdefault(it.overlap_with, []).append(it)
     for comms in waiting.values():          # overlap target never came: blocking
         for c in comms:
-            outs = emit_comm(c, tuple(pending))
+            outs = emit_comm(c, tuple(dict.fromkeys(pending)))
             if outs:
                 pending = outs
-    return Template(tuple(steps), tuple(pending), n_tags)
+    return Template(tuple(steps), tuple(dict.fromkeys(pending)), n_tags)
 
 
 def instantiate(t: Template, ops: list[Op], prefix: str, layer: str,
@@ -131,20 +131,24 @@ def instantiate(t: Template, ops: list[Op], prefix: str, layer: str,
     must wait for.
     """
     ids: list[str] = []
-    inc = tuple(incoming)
+    inc = tuple(dict.fromkeys(incoming))
+    append = ops.append
     for st in t.steps:
-        deps: list[str] = []
-        for d in st.deps:
-            if d == INCOMING:
-                deps.extend(inc)
-            else:
-                deps.append(ids[d])
+        if st.deps == (INCOMING,):
+            deps = inc
+        else:
+            deps = []
+            for d in st.deps:
+                if d == INCOMING:
+                    deps.extend(inc)
+                else:
+                    deps.append(ids[d])
+            deps = tuple(deps)
         oid = f"{prefix}.{st.suffix}"
         ids.append(oid)
-        ops.append(Op(id=oid, kind=st.kind, stream=st.stream, deps=tuple(dict.fromkeys(deps)),
-                      flops=st.flops, bytes=st.bytes, category=st.category, group=st.group,
-                      peer=st.peer, tag=tag_base + st.tag_slot if st.tag_slot >= 0 else 0,
-                      layer=layer))
+        append(Op(id=oid, kind=st.kind, stream=st.stream, deps=deps, flops=st.flops,
+                  bytes=st.bytes, category=st.category, group=st.group, peer=st.peer,
+                  tag=tag_base + st.tag_slot if st.tag_slot >= 0 else 0, layer=layer))
     out: list[str] = []
     for d in t.outputs:
         if d == INCOMING:
