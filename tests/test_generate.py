@@ -44,8 +44,8 @@ class ToyCosts:
         if sp:
             out.append(CommItem("sp_ag1", "all_gather", "tp", act))
         out += [g("qkv", 3), ComputeItem("attn", 5 * t, act, "attention")]
-        if sh.cp > 1:
-            out.append(CommItem("cp_kv", "sendrecv_ring", "cp", act / 4, overlap_with="attn"))
+        out += [CommItem(f"cp_kv{i}", "sendrecv_ring", "cp", act / 4, overlap_with="attn")
+                for i in range(1, sh.cp)]
         out.append(g("proj", 1))
         out.append(CommItem("sp_rs1", "reduce_scatter", "tp", act) if sp
                    else CommItem("tp_ar1", "all_reduce", "tp", act))
@@ -354,13 +354,14 @@ def test_context_parallel_ring(cp):
     ring = ops_like(p, "F.mb0.c0.L0.cp_kv")
     assert Counter(o.kind for o in ring) == {"send": cp - 1, "recv": cp - 1}
     assert {o.stream for o in ring} == {"cp_send", "cp_recv"}
+    assert {(o.peer.group, o.peer.offset) for o in ring} == {("cp", 1), ("cp", -1)}
     by = {o.id: o for o in p.ops}
     # the ring starts with attention (same deps) and the next op waits for it
-    assert by["F.mb0.c0.L0.cp_kv.s0"].deps == by["F.mb0.c0.L0.attn"].deps
-    assert f"F.mb0.c0.L0.cp_kv.r{cp - 2}" in by["F.mb0.c0.L0.proj"].deps
+    assert by["F.mb0.c0.L0.cp_kv1.send"].deps == by["F.mb0.c0.L0.attn"].deps
+    assert f"F.mb0.c0.L0.cp_kv{cp - 1}.recv" in by["F.mb0.c0.L0.proj"].deps
     # each step forwards the block received in the previous step
     if cp > 2:
-        assert "F.mb0.c0.L0.cp_kv.r0" in by["F.mb0.c0.L0.cp_kv.s1"].deps
+        assert "F.mb0.c0.L0.cp_kv1.recv" in by["F.mb0.c0.L0.cp_kv2.send"].deps
     # dense gradients are reduced over dp x cp
     assert {o.group for o in p.ops if o.kind == "all_reduce"} == {"dpcp"}
 

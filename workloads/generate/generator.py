@@ -155,7 +155,7 @@ def generate(model: Any, layout: Layout, training: Training, *,
                          dense_family=dense_family, group_sizes=sizes,
                          optimizer=tmpl(costs.optimizer_items(dense + expert,
                                                               tr.dtype_bytes)))
-        ranks = [r for r in range(grid.world_size) if grid.coords(r)["pp"] == s]
+        ranks = sorted(members[s] for members in groups["pp"])
         programs.append(Program(ranks=ranks, ops=stage_ops(plan, actions[s])))
 
     tokens = tr.global_batch * tr.seq_len

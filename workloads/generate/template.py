@@ -14,10 +14,11 @@ Dependency rules (the items come in execution order):
   all-reduces are on the critical path);
 * a comm item with ``overlap_with = X`` starts together with compute X (same
   dependencies) on its own stream, and the first op after X waits for both;
-* ``sendrecv_ring`` on the cp family becomes cp - 1 ring steps, each a send to
-  the next cp rank (stream ``cp_send``) and a receive from the previous one
-  (stream ``cp_recv``) sharing a tag; step k's send forwards the block
-  received in step k - 1 (ring attention, Liu et al. 2023);
+* a ``sendrecv_ring`` item is one ring step: a send to the next rank of its
+  family (stream ``<family>_send``) and a receive from the previous one
+  (``<family>_recv``) sharing a tag. Consecutive steps overlapping the same
+  compute form a ring: each send forwards the block the previous step
+  received (ring attention, Liu et al. 2023);
 * collectives and rings on a family of size 1 are dropped (nothing to move).
 """
 from __future__ import annotations
@@ -67,6 +68,7 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
     pending: list[int] = [INCOMING]          # what the next critical op waits for
     compute_deps: dict[str, tuple[int, ...]] = {}
     waiting: dict[str, list[CommItem]] = {}   # overlapping comms before their compute
+    ring_recv: dict[tuple, int] = {}          # last ring receive per (family, overlap)
 
     def suffix(name: str) -> str:
         used[name] = used.get(name, 0) + 1
@@ -79,20 +81,17 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
             return []
         if it.kind == "sendrecv_ring":
             base = suffix(it.name)
-            outs: list[int] = []
-            prev_recv: int | None = None
-            for k in range(size - 1):
-                sdeps = deps if prev_recv is None else deps + (prev_recv,)
-                steps.append(Step(f"{base}.s{k}", "send", f"{it.group}_send", sdeps,
-                                  bytes=it.bytes, peer=Peer(group=it.group, offset=1),
-                                  tag_slot=n_tags))
-                steps.append(Step(f"{base}.r{k}", "recv", f"{it.group}_recv", deps,
-                                  bytes=it.bytes, peer=Peer(group=it.group, offset=-1),
-                                  tag_slot=n_tags))
-                n_tags += 1
-                prev_recv = len(steps) - 1
-                outs = [len(steps) - 2, len(steps) - 1]
-            return outs
+            chain = (it.group, it.overlap_with)
+            sdeps = deps if chain not in ring_recv else deps + (ring_recv[chain],)
+            steps.append(Step(f"{base}.send", "send", f"{it.group}_send", sdeps,
+                              bytes=it.bytes, peer=Peer(group=it.group, offset=1),
+                              tag_slot=n_tags))
+            steps.append(Step(f"{base}.recv", "recv", f"{it.group}_recv", deps,
+                              bytes=it.bytes, peer=Peer(group=it.group, offset=-1),
+                              tag_slot=n_tags))
+            n_tags += 1
+            ring_recv[chain] = len(steps) - 1
+            return [len(steps) - 2, len(steps) - 1]
         steps.append(Step(suffix(it.name), it.kind, STREAMS.get(it.group, it.group), deps,
                           bytes=it.bytes, group=it.group))
         return [len(steps) - 1]
