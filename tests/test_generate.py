@@ -115,6 +115,9 @@ class ToyCosts:
     def head_params(self, tp, separate_stage):
         return (1000 * self.hidden if separate_stage else 0.0) / tp + self.hidden
 
+    def tied_output_params(self, tp):
+        return 1000 * self.hidden / tp
+
     def model_flops_per_step(self, tokens, seq_len):
         return 123.0 * tokens
 
@@ -398,9 +401,25 @@ def test_dp_allreduce_bytes_equal_stage_params(bucket, grad_bytes):
         idx = {o.id: i for i, o in enumerate(prog.ops)}
         last_b = max(i for i, o in enumerate(prog.ops) if o.id.startswith("B."))
         opt = next(o for o in prog.ops if o.id.startswith("opt."))
-        assert set(opt.deps) & {o.id for o in ar}
+        dp_stream = [o for o in prog.ops if o.stream == "dp"]
+        assert dp_stream[-1].id in opt.deps           # after every reduction
+        assert set(o.id for o in ar) <= {o.id for o in dp_stream}
         if bucket == 1.0:
             assert idx[ar[0].id] < last_b          # overlapped with the backward
+
+
+def test_tied_embedding_all_reduce_first_and_last_stage():
+    t = gen(tp=2, pp=3, dp=2, costs=ToyCosts(layers=6), grad_dtype_bytes=4)
+    assert t.groups["embd"][0] == [0, 8]          # stage 0 and stage 2 of one pipeline
+    for s, prog in enumerate(t.programs):
+        ar = [o for o in prog.ops if o.group == "embd"]
+        if s == 1:
+            assert not ar
+        else:
+            assert [o.bytes for o in ar] == [1000 * H / 2 * 4]
+            opt = next(o for o in prog.ops if o.layer == "optimizer")
+            assert opt.deps[-1] == ar[0].id
+    assert not any(o.group == "embd" for o in gen(tp=2, pp=1, dp=2).programs[0].ops)
 
 
 def test_grad_reduce_without_overlap_waits_for_backward():
@@ -420,7 +439,7 @@ def test_zero12_reduce_scatter_then_all_gather(zero):
         dense, _ = _stage_params(costs, t, s)
         rs = [o for o in prog.ops if o.kind == "reduce_scatter"]
         ag = [o for o in prog.ops if o.kind == "all_gather"]
-        assert not any(o.kind == "all_reduce" for o in prog.ops)
+        assert not any(o.kind == "all_reduce" and o.group == "dp" for o in prog.ops)
         assert sum(o.bytes for o in rs) == pytest.approx(dense * 2)
         assert sum(o.bytes for o in ag) == pytest.approx(dense * 2)
         opt = [o for o in prog.ops if o.layer == "optimizer"]
@@ -439,7 +458,7 @@ def test_zero3_per_layer_gathers():
         rs = [o for o in prog.ops if o.kind == "reduce_scatter"]
         assert len(ag) == 2 * m * len(blocks)       # before each forward and backward
         assert len(rs) == m * len(blocks)           # after each backward
-        assert not any(o.kind == "all_reduce" for o in prog.ops)
+        assert not any(o.kind == "all_reduce" and o.group == "dp" for o in prog.ops)
         by = {o.id: o for o in prog.ops}
         # each layer's first compute waits for its gather
         for b in blocks - {"embedding", "head"}:

@@ -20,7 +20,7 @@ def _bubble(stages, vpp=1, **t):
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 @pytest.mark.parametrize("pp,m", SHAPES)
 def test_every_action_exactly_once(name, pp, m):
-    vpps = (1, 2, 3) if name == "interleaved" and m % pp == 0 else (1,)
+    vpps = (1, 2, 3) if name == "interleaved" and m % pp == 0 and pp > 1 else (1,)
     for vpp in vpps:
         stages = schedule(name, pp, m, vpp)
         assert len(stages) == pp
@@ -67,6 +67,12 @@ def test_interleaved_needs_microbatches_multiple_of_pp():
         schedule("interleaved", 4, 6, 2)
     assert e.value.field == "microbatches" and e.value.value == 6
     assert "multiple of pp" in str(e.value)
+
+
+def test_interleaving_needs_pipeline():
+    with pytest.raises(InputError) as e:
+        schedule("interleaved", 1, 4, 2)
+    assert e.value.field == "parallelism.vpp" and "pp > 1" in str(e.value)
 
 
 def test_vpp_only_for_interleaved():

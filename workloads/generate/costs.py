@@ -41,6 +41,9 @@ class Costs(Protocol):
         """Output-side parameters on the last stage; ``separate_stage`` is True
         when the embedding lives on another stage (a tied output matrix is then
         a copy held by the last stage)."""
+    def tied_output_params(self, tp: int) -> float:
+        """Per-rank parameters the output layer shares with the input embedding
+        (0 when they are not tied)."""
     def model_flops_per_step(self, tokens: int, seq_len: int) -> float | None:
         """Model FLOPs (no recomputation) of ``tokens`` tokens, or None."""
 
@@ -102,10 +105,11 @@ class ModelCosts:
         return self._m.embedding_params(self.spec) / tp
 
     def head_params(self, tp: int, separate_stage: bool) -> float:
-        out = self._m.head_params(self.spec)
-        if self.spec.tied_embeddings and separate_stage:
-            out += self.spec.vocab * self.spec.hidden
-        return out / tp
+        out = self._m.head_params(self.spec) / tp
+        return out + (self.tied_output_params(tp) if separate_stage else 0.0)
+
+    def tied_output_params(self, tp: int) -> float:
+        return self.spec.vocab * self.spec.hidden / tp if self.spec.tied_embeddings else 0.0
 
     def model_flops_per_step(self, tokens: int, seq_len: int) -> float | None:
         return self._m.model_flops_per_token(self.spec, seq_len) * tokens

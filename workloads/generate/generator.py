@@ -102,7 +102,8 @@ def generate(model: Any, layout: Layout, training: Training, *,
     grid = RankGrid({"tp": lo.tp, "cp": lo.cp, "dp": lo.dp, "pp": lo.pp}, order)
     groups = grid.groups(lo.ep)
     sizes = {"tp": lo.tp, "cp": lo.cp, "dp": lo.dp, "pp": lo.pp, "dpcp": lo.dp * lo.cp,
-             "ep": lo.ep, "edp": lo.dp * lo.cp // lo.ep, "world": grid.world_size}
+             "ep": lo.ep, "edp": lo.dp * lo.cp // lo.ep, "embd": 2 if lo.pp > 1 else 1,
+             "world": grid.world_size}
     shape = Shape(micro_batch=tr.micro_batch, seq_len=tr.seq_len, tp=lo.tp, cp=lo.cp,
                   ep=lo.ep, sequence_parallel=lo.sequence_parallel,
                   dtype_bytes=tr.dtype_bytes, recompute=lo.recompute)
@@ -154,7 +155,9 @@ def generate(model: Any, layout: Layout, training: Training, *,
                          overlap_grad_reduce=lo.overlap_grad_reduce,
                          dense_family=dense_family, group_sizes=sizes,
                          optimizer=tmpl(costs.optimizer_items(dense + expert,
-                                                              tr.dtype_bytes)))
+                                                              tr.dtype_bytes)),
+                         tied_embedding_params=(costs.tied_output_params(lo.tp)
+                                                if lo.pp > 1 and s in (0, lo.pp - 1) else 0.0))
         ranks = sorted(members[s] for members in groups["pp"])
         programs.append(Program(ranks=ranks, ops=stage_ops(plan, actions[s])))
 

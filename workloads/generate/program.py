@@ -27,7 +27,10 @@ receive matches exactly one send. Data parallelism (stream ``dp``):
   places earlier has finished), and reduce-scatters its gradients after its
   weight-gradient items, every micro-batch (Rajbhandari et al., SC'20).
 
-The optimizer step (compute) follows the last backward and every reduction.
+With tied input/output embeddings and pp > 1, the first and last stage then
+all-reduce the shared matrix's gradient over the ``embd`` family (Megatron-LM
+keeps a copy on each). The optimizer step (compute) follows the last backward
+and every reduction.
 """
 from __future__ import annotations
 
@@ -73,6 +76,7 @@ class StagePlan:
     dense_family: str               # "dp" or "dpcp"
     group_sizes: dict[str, int]
     optimizer: Template
+    tied_embedding_params: float = 0.0   # per rank, first/last stage only
 
 
 def p2p_tag(backward: bool, microbatch: int, receiver_vs: int, m: int, v_total: int) -> int:
@@ -213,6 +217,11 @@ def stage_ops(plan: StagePlan, actions: list[Action]) -> list[Op]:
         last_c = deferred[-1][1]
         flush(plan.dense_family, deps, last_c)
         flush("edp", deps, last_c)
+    if plan.tied_embedding_params > 0:     # sum the two copies' gradients
+        ops.append(Op(id="embd.ar", kind="all_reduce", stream="dp", deps=tuple(deps),
+                      bytes=plan.tied_embedding_params * plan.grad_bytes, group="embd",
+                      layer="grad_sync"))
+        last_dp[:] = ["embd.ar"]
     opt = run(plan.optimizer, "opt", "optimizer", deps + last_dp)
     if plan.zero in (1, 2):
         for k, (family, params) in enumerate(buckets):

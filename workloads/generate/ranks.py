@@ -12,7 +12,10 @@ coordinate), ``dpcp`` (ranks differing in dp and cp: they hold the same dense
 weights, so gradients are reduced over it when cp > 1), ``ep`` and ``edp``
 (expert parallelism inside dp * cp, Megatron-LM style: with ``k`` the rank's
 index in its dpcp list, ``k // ep`` picks its edp position and ``k % ep`` its
-ep position, so ep groups are the inner, closest ranks), and ``world``.
+ep position, so ep groups are the inner, closest ranks), ``embd`` (the first
+and last pipeline stage of each pipeline, which hold the two copies of tied
+input/output embeddings when pp > 1; Megatron-LM's embedding group) and
+``world``.
 """
 from __future__ import annotations
 
@@ -91,5 +94,9 @@ class RankGrid:
             g["edp"] += [members[j::ep] for j in range(ep)]
         g["ep"].sort()
         g["edp"].sort()
+        if self.sizes["pp"] > 1:
+            g["embd"] = [[ms[0], ms[-1]] for ms in g["pp"]]
+        else:
+            g["embd"] = [[r] for r in range(self.world_size)]
         g["world"] = [list(range(self.world_size))]
         return g

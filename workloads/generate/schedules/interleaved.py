@@ -21,6 +21,9 @@ class Interleaved(Schedule):
 
     def validate(self, pp: int, microbatches: int, vpp: int) -> None:
         super().validate(pp, microbatches, vpp)
+        if vpp > 1 and pp == 1:
+            raise InputError("interleaving model chunks needs pipeline parallelism (pp > 1)",
+                             field="parallelism.vpp", value=vpp)
         if vpp > 1 and microbatches % pp:
             raise InputError(f"the interleaved schedule needs the number of micro-batches "
                              f"to be a multiple of pp = {pp}",
