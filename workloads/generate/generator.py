@@ -34,7 +34,7 @@ def _check(costs: Costs, layout: Layout, training: Training) -> int:
     """Cross-field checks; returns the number of micro-batches per step."""
     lo, tr = layout, training
     sched = get_schedule(lo.schedule)
-    if lo.tp > 0 and costs.heads % lo.tp:
+    if costs.heads % lo.tp:
         raise InputError(f"tp must divide the model's {costs.heads} attention heads",
                          field="parallelism.tp", value=lo.tp)
     if costs.layers < lo.pp * lo.vpp:

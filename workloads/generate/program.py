@@ -96,10 +96,9 @@ def stage_ops(plan: StagePlan, actions: list[Action]) -> list[Op]:
     last_dp: list[str] = []
     weight_kind = "W" if any(a.kind == "W" for a in actions) else "B"
     last_grad = {a.chunk: i for i, a in enumerate(actions) if a.kind == weight_kind}
-    dense_n, expert_n = plan.group_sizes[plan.dense_family], plan.group_sizes["edp"]
-    sizes = {plan.dense_family: dense_n, "edp": expert_n}
+    sizes = {f: plan.group_sizes[f] for f in (plan.dense_family, "edp")}
     pending = {plan.dense_family: 0.0, "edp": 0.0}
-    deferred: list[tuple[Block, list[str]]] = []
+    deferred: list[tuple[Block, int]] = []     # (block, chunk) without overlap
     reduce_kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
 
     def run(t: Template, prefix: str, layer: str, deps: list[str]) -> list[str]:
