@@ -30,7 +30,7 @@ def test_tp_collective_blocks_next_compute():
     by = {o.id: o for o in p.ops}
     assert by["F.mb0.c0.L0.ln2"].deps == ("F.mb0.c0.L0.tp_ar1",)
     assert by["F.mb0.c0.L0.tp_ar1"].deps == ("F.mb0.c0.L0.proj",)
-    assert by["F.mb0.c0.L0.tp_ar1"].stream == "tp"
+    assert by["F.mb0.c0.L0.tp_ar1"].stream == "compute"   # blocking, as in Megatron-LM
 
 
 @pytest.mark.parametrize("cp", [2, 4])
@@ -174,7 +174,7 @@ def test_moe_expert_grads_on_edp():
     assert sum(o.bytes for o in edp) == pytest.approx(expert * 2)
     assert sum(o.bytes for o in dp) == pytest.approx(dense * 2)
     a2a = ops_like(p, "F.mb0.c0.L1.", kind="all_to_all")
-    assert [o.group for o in a2a] == ["ep", "ep"] and {o.stream for o in a2a} == {"ep"}
+    assert [o.group for o in a2a] == ["ep", "ep"] and {o.stream for o in a2a} == {"compute"}
     assert not ops_like(p, "F.mb0.c0.L0.", kind="all_to_all")   # dense layer
 
 

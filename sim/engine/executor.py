@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import simpy
 
-from sim.collectives import TopologyView, run_collective
+from sim.collectives import TopologyView
+from sim.collectives.runner import CollectivePlanner
 from sim.compute import ComputeModel
 from sim.engine.classes import RankClass
+from sim.engine.isolation import isolated_families
 from sim.errors import SimulationStuck, UserError
 from sim.network.flows import FlowNetwork
 from workloads.trace import Op, Trace
@@ -59,6 +61,7 @@ class Executor:
         self.topo = topo
         self.compute = compute
         self.spans: list[Span] = []
+        self._planner = CollectivePlanner(network, topo)
 
     # -- setup ---------------------------------------------------------------
     def run(self) -> list[Span]:
@@ -74,41 +77,81 @@ class Executor:
         self._rdv: dict[tuple, _Rendezvous] = {}
         self._classset_cache: dict[tuple[int, str], frozenset] = {}
         self._instances_cache: dict[tuple[str, frozenset], list[list[int]]] = {}
+        self._isolated = isolated_families(self.trace, self.topo)
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
+        plans: dict[int, _ProgramPlan] = {}
         for c in self.classes:
-            ops = self.trace.programs[c.program].ops
-            self._done.append({op.id: self.env.event() for op in ops})
-            streams: dict[str, list[Op]] = {}
-            for op in ops:
-                streams.setdefault(op.stream, []).append(op)
-            for name, sops in streams.items():
-                self.env.process(self._stream(c, name, sops))
+            plan = plans.get(c.program)
+            if plan is None:
+                plan = plans[c.program] = _ProgramPlan(self.trace.programs[c.program].ops,
+                                                       self.compute)
+            self._done.append({oid: self.env.event() for oid in plan.needed})
+            for name, sops in plan.streams.items():
+                self.env.process(self._stream(c, name, sops, plan))
         self.env.run()
         self._check_finished()
         return self.spans
 
     # -- processes -----------------------------------------------------------
-    def _stream(self, c: RankClass, stream: str, ops: list[Op]):
+    def _stream(self, c: RankClass, stream: str, ops: list[Op], plan: "_ProgramPlan"):
         done = self._done[c.index]
-        for op in ops:
-            self._where[(c.index, stream)] = (op, "waiting for dependencies")
-            pending = [done[d] for d in op.deps if not done[d].triggered]
+        needed, cross, dur = plan.needed, plan.cross_deps, plan.duration_s
+        where = (c.index, stream)
+        speed = c.speed
+        i, n = 0, len(ops)
+        while i < n:
+            op = ops[i]
+            self._where[where] = (op, "waiting for dependencies")
+            pending = [done[d] for d in cross[op.id] if not done[d].triggered]
             if pending:
-                yield self.env.all_of(pending)
+                yield pending[0] if len(pending) == 1 else self.env.all_of(pending)
             start = self.env.now
-            self._where[(c.index, stream)] = (op, "running")
-            if op.is_compute:
-                yield self.env.timeout(self.compute.duration_s(op) / c.speed)
-                sync = start
-            elif op.is_collective:
-                sync = yield from self._collective(c, op)
+            self._where[where] = (op, "running")
+            delay = self._fixed_delay(c, op, dur)
+            if delay is not None:
+                # run consecutive fixed-length ops (compute, isolated collectives)
+                # as one delay while nothing else waits on them and their
+                # dependencies are already met
+                t = start
+                while True:
+                    end = t + delay
+                    self.spans.append(Span(c.index, stream, op.id, op.kind, t, end, t, op.layer))
+                    t = end
+                    if op.id in needed or i + 1 >= n:
+                        break
+                    nxt = ops[i + 1]
+                    if any(not done[d].triggered for d in cross[nxt.id]):
+                        break
+                    delay = self._fixed_delay(c, nxt, dur)
+                    if delay is None:
+                        break
+                    i += 1
+                    op = nxt
+                yield self.env.timeout(t - start)
             else:
-                sync = yield from self._p2p(c, op)
-            self.spans.append(Span(c.index, stream, op.id, op.kind, start, self.env.now,
-                                   sync, op.layer))
-            done[op.id].succeed()
-        self._where.pop((c.index, stream), None)
+                if op.is_collective:
+                    sync = yield from self._collective(c, op)
+                else:
+                    sync = yield from self._p2p(c, op)
+                self.spans.append(Span(c.index, stream, op.id, op.kind, start, self.env.now,
+                                       sync, op.layer))
+            if op.id in needed:
+                done[op.id].succeed()
+            i += 1
+        self._where.pop(where, None)
+
+    def _fixed_delay(self, c: RankClass, op: Op, dur: dict) -> float | None:
+        """Duration of ``op`` if it is known without simulating anyone else."""
+        if op.is_compute:
+            return dur[op.id] / c.speed
+        if op.is_collective and op.group in self._isolated:
+            classset = self._classset(c, op.group)
+            if len(classset) == 1:
+                key = (op.group, classset, op.kind, op.bytes, op.algorithm)
+                return self._planner.isolated_time_s(
+                    op.kind, op.bytes, self._instances(op.group, classset), op.algorithm, key)
+        return None
 
     # -- collectives ---------------------------------------------------------
     def _classset(self, c: RankClass, family: str) -> frozenset:
@@ -132,6 +175,11 @@ class Executor:
 
     def _collective(self, c: RankClass, op: Op):
         classset = self._classset(c, op.group)
+        if len(classset) == 1:
+            # every member is this class: all arrive together, nothing to match
+            start = self.env.now
+            yield from self._run_collective(op, classset)
+            return start
         seq_key = (c.index, op.group)
         seq = self._seq.get(seq_key, 0)
         self._seq[seq_key] = seq + 1
@@ -162,11 +210,18 @@ class Executor:
 
     def _launch(self, op: Op, classset: frozenset, rdv: _Rendezvous):
         start = self.env.now
-        instances = self._instances(op.group, classset)
-        yield from run_collective(self.net, self.topo, op.kind, op.bytes, instances,
-                                  op.algorithm)
+        yield from self._run_collective(op, classset)
         for _, ev in rdv.arrived.values():
             ev.succeed(start)
+
+    def _run_collective(self, op: Op, classset: frozenset):
+        instances = self._instances(op.group, classset)
+        key = (op.group, classset, op.kind, op.bytes, op.algorithm)
+        if op.group in self._isolated:
+            yield self.env.timeout(self._planner.isolated_time_s(
+                op.kind, op.bytes, instances, op.algorithm, key))
+        else:
+            yield from self._planner.run(op.kind, op.bytes, instances, op.algorithm, key)
 
     # -- point to point ------------------------------------------------------
     def _peer_class(self, c: RankClass, op: Op) -> int:
@@ -217,3 +272,27 @@ class Executor:
         tail = f"; and {more} more stuck streams" if more > 0 else ""
         raise SimulationStuck("trace can never finish: " + "; ".join(lines) + tail,
                               field="ops", value=[op.id for op, _ in list(self._where.values())[:6]])
+
+
+class _ProgramPlan:
+    """Per-program facts shared by every class running it.
+
+    ``streams``: ops per stream in order; ``cross_deps``: for each op, the
+    dependencies on *other* streams (same-stream ones are met by order);
+    ``needed``: ops some other stream waits for (only these get events);
+    ``duration_s``: compute durations at full speed.
+    """
+
+    def __init__(self, ops: list[Op], compute: ComputeModel):
+        stream_of = {op.id: op.stream for op in ops}
+        self.streams: dict[str, list[Op]] = {}
+        self.cross_deps: dict[str, tuple[str, ...]] = {}
+        self.needed: set[str] = set()
+        self.duration_s: dict[str, float] = {}
+        for op in ops:
+            self.streams.setdefault(op.stream, []).append(op)
+            cross = tuple(d for d in op.deps if stream_of[d] != op.stream)
+            self.cross_deps[op.id] = cross
+            self.needed.update(cross)
+            if op.is_compute:
+                self.duration_s[op.id] = compute.duration_s(op)

@@ -1,36 +1,34 @@
 """Flow-level network: concurrent transfers share links max-min fairly.
 
-Each transfer is a *flow* along a routed path. Whenever the set of active
-flows changes (a flow starts or ends), rates are re-solved with
-:func:`max_min_rates`. Changes that happen at the same simulated instant are
-coalesced into one re-solve. A transfer first waits its path latency, then
-moves its bytes at the rate the fair share gives it.
+Each transfer is a *flow* along a routed path. Flows started together form a
+*batch* (one collective phase, one send). Whenever flows start or end, the
+rates of the flows that share links with them — transitively, the connected
+component of the link-sharing graph — are re-solved with
+:func:`max_min_rates`; flows elsewhere keep their rates, which is exact
+because max-min fair shares of disjoint components are independent. Changes
+at the same simulated instant are coalesced into one re-solve.
+
+Progress is accounted lazily: a batch's remaining bytes are brought up to
+date only when its rates change, and a heap holds each batch's next
+completion time.
 
 Usage (inside a SimPy process)::
 
     net = FlowNetwork(env, Router(graph))
-    done = net.transfer([(0, 1), (2, 3)], nbytes=1e9)
-    yield done
+    yield net.transfer([(0, 1), (2, 3)], nbytes=1e9)
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
 import simpy
 
 from sim.network.maxmin import max_min_rates
-from sim.network.routing import Router
+from sim.network.routing import Router, RouteSet
 
-_DONE_REL = 1e-12
-
-
-@dataclass
-class _Batch:
-    """Flows started together; ``event`` fires when the last one ends."""
-
-    event: simpy.Event
-    outstanding: int
+_FINISH_S = 1e-9       # flows due within this time (s) of "now" are finished
 
 
 @dataclass
@@ -40,6 +38,36 @@ class NetworkStats:
     bytes_moved: float = 0.0
 
 
+class _Batch:
+    """Flows started together; ``event`` fires when the last one ends."""
+
+    __slots__ = ("id", "event", "ptr", "flat", "count", "remaining", "rates", "active",
+                 "t_upd", "version", "links")
+
+    def __init__(self, bid, event, routes: RouteSet, sizes, counts):
+        self.id = bid
+        self.event = event
+        self.ptr, self.flat = routes.ptr, routes.flat
+        self.count = counts
+        self.remaining = sizes.copy()
+        self.rates = np.zeros(len(sizes))
+        self.active = (sizes > 0) & (np.diff(self.ptr) > 0)
+        self.t_upd = 0.0
+        self.version = 0
+        self.links = routes.unique_links
+
+    def advance(self, now: float) -> None:
+        dt = now - self.t_upd
+        if dt > 0:
+            self.remaining -= self.rates * dt
+        self.t_upd = now
+
+    def sub_csr(self):
+        lengths = np.diff(self.ptr)
+        keep = np.repeat(self.active, lengths)
+        return lengths[self.active], self.flat[keep], self.count[self.active]
+
+
 class FlowNetwork:
     """Max-min fair flow simulation on top of a :class:`Router`."""
 
@@ -47,128 +75,153 @@ class FlowNetwork:
         self.env = env
         self.router = router
         self.stats = NetworkStats()
-        # active flows (parallel lists, compacted on completion)
-        self._links: list[np.ndarray] = []
-        self._remaining = np.zeros(0)
-        self._count = np.zeros(0)
-        self._batch: list[_Batch] = []
-        self._rates = np.zeros(0)
-        self._initial = np.zeros(0)
-        self._pending: list[tuple[np.ndarray, float, float, _Batch]] = []
-        self._last_t = 0.0
+        self._batches: dict[int, _Batch] = {}
+        self._heap: list = []
+        self._next_id = 0
+        self._dirty: np.ndarray | None = None   # links whose component must be re-solved
         self._solve_scheduled = False
-        self._token = 0
+        self._wake_at: float | None = None
 
     # -- public --------------------------------------------------------------
-    def transfer(self, pairs, nbytes, count=None, salt: int = 0,
-                 extra_latency_s: float = 0.0, latency: str = "each",
+    def transfer(self, pairs, nbytes, count=None, salt: int = 0, latency: str = "each",
                  latency_scale: float = 1.0) -> simpy.Event:
         """Start flows ``pairs[i] = (src_gpu, dst_gpu)`` carrying ``nbytes`` each.
 
-        ``nbytes`` and ``count`` may be scalars or per-pair sequences. With
-        ``latency="each"`` every flow waits its own path latency plus
-        ``extra_latency_s``; with ``latency="max"`` all wait the longest path
-        latency of the batch (a synchronised algorithm step) plus the extra.
-        Returns an event that fires when every flow has delivered its bytes.
+        ``nbytes`` and ``count`` may be scalars or per-pair sequences. Each
+        flow first waits its path latency times ``latency_scale``; with
+        ``latency="max"`` the whole batch waits the longest one (a
+        synchronised algorithm step). Returns an event that fires when every
+        flow has delivered its bytes.
         """
-        n = len(pairs)
-        sizes = np.broadcast_to(np.asarray(nbytes, dtype=float), (n,))
-        counts = np.broadcast_to(np.asarray(1.0 if count is None else count, dtype=float), (n,))
+        routes = self.router.routes(tuple(pairs), salt)
+        n = len(routes)
+        sizes = np.broadcast_to(np.asarray(nbytes, dtype=float), (n,)).copy()
+        counts = np.broadcast_to(np.asarray(1.0 if count is None else count, dtype=float),
+                                 (n,)).copy()
+        if latency == "max" or n == 0:
+            delay = float(routes.latency.max()) * latency_scale if n else 0.0
+            return self.send_batch(routes, sizes, counts, delay)
+        # per-flow latencies: one batch per distinct latency, joined
+        events = []
+        lat = routes.latency * latency_scale
+        for value in np.unique(lat):
+            sel = np.flatnonzero(lat == value)
+            events.append(self.send_batch(routes.subset(sel), sizes[sel], counts[sel],
+                                          float(value)))
+        return events[0] if len(events) == 1 else self.env.all_of(events)
+
+    def send_batch(self, routes: RouteSet, sizes: np.ndarray, counts: np.ndarray,
+                   delay_s: float) -> simpy.Event:
+        """Start pre-routed flows after ``delay_s``; event fires when all delivered."""
         done = self.env.event()
-        if n == 0:
-            done.succeed()
-            return done
-        routes = [self.router.path(s, d, salt) for s, d in pairs]
-        lat = np.array([r[1] for r in routes]) * latency_scale
-        if latency == "max":
-            lat[:] = lat.max()
-        lat += extra_latency_s
-        batch = _Batch(done, n)
         self.stats.flows += int(counts.sum())
         self.stats.bytes_moved += float((sizes * counts).sum())
-        by_delay: dict[float, list] = {}
-        for (links, _), size, c, delay in zip(routes, sizes, counts, lat.tolist()):
-            by_delay.setdefault(delay, []).append((links, size, c))
-        for delay, flows in by_delay.items():
-            if delay > 0:
-                self.env.process(self._delayed(flows, batch, delay))
-            else:
-                self._add_all(flows, batch)
+        if delay_s > 0:
+            ev = self.env.timeout(delay_s)
+            ev.callbacks.append(lambda _e: self._admit(routes, sizes, counts, done))
+        else:
+            self._admit(routes, sizes, counts, done)
         return done
 
     # -- internals -----------------------------------------------------------
-    def _delayed(self, flows, batch, delay):
-        yield self.env.timeout(delay)
-        self._add_all(flows, batch)
+    def _admit(self, routes, sizes, counts, done) -> None:
+        batch = _Batch(self._next_id, done, routes, sizes, counts)
+        if not batch.active.any():
+            done.succeed()
+            return
+        self._next_id += 1
+        batch.t_upd = self.env.now
+        self._batches[batch.id] = batch
+        self._mark_dirty(batch.links)
 
-    def _add_all(self, flows, batch: _Batch) -> None:
-        for links, size, c in flows:
-            if size <= 0 or len(links) == 0:
-                self._finish(batch)
-            else:
-                self._pending.append((links, size, c, batch))
-        if self._pending:
-            self._request_solve()
-
-    def _finish(self, batch: _Batch) -> None:
-        batch.outstanding -= 1
-        if batch.outstanding == 0:
-            batch.event.succeed()
-
-    def _request_solve(self) -> None:
+    def _mark_dirty(self, links: np.ndarray) -> None:
+        if self._dirty is None:
+            self._dirty = np.zeros(len(self.router.capacity), dtype=bool)
+        self._dirty[links] = True
         if not self._solve_scheduled:
             self._solve_scheduled = True
             ev = self.env.timeout(0)
             ev.callbacks.append(self._solve)
 
-    def _advance(self) -> None:
-        dt = self.env.now - self._last_t
-        if dt > 0 and len(self._remaining):
-            moved = self._rates * dt
-            self._remaining = self._remaining - moved
-        self._last_t = self.env.now
+    def _component(self, mask: np.ndarray) -> list[_Batch]:
+        """Active batches sharing links with ``mask``, transitively (``mask`` grows)."""
+        comp: list[_Batch] = []
+        rest = list(self._batches.values())
+        grown = True
+        while grown and rest:
+            grown = False
+            keep = []
+            for b in rest:
+                if mask[b.links].any():
+                    mask[b.links] = True
+                    comp.append(b)
+                    grown = True
+                else:
+                    keep.append(b)
+            rest = keep
+        comp.sort(key=lambda b: b.id)
+        return comp
 
     def _solve(self, _event=None) -> None:
         self._solve_scheduled = False
-        self._advance()
-        # retire finished flows
-        if len(self._remaining):
-            finished = self._remaining <= self._tolerance
-            if finished.any():
-                keep = ~finished
-                for i in np.flatnonzero(finished):
-                    self._finish(self._batch[i])
-                self._links = [l for l, k in zip(self._links, keep) if k]
-                self._batch = [b for b, k in zip(self._batch, keep) if k]
-                self._remaining = self._remaining[keep]
-                self._count = self._count[keep]
-                self._initial = self._initial[keep]
-        # admit pending flows
-        if self._pending:
-            self._links.extend(p[0] for p in self._pending)
-            self._batch.extend(p[3] for p in self._pending)
-            self._remaining = np.concatenate([self._remaining, [p[1] for p in self._pending]])
-            self._count = np.concatenate([self._count, [p[2] for p in self._pending]])
-            self._initial = np.concatenate([self._initial, [p[1] for p in self._pending]])
-            self._pending = []
-        self._token += 1
-        if not len(self._remaining):
-            self._rates = np.zeros(0)
+        now = self.env.now
+        if self._dirty is None:
             return
-        ptr = np.zeros(len(self._links) + 1, dtype=np.int64)
-        np.cumsum([len(l) for l in self._links], out=ptr[1:])
-        flat = np.concatenate(self._links)
-        self._rates = max_min_rates(self.router.capacity, ptr, flat, self._count)
+        comp = self._component(self._dirty)
+        self._dirty = None
+        if not comp:
+            return
+        lengths, flats, counts = [], [], []
+        for b in comp:
+            b.advance(now)
+            l, f, c = b.sub_csr()
+            lengths.append(l)
+            flats.append(f)
+            counts.append(c)
+        ptr = np.zeros(sum(len(l) for l in lengths) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(lengths), out=ptr[1:])
+        rates = max_min_rates(self.router.capacity, ptr, np.concatenate(flats),
+                              np.concatenate(counts))
         self.stats.solves += 1
-        dt = float(np.min(self._remaining / self._rates))
-        token = self._token
-        ev = self.env.timeout(max(dt, 0.0))
-        ev.callbacks.append(lambda _e: self._wake(token))
+        pos = 0
+        for b in comp:
+            k = int(b.active.sum())
+            b.rates = np.zeros(len(b.remaining))
+            b.rates[b.active] = rates[pos:pos + k]
+            pos += k
+            b.version += 1
+            due = b.remaining[b.active] / b.rates[b.active]
+            heapq.heappush(self._heap, (now + float(due.min()), b.id, b.version))
+        self._schedule_wake()
 
-    @property
-    def _tolerance(self) -> np.ndarray:
-        return np.maximum(self._initial * 1e-9, 1e-6)
+    def _schedule_wake(self) -> None:
+        if not self._heap:
+            return
+        t = self._heap[0][0]
+        if self._wake_at is not None and self._wake_at <= t:
+            return
+        self._wake_at = t
+        ev = self.env.timeout(max(t - self.env.now, 0.0))
+        ev.callbacks.append(lambda _e, t=t: self._wake(t))
 
-    def _wake(self, token: int) -> None:
-        if token == self._token:
-            self._request_solve()
+    def _wake(self, t: float) -> None:
+        if self._wake_at != t:
+            return                       # superseded by an earlier wake-up
+        self._wake_at = None
+        now = self.env.now
+        while self._heap and self._heap[0][0] <= now + _FINISH_S:
+            _, bid, version = heapq.heappop(self._heap)
+            b = self._batches.get(bid)
+            if b is None or b.version != version:
+                continue
+            b.advance(now)
+            due = np.full(len(b.remaining), np.inf)
+            due[b.active] = b.remaining[b.active] / b.rates[b.active]
+            finished = b.active & (due <= _FINISH_S)
+            b.active &= ~finished
+            if not b.active.any():
+                del self._batches[bid]
+                b.event.succeed()
+            # it and the neighbours sharing its links get new rates
+            self._mark_dirty(b.links)
+        self._schedule_wake()

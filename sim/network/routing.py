@@ -8,6 +8,13 @@ Paths are shortest paths (hop count). Where several are equally short the
 router picks one per flow by a deterministic hash of (source, destination,
 salt), as ECMP hashing does on real switches, so concurrent flows spread over
 spines and may also collide, as on real fabrics.
+
+Two path finders give the same hop counts: a breadth-first search per
+destination (any graph, and graphs that let traffic transit GPUs), and a
+structured one for switched fabrics that scales to tens of thousands of GPUs:
+GPUs hang off *attachment* nodes (NVSwitch, NIC), attachments hang off fabric
+switches (``kind == "switch"``), and all-pairs hop counts among the switches
+(computed once, in C, by scipy) steer an ECMP walk between them.
 """
 from __future__ import annotations
 
@@ -15,8 +22,31 @@ from collections import deque
 
 import networkx as nx
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
 
 from workloads.errors import InputError
+
+
+class RouteSet:
+    """Routes of several flows as CSR arrays: flow i crosses ``flat[ptr[i]:ptr[i+1]]``."""
+
+    __slots__ = ("ptr", "flat", "latency", "unique_links")
+
+    def __init__(self, ptr: np.ndarray, flat: np.ndarray, latency: np.ndarray):
+        self.ptr, self.flat, self.latency = ptr, flat, latency
+        self.unique_links = np.unique(flat)
+
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+    def subset(self, sel: np.ndarray) -> "RouteSet":
+        lengths = np.diff(self.ptr)[sel]
+        ptr = np.zeros(len(sel) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=ptr[1:])
+        flat = np.concatenate([self.flat[self.ptr[i]:self.ptr[i + 1]] for i in sel]) \
+            if len(sel) else np.zeros(0, dtype=np.int64)
+        return RouteSet(ptr, flat, self.latency[sel])
 
 
 class Router:
@@ -31,6 +61,8 @@ class Router:
         self._latency: np.ndarray | None = None
         self._dist: dict = {}
         self._paths: dict = {}
+        self._sets: dict = {}
+        self._core: dict | None = None
 
     # -- link table --------------------------------------------------------
     def _build(self) -> None:
@@ -104,21 +136,125 @@ class Router:
                 raise InputError("GPU not in the topology (it has "
                                  f"{self.graph.graph.get('num_gpus', '?')} GPUs)",
                                  field="placement", value=node)
+        nodes = None
+        if self.structured:
+            nodes = self._structured_nodes(src, dst, salt)
+        if nodes is None:
+            nodes = self._bfs_nodes(src, dst, salt)
+        arr = np.array([self._edge_index[(u, v)] for u, v in zip(nodes, nodes[1:])],
+                       dtype=np.int64)
+        result = (arr, float(self.link_latency[arr].sum()))
+        self._paths[key] = result
+        return result
+
+    # -- breadth-first search ------------------------------------------------
+    def _bfs_nodes(self, src: int, dst: int, salt: int) -> list:
         dist = self._distances_to(dst)
         if src not in dist:
             raise InputError(f"no route from GPU {src} to GPU {dst} in topology "
                              f"'{self.graph.graph.get('name', '?')}'", field="placement",
                              value=[src, dst])
-        links = []
+        nodes = [src]
         u, hop = src, 0
         while u != dst:
             want = dist[u] - 1
             nxt = [v for v in self.graph.successors(u)
                    if dist.get(v) == want and (v == dst or not self._is_gpu(v))]
-            v = nxt[hash((src, dst, salt, hop)) % len(nxt)] if len(nxt) > 1 else nxt[0]
-            links.append(self._edge_index[(u, v)])
-            u, hop = v, hop + 1
-        arr = np.array(links, dtype=np.int64)
-        result = (arr, float(self.link_latency[arr].sum()))
-        self._paths[key] = result
-        return result
+            u = nxt[hash((src, dst, salt, hop)) % len(nxt)] if len(nxt) > 1 else nxt[0]
+            nodes.append(u)
+            hop += 1
+        return nodes
+
+    # -- structured fabrics ----------------------------------------------------
+    @property
+    def structured(self) -> bool:
+        """Whether the switched-fabric path finder applies to this graph."""
+        if self._core is None:
+            self._core = self._build_core()
+        return bool(self._core)
+
+    def _build_core(self) -> dict:
+        g = self.graph
+        if g.graph.get("gpu_transit"):
+            return {}
+        switches = [n for n, d in g.nodes(data=True) if d.get("kind") == "switch"]
+        if not switches:
+            return {}
+        index = {n: i for i, n in enumerate(switches)}
+        rows, cols = [], []
+        succ = [[] for _ in switches]
+        for n in switches:
+            for v in g.successors(n):
+                if v in index:
+                    rows.append(index[n])
+                    cols.append(index[v])
+                    succ[index[n]].append(index[v])
+        adj = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(switches),) * 2)
+        dist = shortest_path(adj, method="D", directed=True, unweighted=True)
+        return {"nodes": switches, "index": index, "succ": succ, "dist": dist}
+
+    def _chains_out(self, gpu: int) -> list[list]:
+        """[gpu, (attachment,) switch] for each way out of ``gpu`` into the fabric."""
+        idx = self._core["index"]
+        out = []
+        for a in self.graph.successors(gpu):
+            if a in idx:
+                out.append([gpu, a])
+            elif not self._is_gpu(a):
+                out.extend([gpu, a, c] for c in self.graph.successors(a) if c in idx)
+        return out
+
+    def _chains_in(self, gpu: int) -> list[list]:
+        """[switch, (attachment,) gpu] for each way into ``gpu`` from the fabric."""
+        idx = self._core["index"]
+        out = []
+        for a in self.graph.predecessors(gpu):
+            if a in idx:
+                out.append([a, gpu])
+            elif not self._is_gpu(a):
+                out.extend([c, a, gpu] for c in self.graph.predecessors(a) if c in idx)
+        return out
+
+    def _structured_nodes(self, src: int, dst: int, salt: int) -> list | None:
+        g = self.graph
+        if g.has_edge(src, dst):
+            return [src, dst]
+        shared = [a for a in g.successors(src) if not self._is_gpu(a) and g.has_edge(a, dst)]
+        if shared:
+            return [src, shared[hash((src, dst, salt)) % len(shared)], dst]
+        core = self._core
+        idx, dist = core["index"], core["dist"]
+        best, options = np.inf, []
+        for up in self._chains_out(src):
+            for down in self._chains_in(dst):
+                hops = len(up) + len(down) - 2 + dist[idx[up[-1]], idx[down[0]]]
+                if hops < best:
+                    best, options = hops, [(up, down)]
+                elif hops == best:
+                    options.append((up, down))
+        if not options or not np.isfinite(best):
+            return None
+        up, down = options[hash((src, dst, salt, -1)) % len(options)]
+        u, target = idx[up[-1]], idx[down[0]]
+        walk, hop = [], 0
+        while u != target:
+            want = dist[u, target] - 1
+            nxt = [v for v in core["succ"][u] if dist[v, target] == want]
+            u = nxt[hash((src, dst, salt, hop)) % len(nxt)] if len(nxt) > 1 else nxt[0]
+            walk.append(core["nodes"][u])
+            hop += 1
+        return up + walk + down[1:]
+
+    def routes(self, pairs: tuple, salt: int = 0) -> RouteSet:
+        """Routes of many (src, dst) pairs at once, cached by the pair tuple."""
+        key = (pairs, salt)
+        hit = self._sets.get(key)
+        if hit is not None:
+            return hit
+        paths = [self.path(s, d, salt) for s, d in pairs]
+        ptr = np.zeros(len(paths) + 1, dtype=np.int64)
+        np.cumsum([len(p[0]) for p in paths], out=ptr[1:])
+        flat = np.concatenate([p[0] for p in paths]) if paths else np.zeros(0, dtype=np.int64)
+        hit = RouteSet(ptr, flat, np.array([p[1] for p in paths], dtype=float))
+        self._sets[key] = hit
+        return hit

@@ -30,9 +30,12 @@ from workloads.trace import Op, Peer
 
 INCOMING = -1  # dependency index meaning "whatever the block was told to wait for"
 
-#: stream of each communicator family's collectives
-STREAMS = {"tp": "tp", "cp": "cp", "ep": "ep", "dp": "dp", "edp": "dp", "dpcp": "dp",
-           "pp": "pp"}
+#: stream of each communicator family's collectives. Tensor- and
+#: expert-parallel collectives block the computation that follows them and, as
+#: in Megatron-LM, run on the compute stream; data-parallel reductions and
+#: context-parallel exchanges run on their own streams and overlap compute.
+STREAMS = {"tp": "compute", "cp": "cp", "ep": "compute", "dp": "dp", "edp": "dp",
+           "dpcp": "dp", "pp": "pp"}
 
 
 @dataclass(frozen=True, slots=True)

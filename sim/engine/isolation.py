@@ -1,0 +1,49 @@
+"""Which communicator families can never share links with other traffic.
+
+A family qualifies when every member list lies inside one host (so its flows
+use only the GPU<->NVSwitch links of its own members), no other family or
+point-to-point relation in the trace pairs two GPUs of one host, and every
+program issues the family's collectives on a single stream (so two of them
+never overlap on the same GPUs). Its collectives can then be timed once, in
+isolation, exactly.
+"""
+from __future__ import annotations
+
+from sim.collectives.base import TopologyView
+from workloads.trace import Trace
+
+
+def _has_intra_host_pair(lists, trace: Trace, topo: TopologyView) -> bool:
+    for members in lists:
+        hosts = [topo.host_of(trace.gpu_of(r)) for r in members]
+        if len(set(hosts)) < len(hosts):
+            return True
+    return False
+
+
+def isolated_families(trace: Trace, topo: TopologyView) -> set[str]:
+    used: dict[str, set[str]] = {}          # family -> streams its collectives use
+    p2p_families: set[str] = set()
+    abs_pairs = []
+    for prog in trace.programs:
+        for op in prog.ops:
+            if op.is_collective:
+                used.setdefault(op.group, set()).add((id(prog), op.stream))
+            elif op.is_p2p:
+                if op.peer.group is not None:
+                    p2p_families.add(op.peer.group)
+                else:
+                    abs_pairs.append([prog.ranks[0], op.peer.rank])
+    intra = {f for f in set(used) | p2p_families
+             if _has_intra_host_pair(trace.groups[f], trace, topo)}
+    if _has_intra_host_pair(abs_pairs, trace, topo):
+        intra.add("<absolute p2p>")
+    out = set()
+    for fam, streams in used.items():
+        one_stream = len({p for p, _ in streams}) == len(streams)
+        single_host = all(len({topo.host_of(trace.gpu_of(r)) for r in ms}) == 1
+                          for ms in trace.groups[fam])
+        others_intra = intra - {fam}
+        if one_stream and single_host and not others_intra and fam not in p2p_families:
+            out.add(fam)
+    return out
