@@ -51,14 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, default=1024, help="GPUs in the job")
     p.add_argument("--global-batch", type=int, default=1536, help="sequences per step")
     p.add_argument("--micro-batch", type=int, default=1, help="sequences per micro-batch")
-    p.add_argument("--tp", type=_ints, default=[2, 4, 8], help="tensor-parallel sizes")
-    p.add_argument("--pp", type=_ints, default=[4, 8, 16], help="pipeline-parallel sizes")
+    p.add_argument("--tp", type=_ints, default=None,
+                   help="tensor-parallel sizes (default 2,4,8; quick: 1,2,4)")
+    p.add_argument("--pp", type=_ints, default=None,
+                   help="pipeline-parallel sizes (default 4,8,16; quick: 1,2,4)")
     p.add_argument("--schedules", type=_names, default=["1f1b", "interleaved"],
                    help="pipeline schedules (interleaved uses 2 model chunks per GPU)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", default="out/parallelism", help="output folder")
     p.add_argument("--quick", action="store_true",
-                   help="an 8-layer model on 16 GPUs (seconds; for tests and a first look)")
+                   help="an 8-layer model on 16 GPUs, global batch 16 (seconds; for tests "
+                   "and a first look); --tp/--pp still apply")
     return p
 
 
@@ -67,7 +70,9 @@ def sweep_spec(args) -> dict:
     if args.quick:
         model, gpus, batch, tps, pps = TINY_MODEL, 16, 16, [1, 2, 4], [1, 2, 4]
     else:
-        model, gpus, batch, tps, pps = args.model, args.gpus, args.global_batch, args.tp, args.pp
+        model, gpus, batch, tps, pps = args.model, args.gpus, args.global_batch, [2, 4, 8], \
+            [4, 8, 16]
+    tps, pps = args.tp or tps, args.pp or pps
     base = {"name": f"layouts-{gpus}x{args.gpu}", "model": model,
             "cluster": {"gpu": args.gpu, "gpus": gpus},
             "parallelism": {"sequence_parallel": True, "recompute": "selective"},

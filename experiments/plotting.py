@@ -121,8 +121,7 @@ def layout_heatmaps(rows: list[dict], x: str, y: str, metric: str, *, panel: str
         sub = [r for r in rows if panel is None or r.get(panel) == pv]
         xs, ys, grid = heatmap_grid(sub, x, y, metric)
         data = [[math.nan if v is None else v * scale for v in row] for row in grid]
-        cmap = matplotlib.colormaps["viridis"].copy()
-        cmap.set_bad("#dddddd")
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#dddddd")
         image = ax.imshow(data, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
         for i, row in enumerate(data):
             for j, v in enumerate(row):

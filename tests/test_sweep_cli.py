@@ -89,18 +89,28 @@ def _one_line_error(proc, *needles):
         assert n in lines[0]
 
 
-def test_bad_sweep_files_exit_2_with_one_line(tmp_path):
-    def run(text):
-        path = tmp_path / "bad.yaml"
-        path.write_text(text)
-        return subprocess.run([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out",
-                               str(tmp_path / "o")], capture_output=True, text=True)
+def test_bad_sweep_file_exits_2_with_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("base: default\ngrids: {parallelism.tp: [1]}\n")
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True)
+    _one_line_error(proc, "bad.yaml", "grids", "unknown key")
 
-    _one_line_error(run("base: default\ngrids: {parallelism.tp: [1]}\n"),
-                    "bad.yaml", "grids", "unknown key")
-    _one_line_error(run("base: default\ngrid: {parallelism.tpp: [1, 2]}\n"),
-                    "bad.yaml", "grid.parallelism.tpp", "not a scenario key")
-    _one_line_error(run("base: nope\n"), "bad.yaml", "base = 'nope'")
+
+@pytest.mark.parametrize("text, needles", [
+    ("base: default\ngrid: {parallelism.tpp: [1, 2]}\n",
+     ["bad.yaml", "grid.parallelism.tpp = 1", "not a scenario key"]),
+    ("base: nope\n", ["bad.yaml", "base = 'nope'", "no such scenario"]),
+    ("grid: {parallelism.tp: [1]}\nseeds: [1, 1]\n", ["bad.yaml", "seeds", "distinct"]),
+])
+def test_bad_sweeps_exit_2_naming_file_and_field(tmp_path, capsys, text, needles):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr()
+    assert err.out == "" and len(err.err.strip().splitlines()) == 1
+    for n in needles:
+        assert n in err.err
     assert not (tmp_path / "o" / "results.jsonl").exists()
 
 
