@@ -53,8 +53,12 @@ class StragglerConfig(_Section):
     gpu: int | None = Field(None, ge=0, description="GPU index (slow_gpu)")
     node: int | None = Field(None, ge=0, description="node index (episodes, slow links)")
     factor: float = Field(1.0, gt=0, description="speed factor (<1 slower) or bandwidth factor")
-    sigma: float = Field(0.0, ge=0, description="lognormal sigma of per-op jitter")
-    fraction: float = Field(0.0, ge=0, le=1, description="share of ranks/time affected")
+    nic: int | None = Field(None, ge=0, description="NIC index on the node (slow_link; "
+                            "default: every NIC of the node)")
+    sigma: float = Field(0.0, ge=0, description="lognormal sigma of per-rank jitter")
+    fraction: float | None = Field(None, ge=0, le=1, description="share of ranks (jitter; "
+                                   "default all), of the time (slow_node_episode) or of the "
+                                   "data-parallel replicas (input_imbalance)")
 
 
 class SimConfig(_Section):
