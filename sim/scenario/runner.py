@@ -10,7 +10,8 @@ import numpy as np
 import topologies
 from sim.compute import compute_model
 from sim.scenario.config import Scenario
-from sim.simulate import StepResult, simulate_trace
+from sim.simulate import StepResult
+from sim.stragglers import attribute, simulate_with_stragglers
 from workloads import trace as trace_format
 from workloads.errors import InputError
 from workloads.trace import Trace
@@ -37,20 +38,6 @@ def _cluster(scn: Scenario, needed_gpus: int):
     return topologies.build_cluster(c.gpu, gpus, gpus_per_node=min(gpn, gpus), fabric=c.fabric)
 
 
-def _speeds(scn: Scenario, trace: Trace) -> list[float] | None:
-    slow = [s for s in scn.stragglers if s.kind == "slow_gpu"]
-    if not slow:
-        return None
-    speeds = [1.0] * trace.world_size
-    gpu_to_rank = {trace.gpu_of(r): r for r in range(trace.world_size)}
-    for i, s in enumerate(slow):
-        if s.gpu is None or s.gpu not in gpu_to_rank:
-            raise InputError("slow_gpu needs the index of a GPU of the job",
-                             field=f"stragglers[{i}].gpu", value=s.gpu)
-        speeds[gpu_to_rank[s.gpu]] *= s.factor
-    return speeds
-
-
 def load_or_generate(scn: Scenario, folder: Path) -> Trace:
     if scn.trace is not None:
         path = Path(scn.trace)
@@ -70,8 +57,14 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
     graph = _cluster(scn, used)
     gspec = topologies.gpu_spec(scn.cluster.gpu)
     compute = compute_model(scn.cluster.gpu, gspec.peak_dense_flops, gspec.hbm_bw_bytes_per_s)
-    step = simulate_trace(trace, graph, compute, fold=scn.sim.fold, speeds=_speeds(scn, trace))
+    straggler_seed = [seed, 1]      # a stream of its own, apart from the run-level one
+    step = simulate_with_stragglers(trace, graph, compute, scn.stragglers, straggler_seed,
+                                    fold=scn.sim.fold)
     result = step_summary(trace, step, gspec.peak_dense_flops)
+    if scn.stragglers:
+        result["stragglers"] = attribute(scn, trace, graph, compute, seed=straggler_seed,
+                                         step=step).to_json()
+        result["stragglers"]["episodes"] = step.extra.get("episodes")
     timeline = None
     if scn.faults is not None:
         from sim.scenario.reliability import run_reliability
