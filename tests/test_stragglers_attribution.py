@@ -57,6 +57,9 @@ def test_table_lists_every_straggler_and_json_is_serialisable(two_slow):
     assert json.loads(json.dumps(js))["slowdown"] == pytest.approx(two_slow.slowdown)
     assert {"baseline_step_time_s", "step_time_s", "slowdown", "by_straggler",
             "wait_by_class"} <= set(js)
+    # a short report keeps the longest waiters and every off-speed class
+    short = two_slow.to_json(max_classes=1)["wait_by_class"]
+    assert sorted(c["speed"] for c in short) == [0.5, 0.8, 1.0]
 
 
 def test_folded_and_unfolded_attribution_agree():

@@ -62,12 +62,18 @@ class Attribution:
         """Step time with stragglers over step time without (1 = no effect)."""
         return self.step_time_s / self.baseline_step_time_s
 
-    def to_json(self, max_classes: int = 64) -> dict:
+    def shown_classes(self, max_classes: int) -> list[dict]:
+        """The ``max_classes`` classes that wait longest, plus every off-speed class."""
         worst = sorted(self.wait_by_class, key=lambda c: -c["wait_s"])[:max_classes]
+        keep = {c["class"] for c in worst} | {c["class"] for c in self.wait_by_class
+                                              if c["speed"] != 1.0}
+        return [c for c in self.wait_by_class if c["class"] in keep]
+
+    def to_json(self, max_classes: int = 64) -> dict:
         return {"baseline_step_time_s": self.baseline_step_time_s,
                 "step_time_s": self.step_time_s, "slowdown": self.slowdown,
                 "by_straggler": self.by_straggler,
-                "wait_by_class": sorted(worst, key=lambda c: c["class"]),
+                "wait_by_class": self.shown_classes(max_classes),
                 "by_op_kind": self.by_op_kind}
 
     def table(self, max_classes: int = 12) -> str:
@@ -80,8 +86,7 @@ class Attribution:
                          f"{s['cost_s']:>12.4f}")
         lines += ["", f"{'rank class':<28}{'ranks':>7}{'program':>9}{'speed':>8}"
                   f"{'wait (s)':>11}{'baseline':>11}"]
-        worst = sorted(self.wait_by_class, key=lambda c: -c["wait_s"])[:max_classes]
-        for c in sorted(worst, key=lambda c: c["class"]):
+        for c in self.shown_classes(max_classes):
             lines.append(f"{c['label'][:27]:<28}{c['ranks']:>7}{c['program']:>9}"
                          f"{c['speed']:>8.3f}{c['wait_s']:>11.4f}{c['baseline_wait_s']:>11.4f}")
         lines += ["", f"{'op kind':<18}{'busy rank-s':>14}{'wait rank-s':>14}"
