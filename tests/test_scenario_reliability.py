@@ -168,3 +168,16 @@ def test_partial_node_jobs_round_up_to_whole_nodes():
     assert rel["job_gpus"] == 16 and rel["gpus_per_node"] == 8
     assert rel["total_gpu_hours"] == pytest.approx(24 * 16)
     assert math.isfinite(rel["goodput_fraction"])
+
+
+def test_llama3_preset_reproduces_the_54_day_interruption_count():
+    from sim.scenario.load import load_scenario
+    scn, _, _ = load_scenario("llama3-405b-16k-faults", ["run.replicas=50"])
+    assert scn.cluster.gpus == 16384 and scn.training.global_batch * 8192 == 2048 * 8192
+    trace = Trace(world_size=16384, programs=[], meta={"tokens_per_step": 2048 * 8192})
+    rel, _ = run_reliability(scn, trace, {"step_time_s": 13.0, "gpus": 16384},
+                             np.random.default_rng(0))
+    assert rel["interruptions"] == pytest.approx(419, rel=0.04)      # Llama 3: 419
+    assert 0.8 < rel["goodput_fraction"] < 0.95
+    assert rel["checkpoint_size_bytes"] == pytest.approx(
+        14 * models.param_count(models.get_model("llama3-405b")))
