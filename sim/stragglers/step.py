@@ -41,6 +41,13 @@ def simulate_with_stragglers(trace: Trace, graph: nx.DiGraph, compute: ComputeMo
     replicas) are the same in every state and in every what-if variant.
     """
     keep = set(range(len(stragglers))) if active is None else set(active)
+    if not stragglers:
+        return simulate_trace(trace, graph, compute, fold=fold)
+    try:
+        np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise InputError("must be a non-negative integer", field="sim.seed",
+                         value=seed) from None
     episodes = [i for i, s in enumerate(stragglers) if s.kind in EPISODIC and i in keep]
     if len(episodes) > MAX_EPISODES:
         raise InputError(f"at most {MAX_EPISODES} episodic stragglers (every on/off "
