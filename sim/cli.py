@@ -60,10 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
 
     s = sub.add_parser("sweep", help="run a grid of scenarios (processes or a dask cluster)")
-    s.add_argument("sweep", help="sweep YAML: base scenario and the keys to vary")
-    s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--scheduler", default=None, help="dask scheduler address")
-    s.add_argument("--out", default="out/sweep")
+    from sim.commands.sweep import add_sweep_arguments
+    add_sweep_arguments(s)
     return p
 
 

@@ -78,6 +78,7 @@ class Executor:
         self._classset_cache: dict[tuple[int, str], frozenset] = {}
         self._instances_cache: dict[tuple[str, frozenset], list[list[int]]] = {}
         self._isolated = isolated_families(self.trace, self.topo)
+        self._pairs: dict[tuple, tuple] = {}
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
         plans: dict[int, _ProgramPlan] = {}
@@ -254,8 +255,12 @@ class Executor:
 
     def _transfer(self, c: RankClass, op: Op, events):
         start = self.env.now
-        pairs = [(self.trace.gpu_of(r), self.trace.gpu_of(op.peer.resolve(r, self.trace)))
-                 for r in c.ranks]
+        key = (c.index, op.peer)
+        pairs = self._pairs.get(key)
+        if pairs is None:
+            pairs = self._pairs[key] = tuple(
+                (self.trace.gpu_of(r), self.trace.gpu_of(op.peer.resolve(r, self.trace)))
+                for r in c.ranks)
         yield self.net.transfer(pairs, op.bytes)
         for ev in events:
             ev.succeed(start)

@@ -41,26 +41,28 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
     lengths = np.diff(flow_ptr)
     owner = np.repeat(np.arange(n_flows), lengths)
     rates[lengths == 0] = np.inf
-    active = lengths > 0
-    remaining = np.asarray(capacity, dtype=float).copy()
+    # work on the links in use only, renumbered 0..k-1
+    used_links, local = np.unique(flow_links, return_inverse=True)
+    remaining = np.asarray(capacity, dtype=float)[used_links].copy()
     tol = _REL_EPS * np.maximum(remaining, 1.0)
-    n_links = len(remaining)
+    n_links = len(used_links)
+    weight = cnt[owner]
+    entry_active = np.ones(len(local), dtype=bool)
+    active = lengths > 0
     while active.any():
-        entry_active = active[owner]
-        load = np.bincount(flow_links[entry_active], weights=cnt[owner[entry_active]],
+        load = np.bincount(local[entry_active], weights=weight[entry_active],
                            minlength=n_links)
-        used = load > 0
-        share = remaining[used] / load[used]
+        loaded = load > 0
+        share = np.full(n_links, np.inf)
+        share[loaded] = remaining[loaded] / load[loaded]
         delta = max(float(share.min()), 0.0)
         rates[active] += delta
-        remaining[used] -= delta * load[used]
-        saturated = np.zeros(n_links, dtype=bool)
-        saturated[used] = remaining[used] <= tol[used]
+        remaining -= delta * load
+        saturated = loaded & (remaining <= tol)
+        if not saturated.any():  # numerical safety: the tightest link saturates
+            saturated[np.argmin(share)] = True
         # freeze every active flow that crosses a saturated link
-        hit = np.zeros(n_flows, dtype=bool)
-        np.logical_or.at(hit, owner[entry_active & saturated[flow_links]], True)
-        if not hit.any():  # numerical safety: freeze the tightest link's flows
-            tight = np.flatnonzero(used)[np.argmin(share)]
-            np.logical_or.at(hit, owner[entry_active & (flow_links == tight)], True)
+        hit = np.bincount(owner[entry_active & saturated[local]], minlength=n_flows) > 0
         active &= ~hit
+        entry_active &= active[owner]
     return rates

@@ -46,6 +46,8 @@ class TrainingConfig(_Section):
     dtype: Literal["bf16", "fp16", "fp8"] = "bf16"
     seq_len: int | None = Field(None, gt=0, description="default: the model's")
     tokens: float | None = Field(None, gt=0, description="tokens to train (time-to-train)")
+    flash_attention: bool = Field(True, description="fused attention (FlashAttention); false "
+                                  "materialises the score matrix, as Megatron-LM did in 2021-22")
 
 
 class StragglerConfig(_Section):

@@ -40,7 +40,8 @@ def layout_of(scn: Scenario) -> Layout:
 def training_of(scn: Scenario, spec) -> Training:
     t = scn.training
     return Training(global_batch=t.global_batch, micro_batch=t.micro_batch,
-                    seq_len=t.seq_len or spec.seq_len, dtype_bytes=DTYPE_BYTES[t.dtype])
+                    seq_len=t.seq_len or spec.seq_len, dtype_bytes=DTYPE_BYTES[t.dtype],
+                    flash_attention=t.flash_attention)
 
 
 def stage_memory(spec, layout: Layout, training: Training, microbatches: int) -> dict:
@@ -48,7 +49,8 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
     shape = models.Shape(micro_batch=training.micro_batch, seq_len=training.seq_len,
                          tp=layout.tp, cp=layout.cp, ep=layout.ep,
                          sequence_parallel=layout.sequence_parallel,
-                         dtype_bytes=training.dtype_bytes, recompute=layout.recompute)
+                         dtype_bytes=training.dtype_bytes, recompute=layout.recompute,
+                         flash_attention=training.flash_attention)
     chunks = layer_split(spec.layers, layout.pp * layout.vpp)
     worst = None
     for s in range(layout.pp):
@@ -57,7 +59,8 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
                 else "last" if s == layout.pp - 1 else "middle")
         flights = in_flight_microbatches(layout.schedule, layout.pp, microbatches, layout.vpp, s)
         mem = models.memory_bytes(spec, shape, layout.pp, layers, layout.dp, layout.zero,
-                                  max(1, round(flights)), stage=role)
+                                  max(1, round(flights)), stage=role,
+                                  flash_attention=training.flash_attention)
         mem["stage"] = s
         if worst is None or mem["total_bytes"] > worst["total_bytes"]:
             worst = mem

@@ -106,7 +106,8 @@ def generate(model: Any, layout: Layout, training: Training, *,
              "world": grid.world_size}
     shape = Shape(micro_batch=tr.micro_batch, seq_len=tr.seq_len, tp=lo.tp, cp=lo.cp,
                   ep=lo.ep, sequence_parallel=lo.sequence_parallel,
-                  dtype_bytes=tr.dtype_bytes, recompute=lo.recompute)
+                  dtype_bytes=tr.dtype_bytes, recompute=lo.recompute,
+                  flash_attention=tr.flash_attention)
     templates: dict[tuple, Template] = {}
 
     def tmpl(items: list) -> Template:

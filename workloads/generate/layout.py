@@ -95,12 +95,14 @@ class Training:
     seq_len: int
     dtype_bytes: int = 2
     grad_dtype_bytes: int | None = None
+    flash_attention: bool = True
 
     def __post_init__(self) -> None:
         for name in ("global_batch", "micro_batch", "seq_len", "dtype_bytes"):
             _pos_int(getattr(self, name), f"training.{name}")
         if self.grad_dtype_bytes is not None:
             _pos_int(self.grad_dtype_bytes, "training.grad_dtype_bytes")
+        _bool(self.flash_attention, "training.flash_attention")
 
     @property
     def grad_bytes(self) -> int:

@@ -40,3 +40,4 @@ class Shape:       # what one rank processes per micro-batch
     sequence_parallel: bool = False
     dtype_bytes: int = 2
     recompute: str = "none"    # none | selective | full
+    flash_attention: bool = True   # False: scores materialised in HBM (unfused kernels)

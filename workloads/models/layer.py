@@ -15,7 +15,10 @@ Per-rank figures for ONE micro-batch of ``b`` sequences, ``s`` tokens each:
   reduce-scatter after it (``sp_rs*``), both of ``T h d`` bytes; backward
   swaps them and re-gathers the block input for the weight gradient
   (``sp_ag*_w``, overlapping the input-gradient GEMM), as Megatron-LM does;
-* attention core as FlashAttention (Dao et al. 2022): ``2 b (s/cp) s (a/tp)
+* attention core as FlashAttention (Dao et al. 2022), or with
+  ``Shape.flash_attention = False`` as unfused kernels that write the
+  ``b (a/tp) (s/cp) s`` score matrix to HBM (a separate ``softmax`` op carries
+  the softmax and dropout traffic): ``2 b (s/cp) s (a/tp)
   (d_qk + d_v) * causal_attention_flop_fraction`` FLOPs forward (QK^T and
   AV; = ``4 b s^2 h / (cp tp)`` for standard heads), bytes of Q, K, V, O and
   the fp32 log-sum-exp — no ``s^2`` tensor. ``causal_attention_flop_fraction``
@@ -124,9 +127,17 @@ def _attention(ops: OpList, spec: ModelSpec, shape: Shape, frac: float) -> None:
     q, o = T * a_loc * dqk, T * a_loc * dv
     kv = b * s * kv_loc * (dqk + dv)
     lse = 4.0 * T * a_loc
-    ops.add(ComputeItem("attn", flops, (q + kv + o) * d + lse, "attention"),
-            b=[*ring_b, ComputeItem("attn_b", 2 * flops, 2 * (q + kv + o) * d + lse,
-                                    "attention")])
+    scores = 0.0 if shape.flash_attention else b * a_loc * (s / cp) * s   # elements
+    ops.add(ComputeItem("attn", flops, (q + kv + o) * d + lse + 2 * scores * d, "attention"),
+            b=[*ring_b, ComputeItem("attn_b", 2 * flops,
+                                    2 * (q + kv + o) * d + lse + 4 * scores * d, "attention")])
+    if scores:
+        # unfused kernels (Megatron-LM before FlashAttention): the fused
+        # scale-mask-softmax reads and writes the scores, dropout reads them and
+        # writes them and a 1-byte mask; backward touches each about twice
+        ops.add(ComputeItem("softmax", 5 * scores, 4 * scores * d + scores, "elementwise"),
+                b=[ComputeItem("softmax_b", 5 * scores, 6 * scores * d + scores,
+                               "elementwise")])
     k, n = lins[-1].local(tp)
     ops.gemm(lins[-1].name, T, k, n)
     _tp_exit(ops, shape, "1", act_bytes)
@@ -215,6 +226,7 @@ def layer_recompute(spec: ModelSpec, shape: Shape, *, causal_attention_flop_frac
     if shape.recompute == "full":
         return fwd
     if shape.recompute == "selective":
-        return [it for it in fwd if it.name == "attn" or it.name.startswith("cp_kv")]
+        return [it for it in fwd
+                if it.name in ("attn", "softmax") or it.name.startswith("cp_kv")]
     return []
 
