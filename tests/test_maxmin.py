@@ -55,3 +55,21 @@ def test_random_instances_are_feasible_and_max_min_fair(seed):
         assert any(load[l] >= cap[l] * (1 - 1e-9) and
                    all(rates[g] <= r * (1 + 1e-9) for g, q in enumerate(paths) if l in q)
                    for l in p)
+
+
+def test_flow_spread_over_two_paths_gets_both_capacities():
+    # links 0,1 in parallel (cap 10 each); one sprayed flow with share 1/2 on each
+    rates = max_min_rates(np.array([10.0, 10.0]), *csr([[0, 1]]),
+                          link_share=np.array([0.5, 0.5]))
+    assert rates == pytest.approx([20.0])
+
+
+def test_sprayed_and_pinned_flows_share_fairly():
+    # flow A sprayed over links 0 and 1, flow B pinned to link 0 (caps 10):
+    # B and A's half on link 0 split it: 0.5 a + b = 10, a/2 = 10 on link 1 -> a = 20?
+    # max-min: raise both equally until link 0 saturates at 1.5 r = 10 -> r = 6.67,
+    # B frozen at 6.67; A continues until link 1 (0.5 a = 10) or link 0
+    # (0.5 a + 6.67 = 10 -> a = 6.67) saturates: link 0 is already full, so A = 6.67
+    rates = max_min_rates(np.array([10.0, 10.0]), *csr([[0, 1], [0]]),
+                          link_share=np.array([0.5, 0.5, 1.0]))
+    assert rates == pytest.approx([20 / 3, 20 / 3])

@@ -50,3 +50,24 @@ def test_ring_topology_uses_direct_links():
     for a, b in itertools.pairwise(range(5)):
         links, lat = router.path(a, b)
         assert len(links) == 1 and lat == pytest.approx(1e-6)
+
+
+def test_spray_splits_evenly_over_spines_and_conserves_flow():
+    g = topologies.build_cluster("h100-sxm", 8 * 64)
+    router = Router(g)                      # spray is the default
+    links, share, _ = router.spread(0, 40 * 8)
+    edges = [router.edge(int(l)) for l in links]
+    up = [s for (u, v), s in zip(edges, share) if isinstance(v, str) and v.startswith("spine")]
+    down = [s for (u, v), s in zip(edges, share) if isinstance(u, str) and u.startswith("spine")]
+    assert len(up) > 1 and len(set(np.round(up, 12))) == 1
+    assert sum(up) == pytest.approx(1.0) and sum(down) == pytest.approx(1.0)
+    # the GPU's own uplink carries the whole flow
+    assert dict(zip(edges, share))[(0, "h0.nic0")] == pytest.approx(1.0)
+
+
+def test_ecmp_mode_pins_one_path():
+    g = topologies.build_cluster("h100-sxm", 8 * 64)
+    router = Router(g, routing="ecmp")
+    links, share, _ = router.spread(0, 40 * 8)
+    assert np.all(share == 1.0)
+    assert router.structured and len(links) == len(router._structured_nodes(0, 320, 0)) - 1

@@ -59,7 +59,7 @@ class CollectivePlanner:
         hit = self._isolated.get(key)
         if hit is None:
             cap = self.net.router.capacity
-            hit = sum(delay + isolated_duration_s(cap, r.ptr, r.flat, sizes, counts)
+            hit = sum(delay + isolated_duration_s(cap, r.ptr, r.flat, sizes, counts, r.share)
                       for r, sizes, counts, delay in self.plan(op, nbytes, instances,
                                                                algorithm, key))
             self._isolated[key] = hit

@@ -41,13 +41,13 @@ class NetworkStats:
 class _Batch:
     """Flows started together; ``event`` fires when the last one ends."""
 
-    __slots__ = ("id", "event", "ptr", "flat", "count", "remaining", "rates", "active",
-                 "t_upd", "version", "links")
+    __slots__ = ("id", "event", "ptr", "flat", "share", "count", "remaining", "rates",
+                 "active", "t_upd", "version", "links")
 
     def __init__(self, bid, event, routes: RouteSet, sizes, counts):
         self.id = bid
         self.event = event
-        self.ptr, self.flat = routes.ptr, routes.flat
+        self.ptr, self.flat, self.share = routes.ptr, routes.flat, routes.share
         self.count = counts
         self.remaining = sizes.copy()
         self.rates = np.zeros(len(sizes))
@@ -65,7 +65,7 @@ class _Batch:
     def sub_csr(self):
         lengths = np.diff(self.ptr)
         keep = np.repeat(self.active, lengths)
-        return lengths[self.active], self.flat[keep], self.count[self.active]
+        return lengths[self.active], self.flat[keep], self.share[keep], self.count[self.active]
 
 
 class FlowNetwork:
@@ -171,17 +171,18 @@ class FlowNetwork:
         self._dirty = None
         if not comp:
             return
-        lengths, flats, counts = [], [], []
+        lengths, flats, shares, counts = [], [], [], []
         for b in comp:
             b.advance(now)
-            l, f, c = b.sub_csr()
+            l, f, sh, c = b.sub_csr()
             lengths.append(l)
             flats.append(f)
+            shares.append(sh)
             counts.append(c)
         ptr = np.zeros(sum(len(l) for l in lengths) + 1, dtype=np.int64)
         np.cumsum(np.concatenate(lengths), out=ptr[1:])
         rates = max_min_rates(self.router.capacity, ptr, np.concatenate(flats),
-                              np.concatenate(counts))
+                              np.concatenate(counts), np.concatenate(shares))
         self.stats.solves += 1
         pos = 0
         for b in comp:

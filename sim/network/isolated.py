@@ -12,7 +12,8 @@ from sim.network.maxmin import max_min_rates
 
 
 def isolated_duration_s(capacity: np.ndarray, ptr: np.ndarray, flat: np.ndarray,
-                        sizes: np.ndarray, counts: np.ndarray) -> float:
+                        sizes: np.ndarray, counts: np.ndarray,
+                        share: np.ndarray | None = None) -> float:
     """Time until the last flow delivers, re-solving max-min as flows finish."""
     remaining = np.asarray(sizes, dtype=float).copy()
     lengths = np.diff(ptr)
@@ -22,7 +23,8 @@ def isolated_duration_s(capacity: np.ndarray, ptr: np.ndarray, flat: np.ndarray,
         keep = np.repeat(active, lengths)
         sub_ptr = np.zeros(int(active.sum()) + 1, dtype=np.int64)
         np.cumsum(lengths[active], out=sub_ptr[1:])
-        rates = max_min_rates(capacity, sub_ptr, flat[keep], counts[active])
+        rates = max_min_rates(capacity, sub_ptr, flat[keep], counts[active],
+                              None if share is None else share[keep])
         due = remaining[active] / rates
         step = float(due.min())
         t += step

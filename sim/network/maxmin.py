@@ -9,7 +9,9 @@ repeats.
 
 Flows may stand for ``count`` identical flows on the same path: a flow of
 count c consumes c times its rate on each of its links. This is how identical
-traffic is aggregated without one object per flow.
+traffic is aggregated without one object per flow. A flow may also be spread
+over several equal paths (adaptive routing): each link then carries a given
+share of its rate, and the same water-filling applies with weighted loads.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ _REL_EPS = 1e-9
 
 
 def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.ndarray,
-                  count: np.ndarray | None = None) -> np.ndarray:
+                  count: np.ndarray | None = None,
+                  link_share: np.ndarray | None = None) -> np.ndarray:
     """Max-min fair rates of flows over capacitated links.
 
     Args:
@@ -28,6 +31,9 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
             ``flow_links[flow_ptr[f]:flow_ptr[f+1]]``.
         flow_links: link indices (a flow lists each link at most once).
         count: (F,) multiplicity of each flow (default 1).
+        link_share: fraction of a flow's rate carried by each listed link
+            (default 1: the flow is on one path). A flow spread evenly over k
+            equal paths lists each path's private links with share 1/k.
 
     Returns:
         (F,) rate of one instance of each flow, bytes/s. A flow that crosses
@@ -46,7 +52,7 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
     remaining = np.asarray(capacity, dtype=float)[used_links].copy()
     tol = _REL_EPS * np.maximum(remaining, 1.0)
     n_links = len(used_links)
-    weight = cnt[owner]
+    weight = cnt[owner] if link_share is None else cnt[owner] * link_share
     entry_active = np.ones(len(local), dtype=bool)
     active = lengths > 0
     while active.any():

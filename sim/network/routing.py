@@ -29,12 +29,15 @@ from workloads.errors import InputError
 
 
 class RouteSet:
-    """Routes of several flows as CSR arrays: flow i crosses ``flat[ptr[i]:ptr[i+1]]``."""
+    """Routes of several flows as CSR arrays: flow i crosses ``flat[ptr[i]:ptr[i+1]]``,
+    each link carrying ``share[...]`` of the flow's rate (1 on a single path)."""
 
-    __slots__ = ("ptr", "flat", "latency", "unique_links")
+    __slots__ = ("ptr", "flat", "share", "latency", "unique_links")
 
-    def __init__(self, ptr: np.ndarray, flat: np.ndarray, latency: np.ndarray):
+    def __init__(self, ptr: np.ndarray, flat: np.ndarray, latency: np.ndarray,
+                 share: np.ndarray | None = None):
         self.ptr, self.flat, self.latency = ptr, flat, latency
+        self.share = np.ones(len(flat)) if share is None else share
         self.unique_links = np.unique(flat)
 
     def __len__(self) -> int:
@@ -44,18 +47,31 @@ class RouteSet:
         lengths = np.diff(self.ptr)[sel]
         ptr = np.zeros(len(sel) + 1, dtype=np.int64)
         np.cumsum(lengths, out=ptr[1:])
-        flat = np.concatenate([self.flat[self.ptr[i]:self.ptr[i + 1]] for i in sel]) \
-            if len(sel) else np.zeros(0, dtype=np.int64)
-        return RouteSet(ptr, flat, self.latency[sel])
+        rows = [np.arange(self.ptr[i], self.ptr[i + 1]) for i in sel]
+        idx = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        return RouteSet(ptr, self.flat[idx], self.latency[sel], self.share[idx])
+
+
+ROUTING = ("spray", "ecmp")
 
 
 class Router:
-    """Link table and cached ECMP shortest paths of one topology graph."""
+    """Link table and cached shortest paths of one topology graph.
 
-    def __init__(self, graph: nx.DiGraph):
+    ``routing="spray"`` (default; adaptive routing as on current InfiniBand and
+    RoCE fabrics) spreads every flow evenly over all equal-cost paths of a
+    switched fabric; ``"ecmp"`` pins each flow to one path chosen by hash.
+    """
+
+    def __init__(self, graph: nx.DiGraph, routing: str | None = None):
         if not isinstance(graph, nx.DiGraph):
             raise TypeError("Router needs a networkx.DiGraph")
+        routing = routing or graph.graph.get("routing", "spray")
+        if routing not in ROUTING:
+            raise InputError(f"unknown routing (known: {', '.join(ROUTING)})",
+                             field="cluster.fabric.routing", value=routing)
         self.graph = graph
+        self.routing = routing
         self._edge_index: dict[tuple, int] | None = None
         self._capacity: np.ndarray | None = None
         self._latency: np.ndarray | None = None
@@ -215,6 +231,19 @@ class Router:
                 out.extend([c, a, gpu] for c in self.graph.predecessors(a) if c in idx)
         return out
 
+    def _chain_options(self, src: int, dst: int) -> list[tuple[list, list]]:
+        """(way out of src, way into dst) pairs of least total hop count."""
+        idx, dist = self._core["index"], self._core["dist"]
+        best, options = np.inf, []
+        for up in self._chains_out(src):
+            for down in self._chains_in(dst):
+                hops = len(up) + len(down) - 2 + dist[idx[up[-1]], idx[down[0]]]
+                if hops < best:
+                    best, options = hops, [(up, down)]
+                elif hops == best:
+                    options.append((up, down))
+        return options if np.isfinite(best) else []
+
     def _structured_nodes(self, src: int, dst: int, salt: int) -> list | None:
         g = self.graph
         if g.has_edge(src, dst):
@@ -224,15 +253,8 @@ class Router:
             return [src, shared[hash((src, dst, salt)) % len(shared)], dst]
         core = self._core
         idx, dist = core["index"], core["dist"]
-        best, options = np.inf, []
-        for up in self._chains_out(src):
-            for down in self._chains_in(dst):
-                hops = len(up) + len(down) - 2 + dist[idx[up[-1]], idx[down[0]]]
-                if hops < best:
-                    best, options = hops, [(up, down)]
-                elif hops == best:
-                    options.append((up, down))
-        if not options or not np.isfinite(best):
+        options = self._chain_options(src, dst)
+        if not options:
             return None
         up, down = options[hash((src, dst, salt, -1)) % len(options)]
         u, target = idx[up[-1]], idx[down[0]]
@@ -251,10 +273,73 @@ class Router:
         hit = self._sets.get(key)
         if hit is not None:
             return hit
-        paths = [self.path(s, d, salt) for s, d in pairs]
+        paths = [self.spread(s, d, salt) for s, d in pairs]
         ptr = np.zeros(len(paths) + 1, dtype=np.int64)
         np.cumsum([len(p[0]) for p in paths], out=ptr[1:])
-        flat = np.concatenate([p[0] for p in paths]) if paths else np.zeros(0, dtype=np.int64)
-        hit = RouteSet(ptr, flat, np.array([p[1] for p in paths], dtype=float))
+        empty = np.zeros(0, dtype=np.int64)
+        flat = np.concatenate([p[0] for p in paths]) if paths else empty
+        share = np.concatenate([p[1] for p in paths]) if paths else np.zeros(0)
+        hit = RouteSet(ptr, flat, np.array([p[2] for p in paths], dtype=float), share)
         self._sets[key] = hit
         return hit
+
+    def spread(self, src: int, dst: int, salt: int = 0):
+        """(links, shares, latency_s) of the flow src -> dst under the routing mode."""
+        key = ("spread", src, dst, salt)
+        hit = self._paths.get(key)
+        if hit is not None:
+            return hit
+        if self._edge_index is None:
+            self._build()
+        weights = None
+        if self.routing == "spray" and src != dst and self.structured:
+            weights = self._structured_spread(src, dst)
+        if weights is None:
+            links, lat = self.path(src, dst, salt)
+            hit = (links, np.ones(len(links)), lat)
+        else:
+            links = np.array([self._edge_index[e] for e in weights], dtype=np.int64)
+            share = np.array(list(weights.values()))
+            hit = (links, share, float((self.link_latency[links] * share).sum()))
+        self._paths[key] = hit
+        return hit
+
+    def _structured_spread(self, src: int, dst: int) -> dict | None:
+        """Edge -> share of the flow, split evenly at every equal-cost branching."""
+        g = self.graph
+        if g.has_edge(src, dst):
+            return {(src, dst): 1.0}
+        shared = [a for a in g.successors(src) if not self._is_gpu(a) and g.has_edge(a, dst)]
+        weights: dict = {}
+
+        def add(u, v, w):
+            weights[(u, v)] = weights.get((u, v), 0.0) + w
+
+        if shared:
+            for a in shared:
+                add(src, a, 1 / len(shared))
+                add(a, dst, 1 / len(shared))
+            return weights
+        options = self._chain_options(src, dst)
+        if not options:
+            return None
+        core = self._core
+        idx, dist, names = core["index"], core["dist"], core["nodes"]
+        for up, down in options:
+            w = 1 / len(options)
+            for u, v in zip(up, up[1:]):
+                add(u, v, w)
+            for u, v in zip(down, down[1:]):
+                add(u, v, w)
+            target = idx[down[0]]
+            level = {idx[up[-1]]: w}
+            while level and target not in level:
+                nxt_level: dict = {}
+                for u, f in level.items():
+                    want = dist[u, target] - 1
+                    nxt = [v for v in core["succ"][u] if dist[v, target] == want]
+                    for v in nxt:
+                        add(names[u], names[v], f / len(nxt))
+                        nxt_level[v] = nxt_level.get(v, 0.0) + f / len(nxt)
+                level = nxt_level
+        return weights
