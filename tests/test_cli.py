@@ -93,3 +93,15 @@ def test_bad_collective_arguments_exit_2():
                             "--topology", "moon"), "--topology", "moon")
     _one_line_error(run_cli("collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
                             "--algorithm", "magic"), "magic")
+
+
+def test_unknown_routing_exits_2():
+    _one_line_error(run_cli("run", str(EXAMPLES / "tp_dp_16gpu.json"), "--set",
+                            "cluster.fabric.routing=bogus"), "cluster.fabric.routing", "bogus")
+
+
+def test_routing_modes_both_run(capsys):
+    for mode in ("spray", "ecmp"):
+        assert main(["run", str(EXAMPLES / "tp_dp_16gpu.json"), "--json", "--set",
+                     f"cluster.fabric.routing={mode}"]) == 0
+        assert json.loads(capsys.readouterr().out)["step_time_s"] > 0

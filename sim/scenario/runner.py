@@ -9,6 +9,7 @@ import numpy as np
 
 import topologies
 from sim.compute import compute_model
+from sim.network.routing import ROUTING
 from sim.scenario.config import Scenario
 from sim.simulate import StepResult
 from sim.stragglers import attribute, simulate_with_stragglers
@@ -35,7 +36,19 @@ def _cluster(scn: Scenario, needed_gpus: int):
         raise InputError(f"the layout needs {needed_gpus} GPUs", field="cluster.gpus", value=gpus)
     gpn = c.gpus_per_node or topologies.node_spec(topologies.gpu_spec(c.gpu).node).gpus_per_node
     gpus = -(-gpus // gpn) * gpn if gpus > gpn else gpus
-    return topologies.build_cluster(c.gpu, gpus, gpus_per_node=min(gpn, gpus), fabric=c.fabric)
+    fabric = c.fabric
+    routing = None
+    if isinstance(fabric, dict) and "routing" in fabric:
+        fabric = dict(fabric)
+        routing = fabric.pop("routing")
+        if routing not in ROUTING:
+            raise InputError(f"unknown routing (known: {', '.join(ROUTING)})",
+                             field="cluster.fabric.routing", value=routing)
+    graph = topologies.build_cluster(c.gpu, gpus, gpus_per_node=min(gpn, gpus),
+                                     fabric=fabric or None)
+    if routing is not None:
+        graph.graph["routing"] = routing
+    return graph
 
 
 def load_or_generate(scn: Scenario, folder: Path) -> Trace:
