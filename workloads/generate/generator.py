@@ -11,8 +11,12 @@ items inside a fused backward); every op's ``layer`` is its block
 Layers are split over the ``pp * vpp`` virtual stages as evenly as possible;
 when they do not divide, the first ``layers mod (pp * vpp)`` virtual stages
 get one layer more. Pipeline activations are ``micro_batch * seq_len / cp *
-hidden * dtype_bytes`` bytes, divided by ``tp`` under sequence parallelism
-(each rank holds a sequence shard; Korthikanti et al. 2022).
+hidden * dtype_bytes`` bytes, of which each tensor-parallel rank sends
+``1/tp``: under sequence parallelism each rank holds a sequence shard
+(Korthikanti et al. 2022); without it Megatron-LM's scatter/gather
+optimisation splits the replicated tensor over the TP ranks and re-gathers
+it over NVLink on the receiving side (Narayanan et al., SC'21, Sec. 4.1; the
+small intra-node all-gather is not modelled).
 """
 from __future__ import annotations
 
@@ -139,9 +143,7 @@ def generate(model: Any, layout: Layout, training: Training, *,
         return out
 
     dense_family = "dpcp" if lo.cp > 1 else "dp"
-    act_bytes = tr.micro_batch * (tr.seq_len // lo.cp) * costs.hidden * tr.dtype_bytes
-    if lo.sequence_parallel:
-        act_bytes /= lo.tp
+    act_bytes = tr.micro_batch * (tr.seq_len // lo.cp) * costs.hidden * tr.dtype_bytes / lo.tp
     programs = []
     for s in range(lo.pp):
         chunks = [blocks_of(c * lo.pp + s) for c in range(lo.vpp)]
