@@ -99,7 +99,6 @@ class Executor:
         done = self._done[c.index]
         needed, cross, dur = plan.needed, plan.cross_deps, plan.duration_s
         where = (c.index, stream)
-        speed = c.speed
         i, n = 0, len(ops)
         while i < n:
             op = ops[i]

@@ -13,6 +13,7 @@ from typing import Literal, Mapping, Type, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workloads.errors import InputError
+from workloads.inputs import pydantic_error
 
 Distribution = Literal["exponential", "weibull"]
 Blast = Literal["node", "job"]
@@ -205,11 +206,4 @@ def parse_section(model: Type[M], data: Mapping | None, *, key: str,
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [str(p) for p in err.get("loc", ())]
-        field = ".".join([key] + loc)
-        value = err.get("input", ...)
-        if not loc and isinstance(value, Mapping):
-            value = ...
-        msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        raise InputError(msg, file=file, field=field, value=value) from None
+        raise pydantic_error(exc, file, prefix=key) from None

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from sim.scenario.config import Scenario
 from workloads.errors import InputError
+from workloads.inputs import parse_yaml, pydantic_error
 
 DEFAULT = "default"
 
@@ -20,13 +20,7 @@ def preset_names() -> list[str]:
 
 
 def _read_yaml(text: str, label: str) -> dict:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(f"invalid YAML: {where}{problem}", file=label) from None
+    data = parse_yaml(text, label)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -86,16 +80,7 @@ def validate(data: dict, label: str) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(top)"
-        value = err.get("input", ...)
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        else:
-            msg = err["msg"]
-        if isinstance(value, dict) and err["type"] != "extra_forbidden":
-            value = ...
-        raise InputError(msg, file=label, field=field, value=value) from None
+        raise pydantic_error(e, label) from None
 
 
 def load_scenario(spec: str | None, overrides: list[str] = ()) -> tuple[Scenario, str, Path]:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
     model_validator
 
 from workloads.errors import InputError
+from workloads.inputs import pydantic_error, read_yaml
 
 DEFAULT_METRICS = ["step_time_s", "mfu", "tokens_per_s", "memory_gb_per_gpu"]
 
@@ -140,16 +141,6 @@ def expand_points(spec: SweepSpec) -> list[Point]:
     return points
 
 
-def _pydantic_error(e: ValidationError, label: str) -> InputError:
-    err = e.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "(top)"
-    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-    value = err.get("input", ...)
-    if isinstance(value, (dict, list)) and err["type"] != "extra_forbidden":
-        value = ...
-    return InputError(msg, file=label, field=loc, value=value)
-
-
 def parse_sweep(data: Any, label: str = "sweep") -> SweepSpec:
     """Validate a sweep mapping; errors name ``label``, the field and the value."""
     if not isinstance(data, dict):
@@ -158,21 +149,9 @@ def parse_sweep(data: Any, label: str = "sweep") -> SweepSpec:
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as e:
-        raise _pydantic_error(e, label) from None
+        raise pydantic_error(e, label) from None
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep YAML file."""
-    label = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise InputError(f"cannot read sweep file: {e.strerror}", file=label) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(f"invalid YAML: {where}{problem}", file=label) from None
-    return parse_sweep(data, label)
+    return parse_sweep(read_yaml(path, "sweep file"), str(path))
