@@ -12,7 +12,10 @@ simulated iteration time is compared with the measured one:
   recomputation and for sequence parallelism + selective recomputation.
 
 Both papers predate FlashAttention in Megatron-LM, so the cases run with
-unfused attention (``training.flash_attention: false``). The compute
+unfused attention (``training.flash_attention: false``), and with
+Megatron-LM's local data parallelism of the time: fp32 gradient buffers
+all-reduced after the backward pass (``training.grad_dtype: fp32``,
+``parallelism.overlap_grad_reduce: false``). The compute
 efficiencies used are the ones of ``sim/data/compute.yaml`` for
 the A100 — one set for every row, never tuned per row.
 """
@@ -61,9 +64,10 @@ def _scenario(row: dict, recompute: str, sequence_parallel: bool, dtype: str) ->
         "parallelism": {"tp": row["tp"], "pp": row["pp"],
                         "dp": row["gpus"] // (row["tp"] * row["pp"]), "vpp": row["vpp"],
                         "schedule": "interleaved" if row["vpp"] > 1 else "1f1b",
-                        "recompute": recompute, "sequence_parallel": sequence_parallel},
+                        "recompute": recompute, "sequence_parallel": sequence_parallel,
+                        "overlap_grad_reduce": False},
         "training": {"global_batch": row["global_batch"], "micro_batch": row["micro_batch"],
-                     "dtype": dtype, "flash_attention": False},
+                     "dtype": dtype, "grad_dtype": "fp32", "flash_attention": False},
     }
 
 

@@ -38,12 +38,16 @@ class ParallelismConfig(_Section):
     recompute: Literal["none", "selective", "full"] = "none"
     placement_order: str = Field("tp,cp,dp,pp", description="rank order, innermost first")
     expert_imbalance: float = Field(1.0, ge=1.0, description="max/mean tokens per expert")
+    overlap_grad_reduce: bool = Field(True, description="reduce gradient buckets during the "
+                                      "backward pass (false: after it)")
 
 
 class TrainingConfig(_Section):
     global_batch: int = Field(..., gt=0, description="sequences per step")
     micro_batch: int = Field(1, gt=0, description="sequences per micro-batch")
     dtype: Literal["bf16", "fp16", "fp8"] = "bf16"
+    grad_dtype: Literal["bf16", "fp16", "fp32"] | None = Field(
+        None, description="gradient reduction dtype (default: dtype)")
     seq_len: int | None = Field(None, gt=0, description="default: the model's")
     tokens: float | None = Field(None, gt=0, description="tokens to train (time-to-train)")
     flash_attention: bool = Field(True, description="fused attention (FlashAttention); false "

@@ -13,7 +13,7 @@ from workloads.errors import InputError
 from workloads.generate import Layout, Training, generate, in_flight_microbatches, layer_split
 from workloads.trace import Trace
 
-DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 1}
+DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 1, "fp32": 4}
 
 
 def layout_of(scn: Scenario) -> Layout:
@@ -34,14 +34,15 @@ def layout_of(scn: Scenario) -> Layout:
                          f"has {scn.cluster.gpus}", field="parallelism.dp", value=dp)
     return Layout(tp=p.tp, pp=p.pp, dp=dp, vpp=p.vpp, cp=p.cp, ep=p.ep,
                   sequence_parallel=p.sequence_parallel, zero=p.zero, schedule=p.schedule,
-                  recompute=p.recompute)
+                  recompute=p.recompute, overlap_grad_reduce=p.overlap_grad_reduce)
 
 
 def training_of(scn: Scenario, spec) -> Training:
     t = scn.training
     return Training(global_batch=t.global_batch, micro_batch=t.micro_batch,
                     seq_len=t.seq_len or spec.seq_len, dtype_bytes=DTYPE_BYTES[t.dtype],
-                    flash_attention=t.flash_attention)
+                    flash_attention=t.flash_attention,
+                    grad_dtype_bytes=DTYPE_BYTES[t.grad_dtype] if t.grad_dtype else None)
 
 
 def stage_memory(spec, layout: Layout, training: Training, microbatches: int) -> dict:
