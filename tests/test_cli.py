@@ -58,7 +58,7 @@ def test_mismatched_collective_exits_2_naming_the_ops(tmp_path):
         {"ranks": [0], "ops": [{"id": "grad_ar", "kind": "all_reduce", "group": "w", "bytes": 8}]},
         {"ranks": [1], "ops": [{"id": "param_ag", "kind": "all_gather", "group": "w", "bytes": 8}]}]}
     _one_line_error(run_cli("run", _write(tmp_path, "m.json", json.dumps(t))),
-                    "mismatched collective", "grad_ar", "param_ag")
+                    "m.json", "mismatched collective", "grad_ar", "param_ag")
 
 
 def test_unmatched_send_exits_2_naming_the_op(tmp_path):
@@ -66,7 +66,7 @@ def test_unmatched_send_exits_2_naming_the_op(tmp_path):
         {"ranks": [0], "ops": [{"id": "act_send", "kind": "send", "peer": 1, "bytes": 8}]},
         {"ranks": [1], "ops": []}]}
     _one_line_error(run_cli("run", _write(tmp_path, "u.json", json.dumps(t))),
-                    "act_send", "never finish")
+                    "u.json", "act_send", "never finish")
 
 
 def test_cyclic_trace_exits_2(tmp_path):

@@ -51,12 +51,14 @@ def _cluster(scn: Scenario, needed_gpus: int):
     return graph
 
 
+def _trace_path(scn: Scenario, folder: Path) -> str:
+    path = Path(scn.trace)
+    return str(path if path.is_absolute() else folder / path)
+
+
 def load_or_generate(scn: Scenario, folder: Path) -> Trace:
     if scn.trace is not None:
-        path = Path(scn.trace)
-        if not path.is_absolute():
-            path = folder / path
-        return trace_format.load(path)
+        return trace_format.load(_trace_path(scn, folder))
     from sim.scenario.workload import generate_trace
     return generate_trace(scn)
 
@@ -71,8 +73,12 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
     gspec = topologies.gpu_spec(scn.cluster.gpu)
     compute = compute_model(scn.cluster.gpu, gspec.peak_dense_flops, gspec.hbm_bw_bytes_per_s)
     straggler_seed = [seed, 1]      # a stream of its own, apart from the run-level one
-    step = simulate_with_stragglers(trace, graph, compute, scn.stragglers, straggler_seed,
-                                    fold=scn.sim.fold)
+    try:
+        step = simulate_with_stragglers(trace, graph, compute, scn.stragglers, straggler_seed,
+                                        fold=scn.sim.fold)
+    except InputError as e:
+        # a stuck or mismatched trace: name the trace file
+        raise (e.in_file(_trace_path(scn, folder)) if scn.trace else e) from None
     result = step_summary(trace, step, gspec.peak_dense_flops)
     if scn.stragglers:
         result["stragglers"] = attribute(scn, trace, graph, compute, seed=straggler_seed,
