@@ -89,3 +89,21 @@ def test_bench_cost_vs_gpus_quick_csv_and_plot(tmp_path, capsys):
     assert (tmp_path / "cost_vs_gpus.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "cost_vs_gpus.pdf").read_bytes()[:5] == b"%PDF-"
     assert len(rows) == len(table)
+
+
+@pytest.mark.parametrize("name, gpus, tokens", [("llama3-405b-16k", 16384, 2048 * 8192),
+                                                ("mixtral-8x22b-256", 256, 1024 * 8192)])
+def test_benchmark_presets_fit_with_the_least_recompute(name, gpus, tokens):
+    from sim.scenario.load import load_scenario
+    from sim.scenario.workload import layout_of, stage_memory, training_of
+    from workloads import models
+    import topologies
+    scn, _, _ = load_scenario(name)
+    spec = models.get_model(scn.model)
+    layout, training = layout_of(scn), training_of(scn, spec)
+    assert layout.tp * layout.pp * layout.dp * layout.cp == gpus == scn.cluster.gpus
+    assert scn.training.global_batch * training.seq_len == tokens
+    hbm = topologies.gpu_spec(scn.cluster.gpu).hbm_bytes
+    m = scn.training.global_batch // (layout.dp * scn.training.micro_batch)
+    assert scn.parallelism.recompute == "none"
+    assert stage_memory(spec, layout, training, m)["total_bytes"] <= hbm
