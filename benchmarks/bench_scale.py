@@ -5,6 +5,8 @@ Cases (each in a fresh Python process, so peak RSS is the case's own):
 * ``gpt3-175b``: GPT-3 175B, one step on 1,024 / 4,096 / 12,288 A100 80GB
   (the default scenario: TP8 PP8, 1F1B, global batch 1,536 sequences, so
   DP 16 / 64 / 192 runs 96 / 24 / 8 micro-batches per pipeline);
+* ``gpt3-175b-gb128``: the same on 1,024 GPUs with a global batch of 128
+  (8 micro-batches per pipeline), small enough to run unfolded;
 * ``llama3-405b``: the ``llama3-405b-16k`` preset, one step on 16,384 H100;
 * ``toy-dp``: a data-parallel job on 1,024 GPUs (128 nodes of 8 on
   :func:`topologies.two_level` with 400 GB/s in-node and 50 GB/s per GPU
@@ -166,7 +168,9 @@ def cases(quick: bool) -> list[dict]:
         small_gpt3["overrides"] += ["training.global_batch=8"]
         return [dict(small_gpt3, name="gpt3-175b-small"),
                 {"name": "toy-dp", "job": "toy", "nodes": 2, "gpus_per_node": 8, "gpus": 16}]
-    return [gpt3(1024), gpt3(4096), gpt3(12288),
+    short = gpt3(1024)
+    short["overrides"] += ["training.global_batch=128"]
+    return [dict(short, name="gpt3-175b-gb128"), gpt3(1024), gpt3(4096), gpt3(12288),
             {"name": "llama3-405b", "job": "scenario", "spec": "llama3-405b-16k",
              "overrides": [], "gpus": 16384},
             {"name": "toy-dp", "job": "toy", "nodes": 128, "gpus_per_node": 8, "gpus": 1024}]
@@ -242,6 +246,8 @@ def notes(rows: list[dict]) -> list[str]:
                        f"{u['wall_s'] / r['wall_s']:.1f}x (simulation alone "
                        f"{u['sim_wall_s'] / r['sim_wall_s']:.1f}x); step time "
                        f"{r['step_time_s']:.6f} s folded vs {u['step_time_s']:.6f} s unfolded")
+        elif fold and u and "error" not in r:
+            out.append(f"{case} on {gpus} GPUs: unfolded run {u['error']}")
         cf = r.get("closed_form")
         if fold and cf:
             out.append(f"{case} on {gpus} GPUs: step {r['step_time_s'] * 1e3:.3f} ms vs closed "
