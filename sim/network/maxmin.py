@@ -47,9 +47,13 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
     lengths = np.diff(flow_ptr)
     owner = np.repeat(np.arange(n_flows), lengths)
     rates[lengths == 0] = np.inf
-    # work on the links in use only, renumbered 0..k-1
-    used_links, local = np.unique(flow_links, return_inverse=True)
-    remaining = np.asarray(capacity, dtype=float)[used_links].copy()
+    # work on the links in use only, renumbered 0..k-1 (no sort needed)
+    present = np.zeros(len(capacity), dtype=bool)
+    present[flow_links] = True
+    used_links = np.flatnonzero(present)
+    renumber = np.cumsum(present) - 1
+    local = renumber[flow_links]
+    remaining = np.asarray(capacity, dtype=float)[used_links]
     tol = _REL_EPS * np.maximum(remaining, 1.0)
     n_links = len(used_links)
     weight = cnt[owner] if link_share is None else cnt[owner] * link_share

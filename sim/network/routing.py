@@ -32,10 +32,11 @@ class RouteSet:
     """Routes of several flows as CSR arrays: flow i crosses ``flat[ptr[i]:ptr[i+1]]``,
     each link carrying ``share[...]`` of the flow's rate (1 on a single path)."""
 
-    __slots__ = ("ptr", "flat", "share", "latency", "unique_links")
+    __slots__ = ("ptr", "flat", "share", "latency", "unique_links", "key")
 
     def __init__(self, ptr: np.ndarray, flat: np.ndarray, latency: np.ndarray,
                  share: np.ndarray | None = None):
+        self.key: int | None = None       # set by the router that caches it
         self.ptr, self.flat, self.latency = ptr, flat, latency
         self.share = np.ones(len(flat)) if share is None else share
         self.unique_links = np.unique(flat)
@@ -207,7 +208,8 @@ class Router:
                     succ[index[n]].append(index[v])
         adj = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(switches),) * 2)
         dist = shortest_path(adj, method="D", directed=True, unweighted=True)
-        return {"nodes": switches, "index": index, "succ": succ, "dist": dist}
+        return {"nodes": switches, "index": index, "succ": succ, "dist": dist,
+                "succ_arr": [np.array(x, dtype=np.int64) for x in succ]}
 
     def _chains_out(self, gpu: int) -> list[list]:
         """[gpu, (attachment,) switch] for each way out of ``gpu`` into the fabric."""
@@ -229,6 +231,28 @@ class Router:
                 out.append([a, gpu])
             elif not self._is_gpu(a):
                 out.extend([c, a, gpu] for c in self.graph.predecessors(a) if c in idx)
+        return out
+
+    def _core_spread(self, u: int, target: int) -> dict:
+        """Edge -> share of a unit flow spread over all shortest switch paths u -> target."""
+        memo = self._core.setdefault("spread", {})
+        hit = memo.get((u, target))
+        if hit is not None:
+            return hit
+        dist, names, succ = self._core["dist"], self._core["nodes"], self._core["succ_arr"]
+        out: dict = {}
+        level = {u: 1.0}
+        while level and target not in level:
+            nxt_level: dict = {}
+            for a, f in level.items():
+                cand = succ[a]
+                nxt = cand[dist[cand, target] == dist[a, target] - 1].tolist()
+                for b in nxt:
+                    e = (names[a], names[b])
+                    out[e] = out.get(e, 0.0) + f / len(nxt)
+                    nxt_level[b] = nxt_level.get(b, 0.0) + f / len(nxt)
+            level = nxt_level
+        memo[(u, target)] = out
         return out
 
     def _chain_options(self, src: int, dst: int) -> list[tuple[list, list]]:
@@ -280,6 +304,7 @@ class Router:
         flat = np.concatenate([p[0] for p in paths]) if paths else empty
         share = np.concatenate([p[1] for p in paths]) if paths else np.zeros(0)
         hit = RouteSet(ptr, flat, np.array([p[2] for p in paths], dtype=float), share)
+        hit.key = len(self._sets)
         self._sets[key] = hit
         return hit
 
@@ -323,23 +348,13 @@ class Router:
         options = self._chain_options(src, dst)
         if not options:
             return None
-        core = self._core
-        idx, dist, names = core["index"], core["dist"], core["nodes"]
+        idx = self._core["index"]
         for up, down in options:
             w = 1 / len(options)
             for u, v in zip(up, up[1:]):
                 add(u, v, w)
             for u, v in zip(down, down[1:]):
                 add(u, v, w)
-            target = idx[down[0]]
-            level = {idx[up[-1]]: w}
-            while level and target not in level:
-                nxt_level: dict = {}
-                for u, f in level.items():
-                    want = dist[u, target] - 1
-                    nxt = [v for v in core["succ"][u] if dist[v, target] == want]
-                    for v in nxt:
-                        add(names[u], names[v], f / len(nxt))
-                        nxt_level[v] = nxt_level.get(v, 0.0) + f / len(nxt)
-                level = nxt_level
+            for edge, f in self._core_spread(idx[up[-1]], idx[down[0]]).items():
+                add(*edge, w * f)
         return weights
