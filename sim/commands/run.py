@@ -27,6 +27,12 @@ def summary_text(res: dict) -> str:
         f"TFLOP/s/GPU    {_fmt(res['tflops_per_gpu'], digits=4)}",
         f"memory/GPU     {_fmt(res['memory_gb_per_gpu'], ' GB', digits=3)}",
     ]
+    strag = res.get("stragglers")
+    if strag:
+        lines.append(f"stragglers     step {strag['step_time_s']:.4g} s vs "
+                     f"{strag['baseline_step_time_s']:.4g} s without (x{strag['slowdown']:.4f})")
+        for s in strag["by_straggler"]:
+            lines.append(f"  {s['straggler'][:40]:<40} costs {s['cost_s']:.4g} s")
     rel = res.get("reliability")
     if rel:
         lines += [
