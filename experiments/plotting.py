@@ -51,7 +51,7 @@ def _parse(text: str | None) -> Any:
         try:
             return conv(text)
         except ValueError:
-            pass
+            continue
     return {"True": True, "False": False}.get(text, text)
 
 

@@ -8,3 +8,13 @@ UNIT_COMPUTE = ComputeModel(1e12, 1e12, {"default": Efficiency(1.0, 1.0)})
 
 def trace(world, programs, groups=None, **extra):
     return from_json({"world_size": world, "groups": groups or {}, "programs": programs, **extra})
+
+
+def one_line_error(proc, *needles):
+    """Assert a CLI run failed as bad input: exit 2, one stderr line naming ``needles``."""
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    for n in needles:
+        assert n in lines[0]

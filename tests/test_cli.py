@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
+from tests.helpers import one_line_error
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "workloads" / "examples"
 
@@ -38,15 +39,6 @@ def test_chrome_trace_has_a_track_per_rank_class_and_stream(tmp_path, capsys):
     assert all(e["dur"] >= 0 for e in spans) and len(spans) == 16
 
 
-def _one_line_error(proc, *needles):
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr
-    for n in needles:
-        assert n in lines[0]
-
-
 def _write(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text)
@@ -57,7 +49,7 @@ def test_mismatched_collective_exits_2_naming_the_ops(tmp_path):
     t = {"world_size": 2, "groups": {"w": [[0, 1]]}, "programs": [
         {"ranks": [0], "ops": [{"id": "grad_ar", "kind": "all_reduce", "group": "w", "bytes": 8}]},
         {"ranks": [1], "ops": [{"id": "param_ag", "kind": "all_gather", "group": "w", "bytes": 8}]}]}
-    _one_line_error(run_cli("run", _write(tmp_path, "m.json", json.dumps(t))),
+    one_line_error(run_cli("run", _write(tmp_path, "m.json", json.dumps(t))),
                     "m.json", "mismatched collective", "grad_ar", "param_ag")
 
 
@@ -65,7 +57,7 @@ def test_unmatched_send_exits_2_naming_the_op(tmp_path):
     t = {"world_size": 2, "programs": [
         {"ranks": [0], "ops": [{"id": "act_send", "kind": "send", "peer": 1, "bytes": 8}]},
         {"ranks": [1], "ops": []}]}
-    _one_line_error(run_cli("run", _write(tmp_path, "u.json", json.dumps(t))),
+    one_line_error(run_cli("run", _write(tmp_path, "u.json", json.dumps(t))),
                     "u.json", "act_send", "never finish")
 
 
@@ -73,30 +65,30 @@ def test_cyclic_trace_exits_2(tmp_path):
     t = {"world_size": 1, "programs": [{"ranks": [0], "ops": [
         {"id": "a", "kind": "compute", "duration_s": 1, "deps": ["b"]},
         {"id": "b", "kind": "compute", "duration_s": 1, "deps": ["a"], "stream": "x"}]}]}
-    _one_line_error(run_cli("run", _write(tmp_path, "c.json", json.dumps(t))),
+    one_line_error(run_cli("run", _write(tmp_path, "c.json", json.dumps(t))),
                     "c.json", "cycle")
 
 
 def test_broken_yaml_exits_2_naming_the_file(tmp_path):
-    _one_line_error(run_cli("run", _write(tmp_path, "s.yaml", "model: [unclosed\n")),
+    one_line_error(run_cli("run", _write(tmp_path, "s.yaml", "model: [unclosed\n")),
                     "s.yaml", "invalid YAML")
 
 
 def test_unknown_scenario_key_exits_2_naming_it(tmp_path):
     text = "trace: x.json\nclusterr: {gpu: a100-80gb}\n"
-    _one_line_error(run_cli("run", _write(tmp_path, "s.yaml", text)), "s.yaml", "clusterr",
+    one_line_error(run_cli("run", _write(tmp_path, "s.yaml", text)), "s.yaml", "clusterr",
                     "unknown key")
 
 
 def test_bad_collective_arguments_exit_2():
-    _one_line_error(run_cli("collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
+    one_line_error(run_cli("collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
                             "--topology", "moon"), "--topology", "moon")
-    _one_line_error(run_cli("collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
+    one_line_error(run_cli("collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
                             "--algorithm", "magic"), "magic")
 
 
 def test_unknown_routing_exits_2():
-    _one_line_error(run_cli("run", str(EXAMPLES / "tp_dp_16gpu.json"), "--set",
+    one_line_error(run_cli("run", str(EXAMPLES / "tp_dp_16gpu.json"), "--set",
                             "cluster.fabric.routing=bogus"), "cluster.fabric.routing", "bogus")
 
 

@@ -11,6 +11,7 @@ from sim.cli import main
 from sim.commands.sweep import BACKEND_CHOICES, add_sweep_arguments, cmd_sweep
 from sim.sweep import BACKENDS, expand_points, load_sweep, resolve_base
 from sim.sweep.point import check_keys
+from tests.helpers import one_line_error
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sim" / "data" / "sweeps"
 TINY_SWEEP = """
@@ -80,21 +81,12 @@ def test_crashed_point_gives_exit_1(sweep_file, tmp_path, monkeypatch, capsys):
     assert info["crashes"] == 4 and info["best"] is None
 
 
-def _one_line_error(proc, *needles):
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr
-    for n in needles:
-        assert n in lines[0]
-
-
 def test_bad_sweep_file_exits_2_with_one_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("base: default\ngrids: {parallelism.tp: [1]}\n")
     proc = subprocess.run([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out",
                            str(tmp_path / "o")], capture_output=True, text=True)
-    _one_line_error(proc, "bad.yaml", "grids", "unknown key")
+    one_line_error(proc, "bad.yaml", "grids", "unknown key")
 
 
 @pytest.mark.parametrize("text, needles", [

@@ -18,6 +18,7 @@ interleaved assignment, Narayanan et al., SC'21, Sec. 2.2.2).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from workloads.errors import InputError
@@ -51,7 +52,7 @@ def _positive_int(value: object, field: str) -> int:
     return value
 
 
-class Schedule:
+class Schedule(ABC):
     """Base class: subclasses set ``name`` and implement :meth:`stage_actions`.
 
     ``splits_weight_grad`` is True for schedules that emit "W" actions.
@@ -71,9 +72,10 @@ class Schedule:
                              "use schedule 'interleaved' for vpp > 1",
                              field="parallelism.vpp", value=vpp)
 
+    @abstractmethod
     def stage_actions(self, pp: int, microbatches: int, vpp: int,
                       stage: int) -> list[Action]:
-        raise NotImplementedError
+        """The ordered actions of pipeline ``stage``."""
 
     def actions(self, pp: int, microbatches: int, vpp: int = 1) -> list[list[Action]]:
         """Per stage, the ordered list of actions."""
