@@ -316,17 +316,55 @@ class Router:
             return hit
         if self._edge_index is None:
             self._build()
-        weights = None
+        arrays = None
         if self.routing == "spray" and src != dst and self.structured:
-            weights = self._structured_spread(src, dst)
-        if weights is None:
+            arrays = self._single_chain_spread(src, dst)
+            if arrays is None:
+                weights = self._structured_spread(src, dst)
+                if weights is not None:
+                    arrays = (np.array([self._edge_index[e] for e in weights], dtype=np.int64),
+                              np.array(list(weights.values())))
+        if arrays is None:
             links, lat = self.path(src, dst, salt)
             hit = (links, np.ones(len(links)), lat)
         else:
-            links = np.array([self._edge_index[e] for e in weights], dtype=np.int64)
-            share = np.array(list(weights.values()))
+            links, share = arrays
             hit = (links, share, float((self.link_latency[links] * share).sum()))
         self._paths[key] = hit
+        return hit
+
+    def _single_chain_spread(self, src: int, dst: int):
+        """Fast path: one way out of src and one way into dst (a GPU behind one
+        NIC), so the spread is the two chains plus the cached switch-level
+        spread between their switches. None when the general case applies."""
+        g = self.graph
+        if g.has_edge(src, dst):
+            return None
+        ups, downs = self._chains_out(src), self._chains_in(dst)
+        if len(ups) != 1 or len(downs) != 1:
+            return None
+        if any(not self._is_gpu(a) and g.has_edge(a, dst) for a in g.successors(src)):
+            return None                      # a shared attachment is shorter
+        up, down = ups[0], downs[0]
+        idx, e = self._core["index"], self._edge_index
+        core = self._core_arrays(idx[up[-1]], idx[down[0]])
+        if core is None:
+            return None
+        chain = [e[(u, v)] for u, v in zip(up, up[1:])] + [e[(u, v)] for u, v in zip(down, down[1:])]
+        links = np.concatenate([np.array(chain, dtype=np.int64), core[0]])
+        return links, np.concatenate([np.ones(len(chain)), core[1]])
+
+    def _core_arrays(self, u: int, target: int):
+        """Link indices and shares of the switch-level spread u -> target (cached)."""
+        memo = self._core.setdefault("arrays", {})
+        hit = memo.get((u, target))
+        if hit is None:
+            if not np.isfinite(self._core["dist"][u, target]):
+                return None
+            spread = self._core_spread(u, target)
+            hit = (np.array([self._edge_index[k] for k in spread], dtype=np.int64),
+                   np.array(list(spread.values())))
+            memo[(u, target)] = hit
         return hit
 
     def _structured_spread(self, src: int, dst: int) -> dict | None:
