@@ -211,27 +211,24 @@ class Router:
         return {"nodes": switches, "index": index, "succ": succ, "dist": dist,
                 "succ_arr": [np.array(x, dtype=np.int64) for x in succ]}
 
-    def _chains_out(self, gpu: int) -> list[list]:
-        """[gpu, (attachment,) switch] for each way out of ``gpu`` into the fabric."""
+    def _chains(self, gpu: int, outward: bool) -> list[list]:
+        """Each way between ``gpu`` and the fabric switches, through at most one
+        attachment: [gpu, (attachment,) switch] outward, reversed inward."""
         idx = self._core["index"]
+        step = self.graph.successors if outward else self.graph.predecessors
         out = []
-        for a in self.graph.successors(gpu):
+        for a in step(gpu):
             if a in idx:
                 out.append([gpu, a])
             elif not self._is_gpu(a):
-                out.extend([gpu, a, c] for c in self.graph.successors(a) if c in idx)
-        return out
+                out.extend([gpu, a, c] for c in step(a) if c in idx)
+        return out if outward else [chain[::-1] for chain in out]
+
+    def _chains_out(self, gpu: int) -> list[list]:
+        return self._chains(gpu, True)
 
     def _chains_in(self, gpu: int) -> list[list]:
-        """[switch, (attachment,) gpu] for each way into ``gpu`` from the fabric."""
-        idx = self._core["index"]
-        out = []
-        for a in self.graph.predecessors(gpu):
-            if a in idx:
-                out.append([a, gpu])
-            elif not self._is_gpu(a):
-                out.extend([c, a, gpu] for c in self.graph.predecessors(a) if c in idx)
-        return out
+        return self._chains(gpu, False)
 
     def _core_spread(self, u: int, target: int) -> dict:
         """Edge -> share of a unit flow spread over all shortest switch paths u -> target."""
