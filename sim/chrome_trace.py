@@ -1,11 +1,11 @@
 """Chrome trace (Perfetto / chrome://tracing) output: one track per rank class and stream."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sim.engine.classes import RankClass
 from sim.engine.executor import Span
+from sim.io import dumps_json, write_text
 
 
 def chrome_events(spans: list[Span], classes: list[RankClass], pid_offset: int = 0) -> list[dict]:
@@ -35,4 +35,5 @@ def chrome_events(spans: list[Span], classes: list[RankClass], pid_offset: int =
 
 
 def write_chrome_trace(path: str | Path, events: list[dict]) -> None:
-    Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}))
+    """Write the trace atomically (see :mod:`sim.io`)."""
+    write_text(path, dumps_json({"traceEvents": events, "displayTimeUnit": "ms"}))

@@ -12,7 +12,6 @@ Bad input exits with status 2 and one line naming the file, field and value.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from topologies.errors import TopologyError
@@ -99,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_json(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, indent=1, default=float) + "\n")
+    from sim.io import dumps_json
+    sys.stdout.write(dumps_json(obj, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """``clustersim run``: simulate a scenario and report step and run metrics."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sim.chrome_trace import chrome_events, write_chrome_trace
+from sim.io import check_output_path, ensure_dir, remove_stale, write_json
 from sim.scenario.load import load_scenario
 from sim.scenario.runner import run_scenario
 
@@ -47,21 +47,30 @@ def summary_text(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _clear_outputs(args) -> None:
+    """Check the output paths and remove earlier outputs, so a failed run leaves none behind."""
+    if args.out is not None:
+        remove_stale(ensure_dir(args.out) / "result.json")
+    if args.chrome_trace is not None:
+        path = check_output_path(args.chrome_trace, "--chrome-trace")
+        ensure_dir(path.parent, "--chrome-trace folder")
+        remove_stale(path)
+
+
 def cmd_run(args) -> int:
     from sim.cli import print_json
+    _clear_outputs(args)
     scn, label, folder = load_scenario(args.scenario, args.overrides)
     run = run_scenario(scn, folder, seed=args.seed)
     res = run.result
-    if args.chrome_trace:
+    if args.chrome_trace is not None:
         events = chrome_events(run.step.spans, run.step.classes)
         if run.timeline:
             from sim.scenario.reliability import timeline_events
             events += timeline_events(run.timeline, pid=len(run.step.classes) + 1)
         write_chrome_trace(args.chrome_trace, events)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "result.json").write_text(json.dumps(res, indent=1, default=float))
+    if args.out is not None:
+        write_json(Path(args.out) / "result.json", res)
     if args.json:
         print_json(res)
     else:

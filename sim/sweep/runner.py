@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from sim.io import ensure_dir, write_text
 from sim.sweep.backends import choose_backend, execute
 from sim.sweep.point import check_keys, resolve_base
 from sim.sweep.spec import Point, SweepSpec, expand_points
@@ -75,8 +76,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, sweep_file: str | Path | 
         if p.key in done:
             records[p.index] = {**done[p.key], "index": p.index, "varied": p.varied}
     resumed = len(records)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.yaml").write_text(yaml.safe_dump(
+    ensure_dir(out)
+    write_text(out / "sweep.yaml", yaml.safe_dump(
         {**spec.model_dump(), "base_resolved": base.label}, sort_keys=False))
     store.write_csv(records.values())
     todo = [p for p in points if p.index not in records]

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from sim.io import atomic_open
 from sim.sweep.spec import SweepSpec, yaml_value
 
 RESULTS_JSONL = "results.jsonl"
@@ -118,11 +119,9 @@ class ResultStore:
     def write_csv(self, records: Iterable[dict]) -> None:
         """Rewrite ``results.csv`` with ``records`` sorted by point index."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.csv_path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_open(self.csv_path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=self.columns)
             w.writeheader()
             for rec in sorted(records, key=lambda r: r["index"]):
                 w.writerow(csv_row(rec, self.columns))
-        tmp.replace(self.csv_path)
 
