@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-s", type=float, default=600.0,
                    help="detection + restart after a failure, s")
     p.add_argument("--points", type=int, default=9, help="intervals per MTBF (log-spaced "
-                   "from 1/8 to 8 times Daly's optimum)")
+                   "from 1/8 to 8 times Daly's optimum, never below the stall)")
     p.add_argument("--days", type=float, default=30.0, help="wall-clock days per replica")
     p.add_argument("--replicas", type=int, default=100)
     p.add_argument("--gpus", type=int, default=1024)
@@ -56,15 +56,22 @@ def compute(args) -> list[dict]:
     """Simulate every (MTBF, interval) point; rows of :data:`COLUMNS`."""
     from sim.reliability import (CheckpointConfig, FaultConfig, RunConfig, daly_goodput,
                                  daly_interval_s, simulate_run, young_interval_s)
+    from sim.progress import progress
     rng = np.random.default_rng(args.seed)
     rows = []
-    for mtbf_h in [float(x) for x in args.mtbf_h.split(",")]:
+    mtbfs = [float(x) for x in args.mtbf_h.split(",")]
+    bar = progress(total=len(mtbfs) * args.points, desc="checkpoint intervals", unit="point")
+    for mtbf_h in mtbfs:
         m_s = mtbf_h * 3600.0
         opt = daly_interval_s(args.stall_s, m_s)
         faults = FaultConfig(job_mtbf_h=mtbf_h, detection_s=0.0, restart_s=args.restart_s)
         run = RunConfig(days=args.days, replicas=args.replicas)
         block = []
-        for tau in opt * np.geomspace(1 / 8, 8, args.points):
+        # symmetric around the optimum in log space; the interval never goes
+        # below the stall (the simulator's floor for sync checkpoints)
+        span = min(8.0, opt / args.stall_s) if args.stall_s > 0 else 8.0
+        for tau in opt * np.geomspace(1 / span, span, args.points):
+            bar.update()
             ckpt = CheckpointConfig(mode="sync", stall_s=args.stall_s, interval_s=float(tau))
             res = simulate_run(10.0, 1.0, args.gpus, 8, faults, ckpt, run, rng).to_json()
             lo, hi = res["ci95"]["goodput_fraction"]
@@ -78,6 +85,7 @@ def compute(args) -> list[dict]:
                           "best_simulated": False})
         max(block, key=lambda r: r["goodput"])["best_simulated"] = True
         rows += block
+    bar.close()
     return rows
 
 
@@ -90,24 +98,49 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 @styled
-def plot(rows: list[dict], out_dir: Path) -> list[Path]:
-    """Goodput vs interval from CSV rows (no engine imports)."""
-    fig, (ax,) = figure(1, height_in=2.6)
-    for i, m in enumerate(sorted({r["mtbf_h"] for r in rows})):
+def plot(rows: list[dict], out_dir: Path, *, stall_s: float | None = None,
+         restart_s: float | None = None, gpus: int | None = None) -> list[Path]:
+    """Goodput vs interval from CSV rows (no engine imports).
+
+    Colour encodes the MTBF; marker and line style encode simulated points,
+    Daly's closed form and the two optima, explained in a second legend.
+    """
+    from matplotlib.lines import Line2D
+    fig, (ax,) = figure(1, width_in=4.2, height_in=2.9)
+    mtbfs = sorted({r["mtbf_h"] for r in rows})
+    handles = []
+    for i, m in enumerate(mtbfs):
         rs = sorted((r for r in rows if r["mtbf_h"] == m), key=lambda r: r["interval_s"])
         c = PALETTE[i % len(PALETTE)]
         x = [r["interval_s"] / 60 for r in rs]
-        ax.plot(x, [r["goodput_daly"] for r in rs], color=c, lw=1.0, alpha=0.8)
-        ax.errorbar(x, [r["goodput"] for r in rs],
-                    yerr=[[r["goodput"] - r["goodput_ci_lo"] for r in rs],
-                          [r["goodput_ci_hi"] - r["goodput"] for r in rs]],
-                    fmt="o", color=c, ms=3, capsize=1.5, label=f"MTBF {m:g} h")
+        ax.plot(x, [100 * r["goodput_daly"] for r in rs], color=c, lw=1.0, alpha=0.8)
+        ax.errorbar(x, [100 * r["goodput"] for r in rs],
+                    yerr=[[100 * (r["goodput"] - r["goodput_ci_lo"]) for r in rs],
+                          [100 * (r["goodput_ci_hi"] - r["goodput"]) for r in rs]],
+                    fmt="o", color=c, ms=3, capsize=1.5)
         ax.axvline(rs[0]["daly_interval_s"] / 60, color=c, ls="--", lw=0.8)
+        ax.axvline(rs[0]["young_interval_s"] / 60, color=c, ls=":", lw=0.8)
+        handles.append(Line2D([], [], color=c, marker="s", ls="", label=f"MTBF {m:g} h"))
+    grey = "#555555"
+    kinds = [Line2D([], [], color=grey, marker="o", ms=3, ls="", label="simulated (95% CI)"),
+             Line2D([], [], color=grey, lw=1.0, label="Daly closed form"),
+             Line2D([], [], color=grey, lw=0.8, ls="--", label="Daly optimum"),
+             Line2D([], [], color=grey, lw=0.8, ls=":", label="Young optimum")]
     ax.set_xscale("log")
-    ax.set_xlabel("checkpoint interval (min of training)")
-    ax.set_ylabel("goodput fraction")
-    ax.set_title("simulated (dots), Daly (lines), Daly optimum (dashed)")
-    ax.legend(loc="best")
+    ax.set_xlabel("Checkpoint interval (min of training)")
+    ax.set_ylabel("Goodput (%)")
+    first = ax.legend(handles=handles, loc="lower center", title="Job MTBF", fontsize=6,
+                      title_fontsize=6)
+    ax.add_artist(first)
+    ax.legend(handles=kinds, loc="lower right", fontsize=6)
+    parts = ["Sync checkpoints"]
+    if stall_s is not None:
+        parts.append(f"stall {stall_s:g} s")
+    if restart_s is not None:
+        parts.append(f"restart {restart_s:g} s")
+    if gpus is not None:
+        parts.append(f"{gpus:,} GPUs")
+    ax.set_title(", ".join(parts))
     return save(fig, out_dir, "checkpoint_interval")
 
 
@@ -117,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = out / "checkpoint_interval.csv"
     write_csv(compute(args), csv_path)
     rows = read_rows(csv_path)
-    plot(rows, out)
+    plot(rows, out, stall_s=args.stall_s, restart_s=args.restart_s, gpus=args.gpus)
     for r in rows:
         if r["best_simulated"]:
             print(f"MTBF {r['mtbf_h']:g} h: best simulated interval {r['interval_s'] / 60:.1f} "

@@ -75,6 +75,13 @@ def figure(n_panels: int = 1, width_in: float = COLUMN_IN, height_in: float = 2.
     return fig, list(axes[0])
 
 
+@styled
+def grid_figure(n_rows: int, n_cols: int, width_in: float, height_in: float):
+    """A figure with an ``n_rows`` x ``n_cols`` grid of panels (row-major list)."""
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width_in, height_in), squeeze=False)
+    return fig, [ax for row in axes for ax in row]
+
+
 def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf`` into ``out_dir``; close the figure."""
     out = Path(out_dir)

@@ -35,12 +35,7 @@ def summary_text(res: dict) -> str:
             lines.append(f"  {s['straggler'][:40]:<40} costs {s['cost_s']:.4g} s")
     rel = res.get("reliability")
     if rel:
-        lines += [
-            f"goodput        {_fmt(rel['goodput_fraction'], '%', 100, 3)}   "
-            f"ETTR {_fmt(rel['ettr'], '%', 100, 3)}",
-            f"interruptions  {_fmt(rel['interruptions'], digits=4)}",
-            f"time to train  {_fmt(rel.get('time_to_train_days'), ' days', digits=4)}",
-        ]
+        lines += reliability_lines(rel)
     s = res["sim"]
     lines.append(f"simulated in   {s['wall_s']:.2f} s ({s['events']} events, "
                  f"{s['rank_classes']} rank classes)")
@@ -55,6 +50,44 @@ def _clear_outputs(args) -> None:
         path = check_output_path(args.chrome_trace, "--chrome-trace")
         ensure_dir(path.parent, "--chrome-trace folder")
         remove_stale(path)
+
+
+def _ci(rel: dict, key: str, scale: float = 1.0, digits: int = 3) -> str:
+    lo, hi = (rel.get("ci95") or {}).get(key) or (None, None)
+    if lo is None or hi is None:
+        return ""
+    return f"  [95% CI {lo * scale:.{digits}g}, {hi * scale:.{digits}g}]"
+
+
+def reliability_lines(rel: dict) -> list[str]:
+    """The text summary of a faults run: horizon, goodput with its confidence
+    interval, checkpointing, and the wasted GPU-hours by cause."""
+    horizon = (f"{rel['horizon_days']:.4g} days" if rel.get("horizon_days")
+               else f"until {rel['target_tokens']:.3g} tokens" if rel.get("target_tokens")
+               else "n/a")
+    lines = [
+        f"run            {horizon}, {rel['replicas']} replicas, job MTBF "
+        f"{_fmt(rel.get('mtbf_h'), ' h', digits=3)}",
+        f"goodput        {_fmt(rel['goodput_fraction'], '%', 100, 3)}"
+        f"{_ci(rel, 'goodput_fraction', 100)}   ETTR {_fmt(rel['ettr'], '%', 100, 3)}",
+        f"interruptions  {_fmt(rel['interruptions'], digits=4)}{_ci(rel, 'interruptions')}",
+        f"time to train  {_fmt(rel.get('time_to_train_days'), ' days', digits=4)}"
+        f"{_ci(rel, 'time_to_train_days')}",
+    ]
+    if "checkpoint_mode" in rel:
+        lines.append(
+            f"checkpoints    {rel['checkpoint_mode']}, every "
+            f"{_fmt(rel['checkpoint_interval_s'], ' s', digits=4)} of training, stall "
+            f"{_fmt(rel['checkpoint_stall_s'], ' s', digits=3)}, restore "
+            f"{_fmt(rel['restore_s'], ' s', digits=3)}")
+    wasted = rel.get("wasted_gpu_hours") or {}
+    total = rel.get("total_gpu_hours") or 0.0
+    if wasted and total > 0:
+        lines.append("wasted GPU-h   by cause (% of all GPU-hours)")
+        for cause, gpu_h in sorted(wasted.items(), key=lambda kv: -kv[1]):
+            if gpu_h > 0:
+                lines.append(f"  {cause:<20} {gpu_h:12.4g}  ({100 * gpu_h / total:.2f}%)")
+    return lines
 
 
 def cmd_run(args) -> int:

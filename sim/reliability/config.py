@@ -91,6 +91,17 @@ class FaultConfig(BaseModel):
         300.0, ge=0, description="Time from a failure until the job notices it.")
     restart_s: float = Field(
         600.0, ge=0, description="Rescheduling, process start and communicator set-up.")
+    restart_s_per_node: float = Field(
+        0.0, ge=0, description="Extra restart seconds per node of the job: rendezvous "
+                               "and communicator set-up grow with the rank count "
+                               "(see sim.reliability.costs.restart_time_s).")
+    rate_scale: float = Field(
+        1.0, gt=0, description="Multiplies the failure rate of every cause (job_mtbf_h, "
+                               "preset or components): 2 = twice as many failures.")
+    scale: dict[str, float] | None = Field(
+        None, description="Per-cause rate multipliers on top of rate_scale, by cause "
+                          "name (preset: sim/data/llama3_interruptions.yaml; job_mtbf_h: "
+                          "job), e.g. {faulty_gpu: 2.0}.")
     restart_can_fail: bool = Field(
         True, description="Failures may strike during restart (then it starts over).")
     spares: SparesConfig | None = Field(
@@ -107,8 +118,16 @@ class FaultConfig(BaseModel):
         given = [k for k in ("job_mtbf_h", "preset", "components")
                  if getattr(self, k) is not None]
         if len(given) != 1:
+            hint = ""
+            if "preset" in given and len(given) > 1:
+                hint = ("; to scale the preset keep it and set faults.rate_scale "
+                        "(e.g. --set faults.rate_scale=2), or drop its per-cause "
+                        "model with faults.preset=null")
             raise ValueError("give exactly one of job_mtbf_h, preset, components "
-                             f"(got {given or 'none'})")
+                             f"(got {given or 'none'}){hint}")
+        for name, factor in (self.scale or {}).items():
+            if not factor >= 0 or factor == float("inf"):
+                raise ValueError(f"scale.{name} must be a finite number >= 0, got {factor}")
         if self.components is not None and not self.components:
             raise ValueError("components is empty")
         if self.distribution == "weibull" and self.weibull_shape is None:

@@ -16,6 +16,24 @@ in-memory   (S / N) / b_peer        S / B_save (*)   (S / N) / b_peer from
 
 (*) every ``persist_every``-th checkpoint only. An explicit ``stall_s``,
 ``persist_s``, ``restore_s`` or ``memory_restore_s`` replaces the derived value.
+
+The interval (``auto``: Daly's optimum for delta = the stall) never falls
+below a floor: one training step; for sync checkpoints the stall (a job that
+checkpoints more often than it takes to write one spends most of its time
+writing); for async checkpoints the persist time (the next snapshot cannot
+start before the previous one is on storage, so a shorter interval is not
+what the job does). In-memory checkpoints are persisted only every n-th time,
+so their floor is the stall.
+
+Restart time can grow with the job: ``restart_s + restart_s_per_node x
+nodes`` (:func:`restart_time_s`). Rendezvous through a single key-value store
+and the set-up of every communicator touch each rank, so start-up work grows
+linearly with the rank count; MegaScale (Jiang et al., "MegaScale: Scaling
+Large Language Model Training to More Than 10,000 GPUs", NSDI 2024, section
+3.5) measured start-up of multi-thousand-GPU jobs dominated by this set-up
+and cut it by orders of magnitude (a Redis store, ordered initialisation).
+The per-node term defaults to 0 (a fixed ``restart_s``); set it to study jobs
+whose start-up has not been optimised that way.
 """
 from __future__ import annotations
 
@@ -40,6 +58,18 @@ class CheckpointCosts:
     interval_s: float
     persist_every: int
     in_memory_copies: int
+    interval_floor_s: float = 0.0
+
+    @property
+    def restore_after_failure_s(self) -> float:
+        """Restore time of the usual recovery: from peers' memory (in-memory
+        mode) or from storage."""
+        return self.memory_restore_s if self.mode == "in-memory" else self.restore_s
+
+
+def restart_time_s(restart_s: float, restart_s_per_node: float, nodes: int) -> float:
+    """Restart time of a job on ``nodes`` nodes (see the module docstring)."""
+    return restart_s + restart_s_per_node * nodes
 
 
 def _pick(explicit: float | None, derived: float | None, default: float = 0.0) -> float:
@@ -52,8 +82,9 @@ def resolve_costs(cfg: CheckpointConfig, nodes: int, mtbf_s: float,
                   min_interval_s: float) -> CheckpointCosts:
     """Costs for a job on ``nodes`` nodes whose failures come every ``mtbf_s``.
 
-    ``interval_s: auto`` uses Daly's optimum for delta = the stall, never
-    shorter than ``min_interval_s`` (one training step).
+    ``interval_s: auto`` uses Daly's optimum for delta = the stall; auto or
+    not, the interval is never shorter than ``min_interval_s`` (one training
+    step) nor than the stall (sync, in-memory) or the persist time (async).
     """
     size = cfg.size_bytes
     per_node = size / nodes if size is not None else None
@@ -72,9 +103,11 @@ def resolve_costs(cfg: CheckpointConfig, nodes: int, mtbf_s: float,
         stall = _pick(cfg.stall_s, peer)
         persist = _pick(cfg.persist_s, on_storage)
         mem_restore = _pick(cfg.memory_restore_s, peer)
+    floor = max(min_interval_s, persist if cfg.mode == "async" else stall)
     if cfg.interval_s == "auto":
-        interval = max(daly_interval_s(stall, mtbf_s), min_interval_s)
+        interval = daly_interval_s(stall, mtbf_s)
     else:
         interval = float(cfg.interval_s)
-    return CheckpointCosts(cfg.mode, stall, persist, restore, mem_restore, interval,
-                           cfg.persist_every, cfg.in_memory_copies)
+    return CheckpointCosts(cfg.mode, stall, persist, restore, mem_restore,
+                           max(interval, floor), cfg.persist_every, cfg.in_memory_copies,
+                           floor)

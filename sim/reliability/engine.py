@@ -15,7 +15,7 @@ import numpy as np
 from workloads.errors import InputError
 
 from .config import CheckpointConfig, FaultConfig, RunConfig
-from .costs import resolve_costs
+from .costs import resolve_costs, restart_time_s
 from .failures import FailureStream, resolve_sources
 from .replica import CATEGORIES, Plan, run_replica
 from .result import RunResult
@@ -91,7 +91,8 @@ def simulate_run(step_time_s: float, tokens_per_step: float, gpus: int, gpus_per
     horizon = run.days * 86400.0 if run.days is not None else MAX_SLOWDOWN * target_w
     plan = Plan(
         gpus=gpus, nodes=nodes, horizon_s=horizon, target_w_s=target_w, costs=costs,
-        detection_s=faults.detection_s, restart_s=faults.restart_s,
+        detection_s=faults.detection_s,
+        restart_s=restart_time_s(faults.restart_s, faults.restart_s_per_node, nodes),
         restart_can_fail=faults.restart_can_fail,
         blast_node=tuple(s.blast == "node" for s in sources),
         repair_s=tuple(s.repair_s if s.repair_s is not None else math.inf for s in sources),
@@ -124,6 +125,10 @@ def simulate_run(step_time_s: float, tokens_per_step: float, gpus: int, gpus_per
     return RunResult(
         per_replica=acc, gpus=gpus, tokens_per_s=tokens_per_s,
         checkpoint_interval_s=costs.interval_s, checkpoint_stall_s=costs.stall_s,
-        restore_s=costs.restore_s, mtbf_s=mtbf_s, target_tokens=target,
+        restore_s=costs.restore_after_failure_s, mtbf_s=mtbf_s, target_tokens=target,
+        checkpoint_mode=costs.mode, checkpoint_persist_s=costs.persist_s,
+        storage_restore_s=costs.restore_s, interval_floor_s=costs.interval_floor_s,
+        restart_s=plan.restart_s, detection_s=faults.detection_s,
+        horizon_days=run.days, rate_scale=faults.rate_scale,
         failures_by_cause={s.name: float(n) / run.replicas for s, n in zip(sources, by_cause)},
         timeline=timeline)

@@ -27,7 +27,7 @@ hit, for in-memory checkpoint replicas).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +119,7 @@ def resolve_sources(faults: FaultConfig, gpus: int, gpus_per_node: int,
             k = comp.weibull_shape if comp.distribution == "weibull" else 1.0
             out.append(FailureSource(name, n_units, rate_h / 3600.0, comp.distribution,
                                      k, comp.blast, repair, scales))
+    out = _scaled(out, faults, file)
     for src in out:
         if src.blast == "node" and src.repair_s is None:
             field = ("faults.components." + src.name + ".repair_h"
@@ -127,6 +128,22 @@ def resolve_sources(faults: FaultConfig, gpus: int, gpus_per_node: int,
                              "repair time is given (set faults.spares: {nodes, repair_h} "
                              "or the cause's repair_h); the job would wait forever",
                              file=file, field=field, value=None)
+    return out
+
+
+def _scaled(sources: list[FailureSource], faults: FaultConfig,
+            file: str | None) -> list[FailureSource]:
+    per_cause = dict(faults.scale or {})
+    names = [s.name for s in sources]
+    for name, factor in per_cause.items():
+        if name not in names:
+            raise InputError(f"unknown failure cause (known: {', '.join(names)})",
+                             file=file, field=f"faults.scale.{name}", value=factor)
+    out = []
+    for s in sources:
+        factor = faults.rate_scale * per_cause.get(s.name, 1.0)
+        if factor > 0:
+            out.append(replace(s, rate_per_s_per_unit=s.rate_per_s_per_unit * factor))
     return out
 
 

@@ -6,6 +6,8 @@ Definitions (per replica, then averaged over replicas):
   counted in full-job-equivalent training seconds: the tokens the run kept
   divided by the token rate of the full, failure-free job. Lost work,
   stalls, recovery and the slower steps of a shrunk elastic job all lower it.
+* ``restore_s`` is the restore of the usual recovery: from peers' memory for
+  in-memory checkpoints, else from storage (``storage_restore_s``).
 * ``ettr`` (effective training time ratio, the time-based measure Meta
   reports for Llama 3: productive training time over elapsed time) =
   wall-clock time spent training steps that were kept / wall time. It counts
@@ -64,6 +66,14 @@ class RunResult:
     target_tokens: float | None
     failures_by_cause: dict[str, float]
     timeline: list[Span] = field(default_factory=list)
+    checkpoint_mode: str = "sync"
+    checkpoint_persist_s: float = 0.0
+    storage_restore_s: float | None = None
+    interval_floor_s: float = 0.0
+    restart_s: float | None = None
+    detection_s: float | None = None
+    horizon_days: float | None = None
+    rate_scale: float = 1.0
 
     @property
     def replicas(self) -> int:
@@ -109,6 +119,15 @@ class RunResult:
             "checkpoint_interval_s": self.checkpoint_interval_s,
             "checkpoint_stall_s": self.checkpoint_stall_s,
             "restore_s": self.restore_s,
+            "storage_restore_s": (self.storage_restore_s if self.storage_restore_s
+                                  is not None else self.restore_s),
+            "checkpoint_mode": self.checkpoint_mode,
+            "checkpoint_persist_s": self.checkpoint_persist_s,
+            "checkpoint_interval_floor_s": self.interval_floor_s,
+            "restart_s": self.restart_s,
+            "detection_s": self.detection_s,
+            "horizon_days": self.horizon_days,
+            "rate_scale": self.rate_scale,
             "mtbf_h": _num(self.mtbf_s / 3600.0),
             "replicas": self.replicas,
             "ci95": {

@@ -22,10 +22,15 @@ simulation and the model know, and calls :func:`sim.reliability.simulate_run`:
   sharding splits these bytes over ranks but does not change their total.
   (Megatron-LM's 1T model, 1.0e12 parameters, writes 13.8 TB: 13.8 bytes per
   parameter; Narayanan et al., SC 2021.);
-* an elastic job shrunk to g of its G GPUs (same global batch over fewer
-  data-parallel replicas) trains at g / G of the full job's throughput:
-  linear scaling, which ignores the change in communication of the smaller
-  job.
+* an elastic job (``faults.elastic``) loses whole data-parallel replicas:
+  ``faults.elastic_unit_gpus`` defaults to tp x pp x cp GPUs for a generated
+  workload. Its step time on fewer replicas is re-simulated (the same layout
+  with the smaller dp, cached per size): the same global batch B over dp'
+  replicas of micro-batch b runs ceil(B / (dp' b)) micro-batches per replica,
+  so the shrunk step trains B' = dp' b ceil(B / (dp' b)) >= B sequences and
+  its time is scaled by B / B' to the global batch of the full job. A bare
+  trace cannot be re-shaped; its shrunk job trains at g / G of the full
+  job's throughput (linear scaling).
 
 The job's GPU count is the trace's world size, rounded up to whole nodes.
 """
@@ -89,14 +94,49 @@ def _tokens_per_step(trace: Trace) -> tuple[float, str]:
     return 1.0, "unknown: one per step (tokens count steps)"
 
 
+def shrunk_step_time(scn: Scenario, seed: int | None = None):
+    """A cached ``step_time_s(active_gpus)`` of ``scn`` on fewer data-parallel
+    replicas (see the module docstring), or None for a bare trace."""
+    if scn.model is None or scn.training is None:
+        return None
+    p, t = scn.parallelism, scn.training
+    per_replica = p.tp * p.pp * p.cp
+    cache: dict[int, float] = {}
+
+    def step_time_s(active: int) -> float:
+        dp = active // per_replica
+        if dp < 1:
+            raise InputError(f"an elastic job needs at least one replica of {per_replica} "
+                             "GPUs", field="faults.elastic_unit_gpus", value=active)
+        if dp not in cache:
+            from sim.scenario.runner import run_scenario
+            mb = t.micro_batch
+            batch = dp * mb * math.ceil(t.global_batch / (dp * mb))
+            shrunk = scn.model_copy(deep=True, update={"faults": None})
+            shrunk.parallelism.dp = dp
+            shrunk.cluster.gpus = dp * per_replica
+            shrunk.training.global_batch = batch
+            res = run_scenario(shrunk, seed=seed).result
+            cache[dp] = float(res["step_time_s"]) * t.global_batch / batch
+        return cache[dp]
+    step_time_s.cache = cache
+    return step_time_s
+
+
 def run_reliability(scn: Scenario, trace: Trace, step_result: dict,
-                    rng: np.random.Generator) -> tuple[dict, list]:
+                    rng: np.random.Generator, seed: int | None = None) -> tuple[dict, list]:
     """The ``reliability`` object of ``run --json`` and replica 0's timeline.
 
     ``step_result``: the step part of the JSON result (``step_time_s``,
     ``gpus``). The timeline holds ``(name, category, start_s, dur_s)`` spans.
     """
     faults = parse_section(FaultConfig, scn.faults, key="faults")
+    step_for_gpus = None
+    if faults.elastic:
+        step_for_gpus = shrunk_step_time(scn, seed)
+        if step_for_gpus is not None and faults.elastic_unit_gpus is None:
+            p = scn.parallelism
+            faults = faults.model_copy(update={"elastic_unit_gpus": p.tp * p.pp * p.cp})
     ckpt_data, size_source = _checkpoint_section(scn)
     checkpoint = parse_section(CheckpointConfig, ckpt_data, key="checkpoint")
     target = scn.training.tokens if scn.training is not None else None
@@ -111,13 +151,19 @@ def run_reliability(scn: Scenario, trace: Trace, step_result: dict,
     step_time_s = float(step_result["step_time_s"])
     result = simulate_run(step_time_s, tokens_per_step, job_gpus, gpn, faults, checkpoint,
                           run, rng,
-                          target_tokens=None if run.tokens is not None else target)
+                          target_tokens=None if run.tokens is not None else target,
+                          step_time_for_gpus=step_for_gpus)
     out = result.to_json()
     out.update({"step_time_s": step_time_s, "tokens_per_step": tokens_per_step,
                 "tokens_per_step_source": tokens_source, "job_gpus": job_gpus,
                 "gpus_per_node": gpn, "checkpoint_size_bytes": checkpoint.size_bytes,
                 "checkpoint_size_source": size_source,
-                "elastic_scaling": "linear" if faults.elastic else None})
+                "elastic_scaling": (None if not faults.elastic else "linear"
+                                    if step_for_gpus is None else "re-simulated"),
+                "elastic_step_times_s": (
+                    {str(dp * scn.parallelism.tp * scn.parallelism.pp * scn.parallelism.cp): v
+                     for dp, v in sorted(step_for_gpus.cache.items())}
+                    if step_for_gpus is not None else None)})
     return out, result.timeline
 
 

@@ -87,7 +87,8 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
     timeline = None
     if scn.faults is not None:
         from sim.scenario.reliability import run_reliability
-        rel, timeline = run_reliability(scn, trace, result, np.random.default_rng(seed))
+        rel, timeline = run_reliability(scn, trace, result, np.random.default_rng(seed),
+                                        seed=seed)
         result["reliability"] = rel
     result["sim"] = {"wall_s": time.perf_counter() - t0, "step_wall_s": step.wall_s,
                      "events": step.events, "rank_classes": len(step.classes),
