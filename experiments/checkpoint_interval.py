@@ -21,7 +21,6 @@ Writes ``checkpoint_interval.csv`` (one row per MTBF and interval) and
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -30,7 +29,8 @@ if __package__ in (None, ""):                 # run as a script: make the repo i
 
 import numpy as np  # noqa: E402
 
-from experiments.plotting import PALETTE, figure, read_rows, save, styled  # noqa: E402
+from experiments.plotting import (PALETTE, figure, read_rows, save, styled,  # noqa: E402
+                                  write_rows)
 
 COLUMNS = ["mtbf_h", "interval_s", "goodput", "goodput_ci_lo", "goodput_ci_hi",
            "goodput_daly", "daly_interval_s", "young_interval_s", "best_simulated"]
@@ -90,11 +90,7 @@ def compute(args) -> list[dict]:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(rows, path, COLUMNS)
 
 
 @styled

@@ -40,7 +40,6 @@ and prints a table.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
@@ -48,7 +47,8 @@ from pathlib import Path
 if __package__ in (None, ""):                 # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.plotting import PALETTE, figure, grid_figure, read_rows, save, styled  # noqa: E402
+from experiments.plotting import (PALETTE, figure, grid_figure, read_rows, save,  # noqa: E402
+                                  styled, write_rows)
 
 MODES = ("sync", "async", "in-memory")
 COLUMNS = ["mode", "rate_scale", "gpus", "reference", "mtbf_h", "interval_s", "stall_s",
@@ -163,13 +163,7 @@ def compute(args) -> list[dict]:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+    write_rows(rows, path, COLUMNS)
 
 
 def _ref(rows: list[dict]) -> tuple[float, int]:

@@ -55,6 +55,15 @@ def _parse(text: str | None) -> Any:
     return {"True": True, "False": False}.get(text, text)
 
 
+def write_rows(rows: list[dict], path: str | Path, columns: list[str]) -> None:
+    """Write ``rows`` (dicts keyed by ``columns``) as CSV, atomically."""
+    from sim.io import atomic_open
+    with atomic_open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def read_rows(path: str | Path) -> list[dict]:
     """Rows of a CSV file with numbers parsed (empty cells become None)."""
     with Path(path).open(newline="") as f:
@@ -84,12 +93,12 @@ def grid_figure(n_rows: int, n_cols: int, width_in: float, height_in: float):
 
 def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf`` into ``out_dir``; close the figure."""
+    from sim.io import save_figure
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     with plt.rc_context(STYLE):
-        fig.savefig(paths[0], dpi=300)
-        fig.savefig(paths[1])
+        save_figure(fig, paths[0], dpi=300)
+        save_figure(fig, paths[1])
     plt.close(fig)
     return paths
 

@@ -17,12 +17,12 @@ scaling.csv (ok points with scaling efficiency), scaling.{png,pdf}.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 from experiments.parallelism_sweep import TINY_MODEL, _ints
-from experiments.plotting import ok_rows, read_rows, save, scaling_efficiency, scaling_plot
+from experiments.plotting import (ok_rows, read_rows, save, scaling_efficiency, scaling_plot,
+                                  write_rows)
 from sim.sweep import RESULTS_CSV, parse_sweep, run_sweep, table_text
 
 GPUS, BATCH = "cluster.gpus", "training.global_batch"
@@ -84,10 +84,7 @@ def efficiency_rows(rows: list[dict]) -> list[dict]:
 def write_csv(rows: list[dict], path: Path) -> None:
     cols = [GPUS, "parallelism.dp", BATCH, "step_time_s", "tokens_per_s", "mfu",
             "scaling_efficiency"]
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(rows, path, cols)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,14 +19,15 @@ and ``straggler_whatif.{png,pdf}``.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):                 # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.plotting import PALETTE, figure, read_rows, save, styled  # noqa: E402
+from experiments.plotting import (PALETTE, figure, read_rows, save, styled,  # noqa: E402
+                                  write_rows)
+from sim.io import write_text  # noqa: E402
 
 QUICK = {"model": {"layers": 8, "hidden": 1024, "heads": 16, "vocab": 32000, "seq_len": 1024},
          "gpus": 16, "tp": 2, "pp": 2, "batch_per_replica": 4}
@@ -82,11 +83,7 @@ def compute(args) -> tuple[dict, object, float]:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(rows, path, list(rows[0]))
 
 
 @styled
@@ -123,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, rows in tables.items():
         write_csv(rows, out / f"{name}.csv")
     text = _table_text(s) + f"\n\nsimulated in {wall_s:.1f} s"
-    (out / "attribution.txt").write_text(text + "\n")
+    write_text(out / "attribution.txt", text + "\n")
     plot(read_rows(out / "step_time.csv"), read_rows(out / "by_op_kind.csv"), out)
     print(text)
     return 0
