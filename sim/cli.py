@@ -7,11 +7,17 @@
     clustersim validate [--json]
     clustersim sweep SWEEP.yaml [--workers N] [--scheduler ADDRESS] [--out DIR]
 
-Bad input exits with status 2 and one line naming the file, field and value.
+Bad input exits with status 2 and one line naming the file, field and value;
+an internal error exits with status 3 and one line (the traceback with --debug);
+a closed pipe (``| head``) ends quietly.
 """
 from __future__ import annotations
 
 import argparse
+import errno
+import math
+import os
+import signal
 import sys
 
 from topologies.errors import TopologyError
@@ -28,6 +34,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="clustersim", description="Simulate LLM training clusters: step time, "
                 "MFU, tokens/s, goodput and time-to-train.")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="simulate a scenario (YAML file or preset) or a trace file")
@@ -46,12 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--op", required=True, choices=["all_reduce", "all_gather",
                    "reduce_scatter", "all_to_all", "broadcast", "reduce"])
     c.add_argument("--bytes", required=True, type=_size, help="buffer size in bytes (e.g. 1G)")
-    c.add_argument("--gpus", required=True, type=int, help="number of GPUs in the group")
+    c.add_argument("--gpus", required=True, type=_gpu_count,
+                   help=f"number of GPUs in the group (2..{MAX_COLLECTIVE_GPUS})")
     c.add_argument("--topology", default="switch",
                    help="ring, switch, or a GPU/node preset (a100-80gb, h100-sxm, dgx-a100, ...)")
-    c.add_argument("--link-bw", type=float, default=50.0,
+    c.add_argument("--link-bw", type=_positive, default=50.0,
                    help="link bandwidth per direction in GB/s (ring/switch)")
-    c.add_argument("--latency-us", type=float, default=1.0, help="per-hop latency in us (ring/switch)")
+    c.add_argument("--latency-us", type=_nonnegative, default=1.0,
+                   help="per-hop latency in us (ring/switch)")
     c.add_argument("--algorithm", default=None, help="ring, tree, hierarchical, direct (default: auto)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -64,19 +74,112 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MAX_COLLECTIVE_GPUS = 1 << 17     # the topology graph holds every GPU, NIC and link
+MAX_COLLECTIVE_BYTES = 2**50      # 1 PiB per rank is far beyond any HBM
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text[:40]!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text[:40]!r}")
+    return value
+
+
+def _nonnegative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text[:40]!r}")
+    return value
+
+
 def _size(text: str) -> float:
     units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
     t = text.strip().lower().rstrip("b")
+    scale = units.get(t[-1:], 1)
     try:
-        if t and t[-1] in units:
-            return float(t[:-1]) * units[t[-1]]
-        return float(t)
+        value = _positive(t[:-1] if scale > 1 else t) * scale
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"not a positive finite size: {text[:40]!r}") from None
+    if value > MAX_COLLECTIVE_BYTES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_COLLECTIVE_BYTES:.3g} bytes (1 PiB), "
+                                         f"got {text[:40]!r}")
+    return value
+
+
+def _gpu_count(text: str) -> int:
+    try:
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    if not 2 <= value <= MAX_COLLECTIVE_GPUS:
+        raise argparse.ArgumentTypeError(
+            f"must be 2..{MAX_COLLECTIVE_GPUS} (the topology graph holds every GPU), "
+            f"got {text[:40]!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(signal, "SIGXFSZ"):          # a file-size limit: a clean write error, not a kill
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        return _dispatch(args)
+    except (InputError, TopologyError) as e:
+        return _fail(2, f"clustersim: error: {e}")
+    except KeyboardInterrupt:
+        return _fail(130, "clustersim: interrupted")
+    except BrokenPipeError:                 # e.g. `clustersim run --json | head -c 10`
+        _silence_stdout()
+        return 0
+    except OSError as e:
+        if e.errno in _OUTPUT_ERRNOS:       # stdout itself failed (`--json > /dev/full`)
+            _silence_stdout()
+            return _fail(2, f"clustersim: error: cannot write output: {e.strerror}")
+        return _internal(e, args)
+    except Exception as e:                  # a bug: one line, traceback only with --debug
+        return _internal(e, args)
+
+
+# Files go through sim.io (whose errors name the file); these errors come from stdout.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO}
+
+
+def _fail(code: int, line: str) -> int:
+    print(" ".join(line.split()), file=sys.stderr)
+    return code
+
+
+def _internal(exc: BaseException, args) -> int:
+    if getattr(args, "debug", False):
+        import traceback
+        traceback.print_exception(exc)
+    where = "" if getattr(args, "debug", False) else " (run with --debug for the traceback)"
+    detail = " ".join(str(exc).split())[:200]
+    return _fail(3, f"clustersim: internal error: {type(exc).__name__}: {detail}{where}; "
+                    "please report it with the command line and input files")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _dispatch(args) -> int:
     try:
         if args.command == "run":
             from sim.commands.run import cmd_run
@@ -89,12 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_validate(args)
         from sim.commands.sweep import cmd_sweep
         return cmd_sweep(args)
-    except (InputError, TopologyError) as e:
-        print(f"clustersim: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("clustersim: interrupted", file=sys.stderr)
-        return 130
+    finally:
+        sys.stdout.flush()                  # write errors surface here, inside main()
 
 
 def print_json(obj: dict) -> None:

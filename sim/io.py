@@ -119,6 +119,8 @@ def _special(target: Path, mode: str, kwargs: dict) -> Iterator[Any]:
     try:
         with open(target, mode, **kwargs) as fh:
             yield fh
+    except BrokenPipeError:                 # a reader that stopped early (`| head`): not ours
+        raise
     except OSError as e:
         raise OutputError(f"cannot write: {_reason(e)}", file=str(target)) from None
 

@@ -6,6 +6,7 @@ file, field and value. Booleans are never accepted as numbers.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import yaml
 
@@ -70,10 +71,25 @@ def required(data: dict, key: str, where: str, file: str | None = None) -> objec
     return data[key]
 
 
+def read_text(path, file: str) -> str:
+    """The UTF-8 text of ``path``; unreadable or non-UTF-8 files are a :class:`TopologyError`."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise TopologyError(f"cannot read file: {exc.strerror or exc}", file=file) from None
+    except UnicodeDecodeError as exc:
+        raise TopologyError(f"not UTF-8 text (byte offset {exc.start}); save the file as UTF-8",
+                            file=file) from None
+
+
 def load_yaml(text: str, file: str) -> object:
     """``yaml.safe_load`` with a one-line error naming the file, line and column."""
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise TopologyError("not valid YAML: nested too deeply", file=file) from None
+    except ValueError as exc:
+        raise TopologyError(f"not valid YAML: {str(exc)[:120]}", file=file) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -39,11 +39,7 @@ _LINK_KEYS = frozenset({"a", "b", "bw_gbps", "bw_bytes_per_s", "latency_us", "la
 def from_yaml(path: str | Path) -> nx.DiGraph:
     """Read a topology from a YAML file (see the module docstring for the format)."""
     label = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise TopologyError(f"cannot read file: {exc.strerror or exc}", file=label) from None
-    data = v.load_yaml(text, label)
+    data = v.load_yaml(v.read_text(path, label), label)
     return from_dict(data, source=label, default_name=Path(path).stem)
 
 

@@ -6,6 +6,36 @@ errors: ``<file>: <field> = <value>: <message>``.
 """
 from __future__ import annotations
 
+import itertools
+import reprlib
+
+class _Bounded(reprlib.Repr):
+    """reprlib with insertion-ordered dicts and huge integers summarised."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxdict, self.maxstring = 3, 8, 6, 60
+        self.maxother, self.maxlong = 60, 30
+
+    def repr_dict(self, x, level):
+        if level <= 0:
+            return "{...}"
+        items = [f"{self.repr1(k, level - 1)}: {self.repr1(x[k], level - 1)}"
+                 for k in itertools.islice(x, self.maxdict)]
+        return "{" + ", ".join(items + (["..."] if len(x) > self.maxdict else [])) + "}"
+
+    def repr_int(self, x, level):
+        return repr(x) if abs(x) < 10**30 else f"<{x.bit_length()}-bit integer>"
+
+
+def bounded_repr(value: object, limit: int = 120) -> str:
+    """``repr(value)`` bounded in length and cost (large structures are cut, not walked)."""
+    try:
+        text = " ".join(_Bounded().repr(value).split())
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
 
 class TopologyError(ValueError):
     """Bad topology input or a graph that breaks the topology conventions.
@@ -29,6 +59,6 @@ class TopologyError(ValueError):
         if self.field is not None:
             loc = str(self.field)
             if self.value is not ...:
-                loc += f" = {self.value!r}"
+                loc += f" = {bounded_repr(self.value)}"
             parts.append(loc)
-        return ": ".join(parts + [self.message])
+        return " ".join(": ".join(parts + [str(self.message)]).split())

@@ -74,11 +74,7 @@ def _load_table(path: str | Path | None, default_file: str) -> tuple[dict, str]:
     """Read a preset file: a mapping of preset name -> mapping of fields."""
     file = Path(path) if path is not None else HARDWARE_DIR / default_file
     label = file.name
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise TopologyError(f"cannot read file: {exc.strerror or exc}", file=str(file)) from None
-    data = v.load_yaml(text, label)
+    data = v.load_yaml(v.read_text(file, str(file)), label)
     v.mapping(data, "<top level>", label)
     for name, entry in data.items():
         v.mapping(entry, str(name), label)

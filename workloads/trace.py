@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from workloads.errors import InputError
+from workloads.readers import read_json
 
 FORMAT = "clustersim-trace"
 VERSION = 1
@@ -359,17 +360,7 @@ def from_json(data: Any, file: str | None = None) -> Trace:
 
 def load(path: str | Path) -> Trace:
     """Read a trace file; every problem is an :class:`InputError` naming the file."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise InputError(f"cannot read trace: {e.strerror}", file=str(p)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
-                         file=str(p)) from None
-    return from_json(data, str(p))
+    return from_json(read_json(path, "trace"), str(path))
 
 
 def validate(trace: Trace, file: str | None = None) -> None:

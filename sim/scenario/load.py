@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sim.scenario.config import Scenario
 from workloads.errors import InputError
 from workloads.inputs import parse_yaml, pydantic_error
+from workloads.readers import read_text
 
 DEFAULT = "default"
 
@@ -39,11 +40,7 @@ def raw_scenario(spec: str | None) -> tuple[dict, str, Path]:
             raise InputError("no such trace file", file=spec)
         return {"name": path.stem, "trace": str(path.resolve())}, spec, path.parent
     if path.suffix in (".yaml", ".yml") or path.exists():
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise InputError(f"cannot read scenario: {e.strerror}", file=spec) from None
-        return _read_yaml(text, spec), spec, path.parent
+        return _read_yaml(read_text(path, "scenario"), spec), spec, path.parent
     if spec in preset_names():
         text = resources.files("sim").joinpath(f"data/scenarios/{spec}.yaml").read_text()
         return _read_yaml(text, f"preset '{spec}'"), f"preset '{spec}'", Path.cwd()
