@@ -6,6 +6,8 @@
                    [--link-bw GBPS --latency-us US] [--algorithm NAME] [--json]
     clustersim validate [--json]
     clustersim sweep SWEEP.yaml [--workers N] [--scheduler ADDRESS] [--out DIR]
+    clustersim run --chakra PREFIX --network NET.yml [--system SYS.json] [--comm-groups FILE]
+    clustersim trace convert chakra|kineto INPUT... -o OUT.json
 
 Bad input exits with status 2 and one line naming the file, field and value;
 an internal error exits with status 3 and one line (the traceback with --debug);
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chrome-trace", default=None, metavar="FILE",
                    help="write a Chrome/Perfetto trace of the step (and of the run timeline)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from sim.commands.trace import add_chakra_arguments, add_trace_parser
+    add_chakra_arguments(r)
 
     c = sub.add_parser("collective", help="time one collective, like nccl-tests")
     c.add_argument("--op", required=True, choices=["all_reduce", "all_gather",
@@ -71,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="run a grid of scenarios (processes or a dask cluster)")
     from sim.commands.sweep import add_sweep_arguments
     add_sweep_arguments(s)
+    add_trace_parser(sub)
     return p
 
 
@@ -181,6 +186,12 @@ def _silence_stdout() -> None:
 
 def _dispatch(args) -> int:
     try:
+        if args.command == "run" and args.chakra:
+            from sim.commands.trace import cmd_run_chakra
+            return cmd_run_chakra(args)
+        if args.command == "trace":
+            from sim.commands.trace import cmd_trace
+            return cmd_trace(args)
         if args.command == "run":
             from sim.commands.run import cmd_run
             return cmd_run(args)

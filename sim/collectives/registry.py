@@ -4,12 +4,14 @@ from __future__ import annotations
 from sim.collectives.base import CollectiveAlgorithm, TopologyView
 from sim.collectives.direct import DirectAllToAll
 from sim.collectives.hierarchical import Hierarchical
+from sim.collectives.multidim import MultiDimensional
 from sim.collectives.ring import Ring
 from sim.collectives.tree import DoubleBinaryTree
 from workloads.errors import InputError
 
 ALGORITHMS: dict[str, CollectiveAlgorithm] = {
-    a.name: a for a in (Ring(), DoubleBinaryTree(), Hierarchical(), DirectAllToAll())
+    a.name: a for a in (Ring(), DoubleBinaryTree(), Hierarchical(), DirectAllToAll(),
+                        MultiDimensional())
 }
 
 #: Below this many bytes a multi-host all-reduce is latency-bound and the

@@ -1,0 +1,1 @@
+"""Importers of other trace formats: Chakra execution traces and PyTorch profiler traces."""

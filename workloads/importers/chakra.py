@@ -1,0 +1,391 @@
+"""Chakra execution traces (ET) in, clustersim traces out.
+
+A Chakra workload is one file per rank, ``<prefix>.<rank>.et``: a
+``GlobalMetadata`` message, then ``Node`` messages, each preceded by its byte
+length as a base-128 varint (schema: :mod:`workloads.importers.et_schema`).
+
+Mapping (ASTRA-sim's reading of the same attributes):
+
+* ``COMP_NODE``: a compute op replayed for ``duration_micros`` when it is
+  non-zero, else costed by the roofline from ``num_ops`` (FLOPs) and
+  ``tensor_size`` (bytes moved). ``is_cpu_op`` true puts it on stream
+  ``cpu`` (absent means a GPU op, stream ``compute``): one op at a time per
+  stream, as ASTRA-sim's hardware resource runs one CPU and one GPU op.
+* ``COMM_COLL_NODE``: a collective of kind ``comm_type`` moving ``comm_size``
+  bytes on the communicator ``pg_name`` (a group of the ``--comm-groups`` map
+  ``{group_id: [ranks]}``; without the map every collective spans the whole
+  world). Collectives of one communicator run in issue order on stream
+  ``comm`` (``comm:<pg_name>`` with a map), as NCCL orders them.
+  ``GATHER``, ``SCATTER`` and ``REDUCE_SCATTER_BLOCK`` are reported as
+  unsupported.
+* ``COMM_SEND_NODE`` / ``COMM_RECV_NODE``: a send to ``comm_dst`` / a recv
+  from ``comm_src`` of ``comm_size`` bytes with tag ``comm_tag``; each peer
+  has its own send and recv stream so exchanges do not deadlock.
+* ``METADATA_NODE``: a zero-time op (kept so dependencies through it hold).
+  ``MEM_LOAD_NODE`` / ``MEM_STORE_NODE``: a memory-bound op moving
+  ``tensor_size`` bytes (or ``duration_micros``) on stream ``mem``. Other
+  node types (``STORAGE_NODE``, ``BATCH_NODE``, ...) are reported.
+* ``data_deps`` and ``ctrl_deps`` both become dependencies.
+
+Ranks whose files are byte-identical (and hold no send/recv, whose peers are
+absolute) share one program, so folding works on imported traces.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from workloads.errors import InputError
+from workloads.importers import et_schema as S
+from workloads.trace import Op, Peer, Program, Trace, find_cycle
+
+COLLECTIVE_KINDS = {"ALL_REDUCE": "all_reduce", "REDUCE": "reduce", "ALL_GATHER": "all_gather",
+                    "BROADCAST": "broadcast", "ALL_TO_ALL": "all_to_all",
+                    "REDUCE_SCATTER": "reduce_scatter", "BARRIER": "barrier"}
+WORLD = "world"
+
+
+# ---------------------------------------------------------------------------
+# Reading the length-delimited stream
+# ---------------------------------------------------------------------------
+
+def _varint(buf: bytes, pos: int, file: str, index: int) -> tuple[int, int]:
+    result = shift = 0
+    start = pos
+    while True:
+        if pos >= len(buf):
+            raise InputError(f"truncated file: length prefix of message {index} at byte "
+                             f"{start} is cut off", file=file)
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise InputError(f"corrupt length prefix of message {index} at byte {start}",
+                             file=file)
+
+
+def read_messages(data: bytes, file: str) -> list[bytes]:
+    """The length-delimited messages of one ET file, as raw bytes."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        n, body = _varint(data, pos, file, len(out))
+        if body + n > len(data):
+            raise InputError(f"truncated file: message {len(out)} at byte {pos} declares "
+                             f"{n} bytes but only {len(data) - body} remain", file=file)
+        out.append(data[body:body + n])
+        pos = body + n
+    return out
+
+
+def _known_field_mismatch(msg, max_field: int) -> int | None:
+    """A field number <= ``max_field`` that arrived with the wrong wire type."""
+    from google.protobuf.unknown_fields import UnknownFieldSet
+    for f in UnknownFieldSet(msg):
+        if f.field_number <= max_field:
+            return f.field_number
+    return None
+
+
+@dataclass
+class EtNode:
+    """One decoded Chakra node (the attributes clustersim uses)."""
+
+    id: int
+    name: str
+    type: int
+    deps: tuple[int, ...]
+    duration_us: int
+    attrs: dict
+
+
+def _attr_value(a):
+    which = a.WhichOneof("value")
+    if which is None:
+        return None
+    v = getattr(a, which)
+    return list(v.values) if which.endswith("_list") else v
+
+
+def decode_file(data: bytes, file: str) -> tuple[dict, list[EtNode]]:
+    """GlobalMetadata (as a dict) and nodes of one ET file."""
+    from google.protobuf.message import DecodeError
+    Meta, Node, _ = S.messages()
+    raw = read_messages(data, file)
+    if not raw:
+        raise InputError("empty ET file (expected a GlobalMetadata message, then nodes)",
+                         file=file)
+    try:
+        meta = Meta.FromString(raw[0])
+    except DecodeError:
+        meta = None
+    if meta is None or _known_field_mismatch(meta, 2) is not None:
+        raise InputError("wrong message: message 0 is not a Chakra GlobalMetadata",
+                         file=file)
+    meta_d = {"version": meta.version, **{a.name: _attr_value(a) for a in meta.attr}}
+    nodes = []
+    for i, body in enumerate(raw[1:], start=1):
+        try:
+            node = Node.FromString(body)
+        except DecodeError:
+            node = None
+        bad = None if node is None else _known_field_mismatch(node, 10)
+        if node is None or bad is not None:
+            extra = f" (field {bad} has the wrong wire type)" if bad else ""
+            raise InputError(f"wrong message: message {i} is not a Chakra Node{extra}",
+                             file=file)
+        attrs = {a.name: _attr_value(a) for a in node.attr}
+        nodes.append(EtNode(node.id, node.name, node.type,
+                            tuple(node.data_deps) + tuple(node.ctrl_deps),
+                            node.duration_micros, attrs))
+    return meta_d, nodes
+
+
+# ---------------------------------------------------------------------------
+# Files of a workload
+# ---------------------------------------------------------------------------
+
+def rank_files(prefix: str, world_size: int | None = None) -> list[Path]:
+    """``<prefix>.<rank>.et`` for ranks 0..world_size-1 (found on disk if None)."""
+    p = Path(prefix)
+    if world_size is None:
+        pat = re.compile(re.escape(p.name) + r"\.(\d+)\.et$")
+        folder = p.parent if str(p.parent) else Path(".")
+        ranks = sorted(int(m.group(1)) for f in (folder.iterdir() if folder.is_dir() else [])
+                       if (m := pat.match(f.name)))
+        if not ranks:
+            raise InputError("no Chakra ET files <prefix>.<rank>.et found",
+                             field="--chakra", value=prefix)
+        world_size = ranks[-1] + 1
+    files = [Path(f"{prefix}.{r}.et") for r in range(world_size)]
+    for f in files:
+        if not f.is_file():
+            raise InputError(f"missing rank file (world size {world_size})", file=str(f))
+    return files
+
+
+def load_comm_groups(path: str | None, world_size: int) -> dict[str, list[int]] | None:
+    """ASTRA-sim's communicator group map ``{group_id: [ranks]}``, validated."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise InputError(f"cannot read communicator groups: {e.strerror}", file=path) from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
+                         file=path) from None
+    if not isinstance(data, dict):
+        raise InputError("communicator groups must map a group id to a list of ranks",
+                         file=path, field="(top)", value=type(data).__name__)
+    groups = {}
+    for gid, ranks in data.items():
+        if not isinstance(ranks, list) or not ranks or not all(
+                isinstance(r, int) and not isinstance(r, bool) for r in ranks):
+            raise InputError("a group is a non-empty list of rank numbers", file=path,
+                             field=str(gid), value=ranks)
+        for r in ranks:
+            if not 0 <= r < world_size:
+                raise InputError(f"group names rank {r}, absent from the {world_size}-rank "
+                                 "workload", file=path, field=str(gid), value=ranks)
+        if len(set(ranks)) != len(ranks):
+            raise InputError("group lists a rank twice", file=path, field=str(gid), value=ranks)
+        groups[str(gid)] = list(ranks)
+    return groups
+
+
+# ---------------------------------------------------------------------------
+# Nodes -> ops
+# ---------------------------------------------------------------------------
+
+def _int_attr(node: EtNode, key: str, file: str, default=None):
+    v = node.attrs.get(key, default)
+    if v is None:
+        raise InputError(f"node {node.id} ({node.name!r}) has no '{key}' attribute", file=file,
+                         field=f"node {node.id}.attr.{key}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise InputError(f"node {node.id} ({node.name!r}): '{key}' must be a non-negative "
+                         "integer", file=file, field=f"node {node.id}.attr.{key}", value=v)
+    return v
+
+
+def _op_id(nid: int) -> str:
+    return str(nid)
+
+
+def node_to_op(node: EtNode, ranks: list[int], world: int, groups: dict | None, file: str,
+               roofline: bool = False) -> Op:
+    oid = _op_id(node.id)
+    deps = tuple(_op_id(d) for d in dict.fromkeys(node.deps))
+    dur = node.duration_us / 1e6 if node.duration_us else None
+    t = node.type
+    where = f"node {node.id} ({node.name!r})"
+    if t == S.COMP_NODE:
+        cpu = bool(node.attrs.get("is_cpu_op", False))
+        op = Op(oid, "compute", "cpu" if cpu else "compute", deps, layer=node.name or None)
+        costed = "num_ops" in node.attrs or "tensor_size" in node.attrs
+        if not costed or (dur is not None and not roofline):
+            op.duration_s = dur or 0.0
+        else:
+            op.flops = float(_int_attr(node, "num_ops", file, 0))
+            op.bytes = float(_int_attr(node, "tensor_size", file, 0))
+        return op
+    if t == S.METADATA_NODE:
+        return Op(oid, "compute", "meta", deps, duration_s=0.0)
+    if t in (S.MEM_LOAD_NODE, S.MEM_STORE_NODE):
+        op = Op(oid, "compute", "mem", deps, category="elementwise")
+        if dur is not None:
+            op.duration_s = dur
+        else:
+            op.bytes = float(_int_attr(node, "tensor_size", file))
+        return op
+    if t not in (S.COMM_COLL_NODE, S.COMM_SEND_NODE, S.COMM_RECV_NODE):
+        tname = S.NODE_TYPE_NAMES.get(t, str(t))
+        raise InputError(f"{where}: node type {tname} is not supported (supported: COMP_NODE, "
+                         "COMM_COLL_NODE, COMM_SEND_NODE, COMM_RECV_NODE, METADATA_NODE, "
+                         "MEM_LOAD_NODE, MEM_STORE_NODE)", file=file,
+                         field=f"node {node.id}.type", value=tname)
+    size = float(_int_attr(node, "comm_size", file, 0 if t == S.COMM_COLL_NODE else None))
+    if t == S.COMM_COLL_NODE:
+        ctype = _int_attr(node, "comm_type", file)
+        name = S.COLLECTIVE_TYPE_NAMES.get(ctype)
+        kind = COLLECTIVE_KINDS.get(name)
+        if kind is None:
+            raise InputError(f"{where}: collective {name or ctype} is not supported "
+                             f"(supported: {', '.join(COLLECTIVE_KINDS)})", file=file,
+                             field=f"node {node.id}.attr.comm_type", value=ctype)
+        if groups is None:
+            family, stream = WORLD, "comm"
+        else:
+            pg = node.attrs.get("pg_name")
+            if pg is None:
+                family, stream = WORLD, "comm"
+            else:
+                pg = str(pg)
+                if pg not in groups:
+                    raise InputError(f"{where}: communicator group not in the groups file "
+                                     f"(groups: {', '.join(groups)})", file=file,
+                                     field=f"node {node.id}.attr.pg_name", value=pg)
+                outside = [r for r in ranks if r not in groups[pg]]
+                if outside:
+                    raise InputError(f"{where}: rank {outside[0]} is not a member of group {pg} "
+                                     f"{groups[pg]}", file=file,
+                                     field=f"node {node.id}.attr.pg_name", value=pg)
+                family, stream = f"pg:{pg}", f"comm:{pg}"
+        return Op(oid, kind, stream, deps, bytes=size, group=family, layer=node.name or None)
+    send = t == S.COMM_SEND_NODE
+    key = "comm_dst" if send else "comm_src"
+    peer = _int_attr(node, key, file)
+    if peer >= world or peer in ranks:
+        raise InputError(f"{where}: peer must be another rank of the {world}-rank "
+                         "workload", file=file, field=f"node {node.id}.attr.{key}", value=peer)
+    tag = _int_attr(node, "comm_tag", file, 0)
+    stream = f"send->{peer}" if send else f"recv<-{peer}"
+    return Op(oid, "send" if send else "recv", stream, deps, bytes=size,
+              peer=Peer(rank=peer), tag=tag, layer=node.name or None)
+
+
+def _ordered(nodes: list[EtNode], file: str) -> list[EtNode]:
+    """Nodes in a dependency-respecting order, file order among ready nodes."""
+    import heapq
+    index = {}
+    for i, n in enumerate(nodes):
+        if n.id in index:
+            raise InputError(f"duplicate node id {n.id} ({n.name!r})", file=file,
+                             field=f"node {n.id}.id", value=n.id)
+        index[n.id] = i
+    succ: list[list[int]] = [[] for _ in nodes]
+    indeg = [0] * len(nodes)
+    for i, n in enumerate(nodes):
+        for d in dict.fromkeys(n.deps):
+            j = index.get(d)
+            if j is None:
+                raise InputError(f"node {n.id} ({n.name!r}) depends on node {d}, which is "
+                                 "not in the file", file=file, field=f"node {n.id}.deps",
+                                 value=d)
+            if j == i:
+                raise InputError(f"node {n.id} ({n.name!r}) depends on itself", file=file,
+                                 field=f"node {n.id}.deps", value=d)
+            succ[j].append(i)
+            indeg[i] += 1
+    ready = [i for i, d in enumerate(indeg) if d == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        i = heapq.heappop(ready)
+        out.append(nodes[i])
+        for k in succ[i]:
+            indeg[k] -= 1
+            if indeg[k] == 0:
+                heapq.heappush(ready, k)
+    if len(out) != len(nodes):
+        stuck = next(nodes[i] for i, d in enumerate(indeg) if d > 0)
+        raise InputError(f"dependency cycle through node {stuck.id} ({stuck.name!r})",
+                         file=file, field=f"node {stuck.id}.deps", value=list(stuck.deps))
+    return out
+
+
+def rank_ops(nodes: list[EtNode], ranks: list[int], world: int, groups: dict | None,
+             file: str, roofline: bool = False) -> list[Op]:
+    ops = [node_to_op(n, ranks, world, groups, file, roofline) for n in _ordered(nodes, file)]
+    cycle = find_cycle(ops)     # stream order can close a loop the deps alone do not
+    if cycle:
+        raise InputError("the node order on one stream contradicts the dependencies: "
+                         + " -> ".join(cycle), file=file, field="nodes", value=cycle[0])
+    return ops
+
+
+# ---------------------------------------------------------------------------
+# The whole workload
+# ---------------------------------------------------------------------------
+
+def load_chakra(prefix: str, world_size: int | None = None,
+                comm_groups: str | None = None, roofline: bool = False) -> Trace:
+    """A clustersim :class:`Trace` from the Chakra files ``<prefix>.<rank>.et``.
+
+    ``roofline``: cost compute nodes from ``num_ops`` / ``tensor_size`` even
+    when they carry a duration (ASTRA-sim's ``roofline-enabled``).
+    """
+    files = rank_files(prefix, world_size)
+    world = len(files)
+    groups = load_comm_groups(comm_groups, world)
+    by_content: dict[bytes, list[int]] = {}
+    first_file: dict[bytes, str] = {}
+    data_of: dict[bytes, bytes] = {}
+    for r, f in enumerate(files):
+        try:
+            data = f.read_bytes()
+        except OSError as e:
+            raise InputError(f"cannot read ET file: {e.strerror}", file=str(f)) from None
+        key = hashlib.sha1(data).digest()
+        if key not in by_content:
+            by_content[key] = []
+            first_file[key] = str(f)
+            data_of[key] = data
+        by_content[key].append(r)
+    programs: list[Program] = []
+    versions = set()
+    for key, ranks in by_content.items():
+        file = first_file[key]
+        meta, nodes = decode_file(data_of[key], file)
+        versions.add(meta.get("version", ""))
+        if any(n.type in (S.COMM_SEND_NODE, S.COMM_RECV_NODE) for n in nodes):
+            for r in ranks:   # absolute peers: one program per rank
+                programs.append(Program([r], rank_ops(nodes, [r], world, groups, file, roofline)))
+        else:
+            programs.append(Program(ranks, rank_ops(nodes, ranks, world, groups, file, roofline)))
+    fam: dict[str, list[list[int]]] = {WORLD: [list(range(world))]}
+    for gid, members in (groups or {}).items():
+        fam[f"pg:{gid}"] = [members]
+    trace = Trace(world_size=world, programs=programs, groups=fam,
+                  name=Path(prefix).name,
+                  meta={"source": "chakra", "chakra_versions": sorted(versions)})
+    from workloads.trace import validate
+    validate(trace, str(files[0]))
+    return trace
