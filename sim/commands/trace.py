@@ -1,7 +1,6 @@
 """``clustersim run --chakra ...`` and ``clustersim trace convert ...``."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -34,7 +33,8 @@ def add_trace_parser(sub) -> None:
 def cmd_run_chakra(args) -> int:
     from sim.astra import run_chakra
     from sim.cli import print_json
-    from sim.commands.run import summary_text
+    from sim.commands.run import _clear_outputs, summary_text
+    from sim.io import write_json
     from workloads.errors import InputError
     if args.scenario is not None or args.overrides:
         raise InputError("--chakra replaces the scenario: give no SCENARIO or --set",
@@ -42,15 +42,14 @@ def cmd_run_chakra(args) -> int:
     if args.network is None:
         raise InputError("--chakra needs --network NET.yml (ASTRA-sim network YAML)",
                          field="--network")
+    _clear_outputs(args)
     trace, step, res = run_chakra(args.chakra, args.network, args.system, args.comm_groups,
                                   fold=not args.no_fold)
-    if args.chrome_trace:
+    if args.chrome_trace is not None:
         from sim.chrome_trace import chrome_events, write_chrome_trace
         write_chrome_trace(args.chrome_trace, chrome_events(step.spans, step.classes))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "result.json").write_text(json.dumps(res, indent=1, default=float))
+    if args.out is not None:
+        write_json(Path(args.out) / "result.json", res)
     if args.json:
         print_json(res)
     else:
@@ -70,7 +69,8 @@ def cmd_trace(args) -> int:
     else:
         from workloads.importers.kineto import load_kineto
         trace = load_kineto(args.inputs)
-    trace.save(args.out)
+    from sim.io import write_json
+    write_json(args.out, trace.to_json())
     ops = sum(len(p.ops) for p in trace.programs)
     print(f"wrote {args.out}: {trace.world_size} ranks, {len(trace.programs)} programs, "
           f"{ops} ops")

@@ -67,23 +67,23 @@ def et_bytes(nodes: list[bytes], version: str = VERSION) -> bytes:
     return b"".join(_varint(len(m)) + m for m in msgs)
 
 
-def write_et(path: str | Path, nodes: list[bytes], version: str = VERSION) -> None:
-    path = Path(path)
+def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(et_bytes(nodes, version))
+    tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def write_et(path: str | Path, nodes: list[bytes], version: str = VERSION) -> None:
+    _write(Path(path), et_bytes(nodes, version))
 
 
 def write_all_ranks(prefix: str | Path, ranks: int, nodes: list[bytes]) -> list[Path]:
     """The same node list for every rank: ``<prefix>.<r>.et``."""
     data = et_bytes(nodes)
-    paths = []
-    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-    for r in range(ranks):
-        p = Path(f"{prefix}.{r}.et")
-        p.write_bytes(data)
-        paths.append(p)
+    paths = [Path(f"{prefix}.{r}.et") for r in range(ranks)]
+    for p in paths:
+        _write(p, data)
     return paths
 
 
