@@ -26,7 +26,7 @@ from sim.engine.classes import RankClass
 from sim.engine.isolation import isolated_families
 from sim.errors import SimulationStuck, UserError
 from sim.network.flows import FlowNetwork
-from workloads.trace import Op, Trace
+from workloads.trace import COMPUTE, Op, Trace
 
 
 @dataclass(slots=True)
@@ -97,18 +97,24 @@ class Executor:
     # -- processes -----------------------------------------------------------
     def _stream(self, c: RankClass, stream: str, ops: list[Op], plan: "_ProgramPlan"):
         done = self._done[c.index]
-        needed, cross, dur = plan.needed, plan.cross_deps, plan.duration_s
+        needed, cross = plan.needed_at[stream], plan.cross_at[stream]
+        delays = self._delays(c, stream, ops, plan)
         where = (c.index, stream)
+        env = self.env
+        spans = self.spans
+        ci = c.index
         i, n = 0, len(ops)
         while i < n:
             op = ops[i]
-            self._where[where] = (op, "waiting for dependencies")
-            pending = [done[d] for d in cross[op.id] if not done[d].triggered]
+            pending = cross[i]
             if pending:
-                yield pending[0] if len(pending) == 1 else self.env.all_of(pending)
-            start = self.env.now
+                self._where[where] = (op, "waiting for dependencies")
+                pending = [done[d] for d in pending if not done[d].triggered]
+                if pending:
+                    yield pending[0] if len(pending) == 1 else env.all_of(pending)
+            start = env.now
             self._where[where] = (op, "running")
-            delay = self._fixed_delay(c, op, dur)
+            delay = delays[i]
             if delay is not None:
                 # run consecutive fixed-length ops (compute, isolated collectives)
                 # as one delay while nothing else waits on them and their
@@ -116,42 +122,51 @@ class Executor:
                 t = start
                 while True:
                     end = t + delay
-                    self.spans.append(Span(c.index, stream, op.id, op.kind, t, end, t, op.layer))
+                    spans.append(Span(ci, stream, op.id, op.kind, t, end, t, op.layer))
                     t = end
-                    if op.id in needed or i + 1 >= n:
+                    if needed[i] or i + 1 >= n:
                         break
-                    nxt = ops[i + 1]
-                    if any(not done[d].triggered for d in cross[nxt.id]):
-                        break
-                    delay = self._fixed_delay(c, nxt, dur)
+                    delay = delays[i + 1]
                     if delay is None:
                         break
+                    nxt = cross[i + 1]
+                    if nxt and any(not done[d].triggered for d in nxt):
+                        break
                     i += 1
-                    op = nxt
-                yield self.env.timeout(t - start)
+                    op = ops[i]
+                yield env.timeout(t - start)
             else:
                 if op.is_collective:
                     sync = yield from self._collective(c, op)
                 else:
                     sync = yield from self._p2p(c, op)
-                self.spans.append(Span(c.index, stream, op.id, op.kind, start, self.env.now,
-                                       sync, op.layer))
-            if op.id in needed:
+                spans.append(Span(ci, stream, op.id, op.kind, start, env.now, sync, op.layer))
+            if needed[i]:
                 done[op.id].succeed()
             i += 1
         self._where.pop(where, None)
 
-    def _fixed_delay(self, c: RankClass, op: Op, dur: dict) -> float | None:
-        """Duration of ``op`` if it is known without simulating anyone else."""
-        if op.is_compute:
-            return dur[op.id] / c.speed
-        if op.is_collective and op.group in self._isolated:
-            classset = self._classset(c, op.group)
-            if len(classset) == 1:
-                key = (op.group, classset, op.kind, op.bytes, op.algorithm)
-                return self._planner.isolated_time_s(
-                    op.kind, op.bytes, self._instances(op.group, classset), op.algorithm, key)
-        return None
+    def _delays(self, c: RankClass, stream: str, ops: list[Op],
+                plan: "_ProgramPlan") -> list[float | None]:
+        """Per op of ``stream``: its duration if known without simulating anyone else."""
+        speed = c.speed
+        out = []
+        for op, base in zip(ops, plan.duration_at[stream]):
+            if base is not None:
+                out.append(base / speed)
+            elif op.is_collective and op.group in self._isolated:
+                out.append(self._isolated_delay(c, op))
+            else:
+                out.append(None)
+        return out
+
+    def _isolated_delay(self, c: RankClass, op: Op) -> float | None:
+        classset = self._classset(c, op.group)
+        if len(classset) != 1:
+            return None
+        key = (op.group, classset, op.kind, op.bytes, op.algorithm)
+        return self._planner.isolated_time_s(
+            op.kind, op.bytes, self._instances(op.group, classset), op.algorithm, key)
 
     # -- collectives ---------------------------------------------------------
     def _classset(self, c: RankClass, family: str) -> frozenset:
@@ -281,22 +296,39 @@ class Executor:
 class _ProgramPlan:
     """Per-program facts shared by every class running it.
 
-    ``streams``: ops per stream in order; ``cross_deps``: for each op, the
-    dependencies on *other* streams (same-stream ones are met by order);
-    ``needed``: ops some other stream waits for (only these get events);
-    ``duration_s``: compute durations at full speed.
+    ``streams``: ops per stream in order; per stream and op position,
+    ``cross_at``: the dependencies on *other* streams (same-stream ones are
+    met by order), ``needed_at``: whether some other stream waits for the op
+    (only those get events), ``duration_at``: compute duration at full speed
+    (None for communication). ``needed``: the ids of all waited-for ops.
     """
 
     def __init__(self, ops: list[Op], compute: ComputeModel):
         stream_of = {op.id: op.stream for op in ops}
         self.streams: dict[str, list[Op]] = {}
-        self.cross_deps: dict[str, tuple[str, ...]] = {}
         self.needed: set[str] = set()
-        self.duration_s: dict[str, float] = {}
+        cross_of: list[tuple[str, ...]] = []
+        cost: dict = {}
         for op in ops:
             self.streams.setdefault(op.stream, []).append(op)
-            cross = tuple(d for d in op.deps if stream_of[d] != op.stream)
-            self.cross_deps[op.id] = cross
+            s = op.stream
+            cross = tuple(d for d in op.deps if stream_of[d] != s) if op.deps else ()
+            cross_of.append(cross)
             self.needed.update(cross)
-            if op.is_compute:
-                self.duration_s[op.id] = compute.duration_s(op)
+        cross_by_id = {op.id: cr for op, cr in zip(ops, cross_of)}
+        self.cross_at = {s: [cross_by_id[o.id] for o in sops] for s, sops in self.streams.items()}
+        self.needed_at = {s: [o.id in self.needed for o in sops]
+                          for s, sops in self.streams.items()}
+        self.duration_at: dict[str, list[float | None]] = {}
+        for s, sops in self.streams.items():
+            durs = []
+            for o in sops:
+                if o.kind != COMPUTE:
+                    durs.append(None)
+                    continue
+                key = (o.duration_s, o.flops, o.bytes, o.category)
+                d = cost.get(key)
+                if d is None:
+                    d = cost[key] = compute.duration_s(o)
+                durs.append(d)
+            self.duration_at[s] = durs

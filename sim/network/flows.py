@@ -12,6 +12,16 @@ Progress is accounted lazily: a batch's remaining bytes are brought up to
 date only when its rates change, and a heap holds each batch's next
 completion time.
 
+A batch admitted onto links that no other batch occupies is *alone*: its
+max-min evolution (rates re-solved as its own flows finish) depends on
+nothing else, so it is computed at once (memoised by the batch's structure)
+and the batch completes after a single timeout, without entering the
+solver. Should another batch later arrive on one of its links, the lone batch
+is brought up to date from its evolution (remaining bytes at that instant)
+and joins the shared solve like any other; max-min sharing from then on is
+unchanged, so the result is the same as re-solving all along. (Pipeline
+sends and other traffic on private paths take this way.)
+
 Usage (inside a SimPy process)::
 
     net = FlowNetwork(env, Router(graph))
@@ -34,6 +44,7 @@ _FINISH_S = 1e-9       # flows due within this time (s) of "now" are finished
 @dataclass
 class NetworkStats:
     solves: int = 0
+    alone: int = 0          # batches timed alone on their links (no shared solve)
     flows: int = 0
     bytes_moved: float = 0.0
 
@@ -42,7 +53,7 @@ class _Batch:
     """Flows started together; ``event`` fires when the last one ends."""
 
     __slots__ = ("id", "event", "ptr", "flat", "share", "count", "remaining", "rates",
-                 "active", "t_upd", "version", "links", "shape")
+                 "active", "t_upd", "version", "links", "shape", "evolution")
 
     def __init__(self, bid, event, routes: RouteSet, sizes, counts):
         self.id = bid
@@ -57,6 +68,7 @@ class _Batch:
         self.links = routes.unique_links
         # what the rates depend on besides which flows are active (None: unknown)
         self.shape = None if routes.key is None else (routes.key, counts.tobytes())
+        self.evolution: _Evolution | None = None     # set while the batch is alone
 
     def advance(self, now: float) -> None:
         dt = now - self.t_upd
@@ -70,6 +82,27 @@ class _Batch:
         return lengths[self.active], self.flat[keep], self.share[keep], self.count[self.active]
 
 
+class _Evolution:
+    """Max-min evolution of a batch on its own: per segment, its start offset
+    (s), the flows active and remaining bytes at its start, and their rates."""
+
+    __slots__ = ("starts", "active", "remaining", "rates", "duration_s")
+
+    def __init__(self):
+        self.starts: list[float] = []
+        self.active: list[np.ndarray] = []
+        self.remaining: list[np.ndarray] = []
+        self.rates: list[np.ndarray] = []
+        self.duration_s = 0.0
+
+    def state_at(self, elapsed_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Remaining bytes and active flags ``elapsed_s`` after the batch began."""
+        k = max(i for i, t in enumerate(self.starts) if t <= elapsed_s)
+        dt = elapsed_s - self.starts[k]
+        rem = self.remaining[k] - self.rates[k] * dt if dt > 0 else self.remaining[k].copy()
+        return rem, self.active[k].copy()
+
+
 class FlowNetwork:
     """Max-min fair flow simulation on top of a :class:`Router`.
 
@@ -81,10 +114,16 @@ class FlowNetwork:
 
     MEMO_SIZE = 20000
 
-    def __init__(self, env: simpy.Environment, router: Router):
+    def __init__(self, env: simpy.Environment, router: Router, alone_fast_path: bool = True):
         self.env = env
         self.router = router
         self.stats = NetworkStats()
+        self.alone_fast_path = alone_fast_path
+        n_links = len(router.capacity)
+        self._busy = np.zeros(n_links, dtype=np.int32)      # shared batches per link
+        self._alone_on = np.full(n_links, -1, dtype=np.int64)  # lone batch id per link
+        self._alone: dict[int, _Batch] = {}
+        self._evolutions: dict = {}
         self._batches: dict[int, _Batch] = {}
         self._heap: list = []
         self._next_id = 0
@@ -144,8 +183,87 @@ class FlowNetwork:
             return
         self._next_id += 1
         batch.t_upd = self.env.now
+        links = batch.links
+        owners = self._alone_on[links]
+        alone = owners >= 0
+        if self.alone_fast_path and not alone.any() and not self._busy[links].any():
+            self._start_alone(batch)
+            return
+        if alone.any():
+            for bid in np.unique(owners[alone]):
+                self._join(self._alone[int(bid)])
         self._batches[batch.id] = batch
-        self._mark_dirty(batch.links)
+        self._busy[links] += 1
+        self._mark_dirty(links)
+
+    # -- batches alone on their links ------------------------------------------
+    def _start_alone(self, b: _Batch) -> None:
+        key = None if b.shape is None else (b.shape, b.remaining.tobytes())
+        evo = self._evolutions.get(key) if key is not None else None
+        if evo is None:
+            evo = self._evolve(b)
+            if key is not None:
+                if len(self._evolutions) >= self.MEMO_SIZE:
+                    self._evolutions.clear()
+                self._evolutions[key] = evo
+        b.evolution = evo
+        self._alone[b.id] = b
+        self._alone_on[b.links] = b.id
+        self.stats.alone += 1
+        ev = self.env.timeout(evo.duration_s)
+        ev.callbacks.append(lambda _e, b=b: self._finish_alone(b))
+
+    def _evolve(self, b: _Batch) -> _Evolution:
+        """The batch's max-min evolution on otherwise idle links, as the
+        shared solve would step it: rates re-solved whenever flows finish."""
+        evo = _Evolution()
+        t, rem, active = 0.0, b.remaining.copy(), b.active.copy()
+        cap = self.router.capacity
+        lengths = np.diff(b.ptr)
+        while active.any():
+            keep = np.repeat(active, lengths)
+            ptr = np.zeros(int(active.sum()) + 1, dtype=np.int64)
+            np.cumsum(lengths[active], out=ptr[1:])
+            key = None if b.shape is None else ((b.shape, active.tobytes()),)
+            sub = self._memo.get(key) if key is not None else None
+            if sub is None:
+                sub = max_min_rates(cap, ptr, b.flat[keep], b.count[active], b.share[keep])
+                if key is not None:
+                    self._memo[key] = sub
+            rates = np.zeros(len(rem))
+            rates[active] = sub
+            evo.starts.append(t)
+            evo.active.append(active.copy())
+            evo.remaining.append(rem.copy())
+            evo.rates.append(rates)
+            step = float((rem[active] / sub).min())
+            t += step
+            rem = rem - rates * step
+            due = np.full(len(rem), np.inf)
+            due[active] = rem[active] / rates[active]
+            active &= ~(due <= _FINISH_S)
+        evo.duration_s = t
+        return evo
+
+    def _finish_alone(self, b: _Batch) -> None:
+        if b.evolution is None:          # joined the shared solve meanwhile
+            return
+        del self._alone[b.id]
+        self._alone_on[b.links] = -1
+        b.evolution = None
+        b.event.succeed()
+
+    def _join(self, b: _Batch) -> None:
+        """Bring lone batch ``b`` up to date and hand it to the shared solve."""
+        now = self.env.now
+        b.remaining, b.active = b.evolution.state_at(now - b.t_upd)
+        b.t_upd = now
+        b.evolution = None
+        del self._alone[b.id]
+        self._alone_on[b.links] = -1
+        self._batches[b.id] = b
+        self._busy[b.links] += 1
+        self._mark_dirty(b.links)
 
     def _mark_dirty(self, links: np.ndarray) -> None:
         if self._dirty is None:
@@ -245,6 +363,7 @@ class FlowNetwork:
             b.active &= ~finished
             if not b.active.any():
                 del self._batches[bid]
+                self._busy[b.links] -= 1
                 b.event.succeed()
             # it and the neighbours sharing its links get new rates
             self._mark_dirty(b.links)

@@ -5,6 +5,8 @@ Adding a schedule is one subclass of :class:`Schedule` and one entry in
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from workloads.errors import InputError
 from workloads.generate.schedules.base import Action, Schedule, peak_in_flight, virtual_stage
 from workloads.generate.schedules.gpipe import GPipe
@@ -47,9 +49,15 @@ def in_flight_microbatches(name: str, pp: int, m: int, vpp: int, stage: int) -> 
     sched = get_schedule(name)
     if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < pp:
         raise InputError(f"stage must be in 0..{pp - 1}", field="stage", value=stage)
-    acts = sched.actions(pp, m, vpp)[stage]
+    acts = _stage_actions(name, pp, m, vpp)[stage]
     release = "W" if sched.splits_weight_grad else "B"
     return peak_in_flight(acts, release) / vpp
+
+
+@lru_cache(maxsize=16)
+def _stage_actions(name: str, pp: int, m: int, vpp: int) -> tuple[tuple[Action, ...], ...]:
+    """Every stage's actions, computed once per shape (callers ask stage by stage)."""
+    return tuple(tuple(a) for a in get_schedule(name).actions(pp, m, vpp))
 
 
 __all__ = ["Action", "Schedule", "SCHEDULES", "get_schedule", "schedule",
