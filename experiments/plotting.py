@@ -1,106 +1,18 @@
 """Plotting helpers shared by the experiment scripts.
 
-They read rows (lists of dicts, e.g. from a sweep's ``results.csv``), never engine
-objects, and draw with matplotlib's Agg backend in one consistent paper style:
-small serif-free fonts, light grid, no top/right spines, colour-blind-safe colours.
-Every figure is saved as both PNG (300 dpi) and PDF.
+The style, figure and CSV helpers live in :mod:`sim.plots.style` (shared with
+``clustersim plot``); this module adds the layout heatmaps, bar charts and
+scaling plots. Plots read rows, never engine objects.
 """
 from __future__ import annotations
 
-import csv
-import functools
 import math
-from pathlib import Path
-from typing import Any, Iterable
 
 import matplotlib
 import matplotlib.ticker
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-
-#: Okabe & Ito (2008) colour-blind-safe palette.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000"]
-
-STYLE = {
-    "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "legend.fontsize": 7,
-    "xtick.labelsize": 7, "ytick.labelsize": 7, "axes.spines.top": False,
-    "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.5,
-    "lines.linewidth": 1.4, "lines.markersize": 4, "savefig.bbox": "tight",
-    "figure.dpi": 100, "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
-}
-
-#: Width of a single column of a two-column paper, inches.
-COLUMN_IN = 3.4
-
-
-def styled(draw):
-    """Run a drawing function inside the paper style (rcParams apply while artists are made)."""
-    @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
-        with plt.rc_context(STYLE):
-            return draw(*args, **kwargs)
-    return wrapper
-
-
-def _parse(text: str | None) -> Any:
-    if text is None or text == "":
-        return None
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            continue
-    return {"True": True, "False": False}.get(text, text)
-
-
-def write_rows(rows: list[dict], path: str | Path, columns: list[str]) -> None:
-    """Write ``rows`` (dicts keyed by ``columns``) as CSV, atomically."""
-    from sim.io import atomic_open
-    with atomic_open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-
-
-def read_rows(path: str | Path) -> list[dict]:
-    """Rows of a CSV file with numbers parsed (empty cells become None)."""
-    with Path(path).open(newline="") as f:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def ok_rows(rows: Iterable[dict], metric: str) -> list[dict]:
-    """Rows whose status is ok (or absent) and whose ``metric`` is a number."""
-    return [r for r in rows if r.get("status", "ok") == "ok"
-            and isinstance(r.get(metric), (int, float)) and not math.isnan(r[metric])]
-
-
-@styled
-def figure(n_panels: int = 1, width_in: float = COLUMN_IN, height_in: float = 2.4):
-    """A figure with ``n_panels`` side by side in the paper style."""
-    fig, axes = plt.subplots(1, n_panels, figsize=(width_in * max(1, n_panels) ** 0.85,
-                                                   height_in), squeeze=False)
-    return fig, list(axes[0])
-
-
-@styled
-def grid_figure(n_rows: int, n_cols: int, width_in: float, height_in: float):
-    """A figure with an ``n_rows`` x ``n_cols`` grid of panels (row-major list)."""
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width_in, height_in), squeeze=False)
-    return fig, [ax for row in axes for ax in row]
-
-
-def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` into ``out_dir``; close the figure."""
-    from sim.io import save_figure
-    out = Path(out_dir)
-    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-    with plt.rc_context(STYLE):
-        save_figure(fig, paths[0], dpi=300)
-        save_figure(fig, paths[1])
-    plt.close(fig)
-    return paths
+from sim.plots.style import (COLUMN_IN, PALETTE, STYLE, figure, grid_figure, ok_rows,  # noqa: F401
+                             plt, read_rows, save, styled, write_rows)
 
 
 def heatmap_grid(rows: list[dict], x: str, y: str, metric: str

@@ -5,9 +5,10 @@
     clustersim collective --op OP --bytes N --gpus N [--topology ring|switch|PRESET]
                    [--link-bw GBPS --latency-us US] [--algorithm NAME] [--json]
     clustersim validate [--json]
-    clustersim sweep SWEEP.yaml [--workers N] [--scheduler ADDRESS] [--out DIR]
+    clustersim sweep SWEEP.yaml [--workers N] [--scheduler ADDRESS] [--out DIR] [--plot]
     clustersim run --chakra PREFIX --network NET.yml [--system SYS.json] [--comm-groups FILE]
     clustersim trace convert chakra|kineto INPUT... -o OUT.json
+    clustersim plot RESULTS [--x KEY --y METRIC --hue KEY --facet KEY]
 
 Bad input exits with status 2 and one line naming the file, field and value;
 an internal error exits with status 3 and one line (the traceback with --debug);
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.commands.sweep import add_sweep_arguments
     add_sweep_arguments(s)
     add_trace_parser(sub)
+
+    pl = sub.add_parser("plot", help="figure of a sweep's results (labels with units)")
+    from sim.commands.plot import add_plot_arguments
+    add_plot_arguments(pl)
     return p
 
 
@@ -201,6 +206,9 @@ def _dispatch(args) -> int:
         if args.command == "validate":
             from sim.commands.validate import cmd_validate
             return cmd_validate(args)
+        if args.command == "plot":
+            from sim.commands.plot import cmd_plot
+            return cmd_plot(args)
         from sim.commands.sweep import cmd_sweep
         return cmd_sweep(args)
     finally:

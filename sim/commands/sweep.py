@@ -2,12 +2,14 @@
 
     clustersim sweep SWEEP.yaml [--workers N] [--scheduler ADDRESS] [--out DIR]
                      [--rank-by METRIC] [--backend NAME] [--fresh] [--no-progress] [--json]
+                     [--plot]
 
 Writes DIR/results.csv and DIR/results.jsonl as points finish; re-running with the
 same DIR skips the points already done. Prints a table and the best point, or with
 ``--json`` exactly one object ``{points, ok, errors, crashes, resumed, best, rank_by,
 out, backend}``. Exit status 0, 1 if a point crashed (not an input error), 2 for a
-bad sweep file.
+bad sweep file. ``--plot`` also draws the ranking metric against the varied
+keys (:mod:`sim.commands.plot`).
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    parser.add_argument("--plot", action="store_true",
+                        help="also draw the rank_by metric against the varied keys "
+                             "into DIR (as clustersim plot DIR)")
 
 
 def _best_json(rec: dict | None, metrics: list[str]) -> dict | None:
@@ -81,4 +86,15 @@ def cmd_sweep(args) -> int:
         print(f"{info['points']} points: {info['ok']} ok, {info['errors']} errors, "
               f"{info['crashes']} crashed, {info['resumed']} resumed  ->  "
               f"{outcome.out_dir / 'results.csv'}")
+    if getattr(args, "plot", False) and info["ok"]:
+        import contextlib
+        import sys
+        from sim.commands.plot import cmd_plot
+        plot_args = argparse.Namespace(results=str(outcome.out_dir), x=None,
+                                       y=rank_direction(rank_by)[0], hue=None, facet=None,
+                                       title=None, out=None)
+        # with --json, stdout holds the one JSON object: figure paths go to stderr
+        with contextlib.redirect_stdout(sys.stderr if getattr(args, "json", False)
+                                        else sys.stdout):
+            cmd_plot(plot_args)
     return 1 if info["crashes"] else 0
