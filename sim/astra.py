@@ -24,7 +24,6 @@ anything else
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,13 +66,8 @@ def load_system(path: str | None, n_dims: int) -> AstraSystem:
     sysc = AstraSystem()
     if path is None:
         return sysc
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise InputError(f"cannot read system file: {e.strerror}", file=path) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
-                         file=path) from None
+    from workloads.readers import read_json
+    data = read_json(path, "system file")
     if not isinstance(data, dict):
         raise InputError("a system file is a JSON object", file=path, field="(top)",
                          value=type(data).__name__)

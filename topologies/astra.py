@@ -129,11 +129,7 @@ def _list(data: dict, key: str, file: str) -> list:
 def load_astra_network(path: str | Path, endpoint_delay_s: float = 0.0) -> nx.DiGraph:
     """Read an ASTRA-sim analytical network YAML; errors name the file and field."""
     label = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise TopologyError(f"cannot read network file: {exc.strerror or exc}",
-                            file=label) from None
+    text = v.read_text(path, label)
     data = v.mapping(v.load_yaml(text, label), "<top level>", label)
     v.known_keys(data, KEYS, "", label)
     topo = _list(data, "topology", label)

@@ -33,7 +33,6 @@ absolute) share one program, so folding works on imported traces.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,13 +173,8 @@ def load_comm_groups(path: str | None, world_size: int) -> dict[str, list[int]] 
     """ASTRA-sim's communicator group map ``{group_id: [ranks]}``, validated."""
     if path is None:
         return None
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise InputError(f"cannot read communicator groups: {e.strerror}", file=path) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
-                         file=path) from None
+    from workloads.readers import read_json
+    data = read_json(path, "communicator groups")
     if not isinstance(data, dict):
         raise InputError("communicator groups must map a group id to a list of ranks",
                          file=path, field="(top)", value=type(data).__name__)
