@@ -54,7 +54,9 @@ Programs
 """
 from __future__ import annotations
 
+import graphlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -70,6 +72,20 @@ COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all",
                "broadcast", "reduce", "barrier")
 P2P = ("send", "recv")
 KINDS = (COMPUTE,) + COLLECTIVES + P2P
+# Op categories the compute model knows (``sim/data/compute.yaml``; ``default``
+# covers optimizer, embedding and loss unless a GPU lists them).
+CATEGORIES = ("default", "gemm", "attention", "elementwise", "norm", "embedding", "loss",
+              "optimizer")
+
+# Sane limits: beyond them a trace is a mistake, and would exhaust memory or overflow.
+MAX_RANKS = 1 << 17             # ranks (and GPU indices): per-rank state is kept
+MAX_OP_FLOPS = 1e24             # one op: days of the fastest GPU
+MAX_OP_BYTES = 2.0**60          # one op: 1 EiB
+MAX_OP_DURATION_S = 1e6         # one op: 11.6 days
+# Numbers the engine reads from ``meta`` (all optional): name -> must be > 0?
+META_NUMBERS = {"tokens_per_step": True, "model_flops_per_step": False,
+                "hardware_flops_per_step": False, "memory_gb_per_gpu": False,
+                "microbatches": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,17 +233,45 @@ _TOP_KEYS = {"format", "version", "name", "world_size", "placement", "groups",
 
 
 def _num(v: Any, where: str, file: str | None, *, integer: bool = False,
-         positive: bool = False) -> float:
+         positive: bool = False, limit: float | None = None, why: str = "") -> float:
     ok = isinstance(v, (int, float)) and not isinstance(v, bool)
     if ok and integer:
-        ok = float(v).is_integer()
+        ok = isinstance(v, int) or (math.isfinite(v) and float(v).is_integer())
     if ok:
-        ok = v >= 0 and (v > 0 or not positive) and v == v and v != float("inf")
+        ok = v >= 0 and (v > 0 or not positive) and math.isfinite(v)
     if not ok:
         kind = "a positive" if positive else "a non-negative"
-        raise InputError(f"expected {kind} {'integer' if integer else 'number'}",
+        raise InputError(f"expected {kind} finite {'integer' if integer else 'number'}",
+                         file=file, field=where, value=v)
+    if limit is not None and v > limit:
+        raise InputError(f"more than {limit:.6g}{f' ({why})' if why else ''}",
                          file=file, field=where, value=v)
     return int(v) if integer else float(v)
+
+
+def _text(v: Any, where: str, file: str | None, *, ints: bool = False) -> str:
+    """A string (or, with ``ints``, an integer used as a name)."""
+    if isinstance(v, str) or ints and isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    raise InputError(f"expected a string{' or an integer' if ints else ''}, "
+                     f"got {type(v).__name__}", file=file, field=where, value=v)
+
+
+def _list(v: Any, where: str, file: str | None, what: str) -> list:
+    if not isinstance(v, list):
+        raise InputError(f"{what} must be a list, got {type(v).__name__}", file=file,
+                         field=where, value=v)
+    return v
+
+
+def _meta(v: Any, file: str | None) -> dict:
+    if not isinstance(v, dict):
+        raise InputError(f"meta must be an object, got {type(v).__name__}", file=file,
+                         field="meta", value=v)
+    for key, positive in META_NUMBERS.items():
+        if key in v:
+            _num(v[key], f"meta.{key}", file, positive=positive, limit=1e30)
+    return dict(v)
 
 
 def _parse_peer(v: Any, where: str, file: str | None) -> Peer:
@@ -238,7 +282,7 @@ def _parse_peer(v: Any, where: str, file: str | None) -> Peer:
         if not isinstance(off, int) or isinstance(off, bool):
             raise InputError("peer offset must be an integer", file=file,
                              field=where + ".offset", value=off)
-        return Peer(group=str(v["group"]), offset=off)
+        return Peer(group=_text(v["group"], where + ".group", file), offset=off)
     raise InputError('peer must be a rank or {"group": NAME, "offset": K}',
                      file=file, field=where, value=v)
 
@@ -253,34 +297,43 @@ def parse_op(d: Any, where: str, file: str | None = None) -> Op:
                          file=file, field=f"{where}.{k}", value=d[k])
     if "id" not in d:
         raise InputError("op has no id", file=file, field=where, value=d)
-    oid = str(d["id"])
+    oid = _text(d["id"], f"{where}.id", file, ints=True)
     kind = d.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise InputError(f"unknown op kind (known: {', '.join(KINDS)})", file=file,
                          field=f"{where}.kind", value=kind)
-    stream = str(d.get("stream", "compute" if kind == COMPUTE else "comm"))
-    deps = d.get("deps", [])
-    if not isinstance(deps, list):
-        raise InputError("deps must be a list of op ids", file=file,
-                         field=f"{where}.deps", value=deps)
-    op = Op(id=oid, kind=kind, stream=stream, deps=tuple(str(x) for x in deps),
-            category=d.get("category"), layer=d.get("layer"))
+    stream = _text(d.get("stream", "compute" if kind == COMPUTE else "comm"),
+                   f"{where}.stream", file)
+    deps = _list(d.get("deps", []), f"{where}.deps", file, "deps (op ids)")
+    category = d.get("category")
+    if category is not None and (not isinstance(category, str) or category not in CATEGORIES):
+        raise InputError(f"unknown category (known: {', '.join(CATEGORIES)})", file=file,
+                         field=f"{where}.category", value=category)
+    layer = d.get("layer")
+    op = Op(id=oid, kind=kind, stream=stream, category=category,
+            deps=tuple(_text(x, f"{where}.deps", file, ints=True) for x in deps),
+            layer=None if layer is None else _text(layer, f"{where}.layer", file, ints=True))
     if kind == COMPUTE:
         if "duration_s" in d:
-            op.duration_s = _num(d["duration_s"], f"{where}.duration_s", file)
+            op.duration_s = _num(d["duration_s"], f"{where}.duration_s", file,
+                                 limit=MAX_OP_DURATION_S, why="seconds in one op")
         elif "flops" in d or "bytes" in d:
-            op.flops = _num(d.get("flops", 0), f"{where}.flops", file)
-            op.bytes = _num(d.get("bytes", 0), f"{where}.bytes", file)
+            op.flops = _num(d.get("flops", 0), f"{where}.flops", file, limit=MAX_OP_FLOPS,
+                            why="FLOPs in one op: days on any GPU")
+            op.bytes = _num(d.get("bytes", 0), f"{where}.bytes", file, limit=MAX_OP_BYTES,
+                            why="bytes in one op")
         else:
             raise InputError("compute op needs flops/bytes or duration_s", file=file,
                              field=where, value=oid)
         return op
-    op.bytes = _num(d.get("bytes", 0), f"{where}.bytes", file)
+    op.bytes = _num(d.get("bytes", 0), f"{where}.bytes", file, limit=MAX_OP_BYTES,
+                    why="bytes in one op")
     if kind in COLLECTIVES:
         if "group" not in d:
             raise InputError(f"{kind} needs a group", file=file, field=where, value=oid)
-        op.group = str(d["group"])
-        op.algorithm = d.get("algorithm")
+        op.group = _text(d["group"], f"{where}.group", file)
+        if d.get("algorithm") is not None:
+            op.algorithm = _text(d["algorithm"], f"{where}.algorithm", file)
     else:
         if "peer" not in d:
             raise InputError(f"{kind} needs a peer", file=file, field=where, value=oid)
@@ -305,13 +358,15 @@ def from_json(data: Any, file: str | None = None) -> Trace:
     if data.get("version", VERSION) != VERSION:
         raise InputError(f"unsupported trace version (this clustersim reads {VERSION})",
                          file=file, field="version", value=data.get("version"))
-    world = int(_num(data.get("world_size"), "world_size", file, integer=True, positive=True))
+    world = int(_num(data.get("world_size"), "world_size", file, integer=True, positive=True,
+                     limit=MAX_RANKS, why="ranks; per-rank state would not fit in memory"))
     placement = data.get("placement")
     if placement is not None:
         if not isinstance(placement, list) or len(placement) != world:
             raise InputError(f"placement must list one GPU per rank ({world})", file=file,
                              field="placement", value=placement)
-        placement = [int(_num(g, f"placement[{i}]", file, integer=True))
+        placement = [int(_num(g, f"placement[{i}]", file, integer=True, limit=MAX_RANKS - 1,
+                              why="GPU index; the cluster would be built up to it"))
                      for i, g in enumerate(placement)]
         if len(set(placement)) != world:
             raise InputError("two ranks placed on one GPU", file=file, field="placement",
@@ -349,11 +404,14 @@ def from_json(data: Any, file: str | None = None) -> Trace:
         if not isinstance(pd, dict) or "ranks" not in pd or "ops" not in pd:
             raise InputError("a program needs ranks and ops", file=file, field=where,
                              value=pd if not isinstance(pd, dict) else sorted(pd))
-        ranks = [int(_num(r, f"{where}.ranks", file, integer=True)) for r in pd["ranks"]]
-        ops = [parse_op(o, f"{where}.ops[{i}]", file) for i, o in enumerate(pd["ops"])]
+        ranks = [int(_num(r, f"{where}.ranks", file, integer=True))
+                 for r in _list(pd["ranks"], f"{where}.ranks", file, "ranks")]
+        ops = [parse_op(o, f"{where}.ops[{i}]", file)
+               for i, o in enumerate(_list(pd["ops"], f"{where}.ops", file, "ops"))]
         programs.append(Program(ranks=ranks, ops=ops))
     trace = Trace(world_size=world, programs=programs, groups=groups, placement=placement,
-                  name=str(data.get("name", "trace")), meta=dict(data.get("meta", {})))
+                  name=_text(data.get("name", "trace"), "name", file),
+                  meta=_meta(data.get("meta", {}), file))
     validate(trace, file)
     return trace
 
@@ -420,51 +478,25 @@ def _validate_program(trace: Trace, p: int, prog: Program, file: str | None) -> 
                                  field=f"programs[{p}].ops[{i}].deps", value=d)
     cycle = find_cycle(prog.ops)
     if cycle:
-        raise InputError("dependency cycle", file=file, field=f"programs[{p}].ops",
-                         value=" -> ".join(cycle))
+        raise InputError(f"dependency cycle: {' -> '.join(cycle)}", file=file,
+                         field=f"programs[{p}].ops")
 
 
 def find_cycle(ops: list[Op]) -> list[str] | None:
-    """A dependency cycle among ``ops`` (including in-stream order), or None."""
+    """A dependency cycle among ``ops`` (including in-stream order) as op ids, or None."""
     index = {op.id: i for i, op in enumerate(ops)}
-    succ: list[list[int]] = [[] for _ in ops]
-    indeg = [0] * len(ops)
+    preds: dict[int, set[int]] = {}
     last_in_stream: dict[str, int] = {}
     for i, op in enumerate(ops):
-        preds = [index[d] for d in op.deps if d in index]
+        preds[i] = {index[d] for d in op.deps if d in index}
         if op.stream in last_in_stream:
-            preds.append(last_in_stream[op.stream])
+            preds[i].add(last_in_stream[op.stream])
         last_in_stream[op.stream] = i
-        for j in preds:
-            succ[j].append(i)
-            indeg[i] += 1
-    ready = [i for i, d in enumerate(indeg) if d == 0]
-    done = 0
-    while ready:
-        j = ready.pop()
-        done += 1
-        for k in succ[j]:
-            indeg[k] -= 1
-            if indeg[k] == 0:
-                ready.append(k)
-    if done == len(ops):
-        return None
-    # walk back along unfinished predecessors to name one cycle
-    left = {i for i, d in enumerate(indeg) if d > 0}
-    preds_of: dict[int, list[int]] = {i: [] for i in left}
-    for j in left:
-        for k in succ[j]:
-            if k in left:
-                preds_of[k].append(j)
-    start = min(left)
-    path, seen = [start], {start: 0}
-    while True:
-        nxt = preds_of[path[-1]][0]
-        if nxt in seen:
-            loop = path[seen[nxt]:]
-            return [ops[i].id for i in reversed(loop)] + [ops[loop[-1]].id]
-        seen[nxt] = len(path)
-        path.append(nxt)
+    try:
+        graphlib.TopologicalSorter(preds).prepare()
+    except graphlib.CycleError as e:       # each node precedes the next; first == last
+        return [ops[i].id for i in e.args[1]]
+    return None
 
 
 def ops_by_id(ops: Iterable[Op]) -> dict[str, Op]:
