@@ -171,11 +171,22 @@ def cases() -> list[Case]:
                      "python -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "
                      "{d}/o/results.jsonl")]
     # -- stale results
-    c += [Case("stale sweep resume", "base scenario changed between runs", [], expect="exit2",
-               files={"w.yaml": SWEEP, "w2.yaml": SWEEP.replace("global_batch: 16",
-                                                                "global_batch: 32")},
+    c += [Case("stale sweep resume", "base scenario file edited between runs", [],
+               expect="exit2", files={"w.yaml": SWEEP.replace("base: default", "base: b.yaml"),
+                                      "b.yaml": "model: gpt3-175b\n"},
                shell="{py} sweep {d}/w.yaml --out {d}/o --no-progress >/dev/null && "
-                     "{py} sweep {d}/w2.yaml --out {d}/o --no-progress"),
+                     "sed -i 's/gpt3-175b/{{preset: gpt3-175b, hidden: 8192}}/' {d}/b.yaml && "
+                     "{py} sweep {d}/w.yaml --out {d}/o --no-progress"),
+          Case("stale sweep resume", "fixed overrides edited: points recomputed", [],
+               expect="exit0", files={"w.yaml": SWEEP, "w2.yaml": SWEEP.replace(
+                   "global_batch: 16", "global_batch: 32")},
+               shell="{py} sweep {d}/w.yaml --out {d}/o --no-progress >/dev/null && "
+                     "{py} sweep {d}/w2.yaml --out {d}/o --no-progress --json | python -c "
+                     "'import json,sys; sys.exit(json.load(sys.stdin)[\"resumed\"] != 0)'"),
+          Case("stale sweep resume", "second sweep on a locked folder", [], expect="exit2",
+               files={"w.yaml": SWEEP},
+               shell="mkdir -p {d}/o && exec 9>{d}/o/.lock && flock -n 9 && "
+                     "{py} sweep {d}/w.yaml --out {d}/o --no-progress"),
           Case("stale sweep resume", "--rank-by nosuchmetric",
                ["sweep", "{d}/w.yaml", "--out", "{d}/o", "--rank-by", "nosuchmetric",
                 "--no-progress"], {"w.yaml": SWEEP}),

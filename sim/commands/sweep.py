@@ -69,6 +69,8 @@ def cmd_sweep(args) -> int:
     outcome = run_sweep(spec, args.out, sweep_file=args.sweep, workers=args.workers,
                         scheduler=args.scheduler, backend=getattr(args, "backend", "auto"),
                         progress=progress, resume=not getattr(args, "fresh", False))
+    from sim.sweep.summary import check_rank_by
+    check_rank_by(outcome.records, rank_by, args.sweep)
     info = summary(outcome, rank_by)
     if getattr(args, "json", False):
         from sim.cli import print_json

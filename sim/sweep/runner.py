@@ -3,21 +3,22 @@
 Results are written as each point finishes (:mod:`sim.sweep.store`), so a killed
 sweep loses at most the points that were running; running it again with the same
 output folder resumes: points whose key (overrides + seed) already has an ``ok`` or
-``error`` record are not run again.
+``error`` record computed from the same resolved scenario (same SHA-256) are not run
+again; a folder written from a different base scenario is refused.
 """
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from sim.io import ensure_dir, write_text
+from sim.scenario.load import apply_overrides
 from sim.sweep.backends import choose_backend, execute
-from sim.sweep.point import check_keys, resolve_base
+from sim.sweep.point import BaseScenario, check_keys, resolve_base
 from sim.sweep.spec import Point, SweepSpec, expand_points
-from sim.sweep.store import RESULTS_CSV, RESULTS_JSONL, ResultStore, csv_columns, csv_row
+from sim.sweep.store import (RESULTS_CSV, RESULTS_JSONL, ResultStore, csv_columns, csv_row,
+                             scenario_sha256)
 from sim.sweep.summary import best_record
 
 
@@ -51,6 +52,33 @@ def _progress(total: int, enabled: bool | None):
                 else not enabled, leave=False, dynamic_ncols=True)
 
 
+def point_sha256(base: BaseScenario, point: Point) -> str:
+    """SHA-256 of the point's resolved scenario and seed (what its result depends on)."""
+    data = apply_overrides(copy.deepcopy(base.data), point.set_args())
+    return scenario_sha256(data, base.folder, point.seed)
+
+
+def _resume(store: ResultStore, spec: SweepSpec, base: BaseScenario, points: list[Point],
+            label: str, resume: bool) -> tuple[dict[int, dict], int]:
+    """Records of ``points`` already in the folder (checked against the base and point
+    hashes), after writing ``sweep.yaml`` for this sweep."""
+    base_sha = scenario_sha256(base.data, base.folder)
+    if not resume:
+        for name in (RESULTS_JSONL, RESULTS_CSV):
+            (store.out_dir / name).unlink(missing_ok=True)
+    store.check_base(base_sha, label)
+    done = store.finished()
+    records: dict[int, dict] = {}
+    for p in points:
+        rec = done.get(p.key)
+        if rec is not None and rec.get("point_sha256") == point_sha256(base, p):
+            records[p.index] = {**rec, "index": p.index, "varied": p.varied}
+    store.write_manifest({**spec.model_dump(), "base_resolved": base.label,
+                          "base_sha256": base_sha})
+    store.write_csv(records.values())
+    return records, len(records)
+
+
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, sweep_file: str | Path | None = None,
               workers: int = 1, scheduler: str | None = None, backend: str = "auto",
               progress: bool | None = None, resume: bool = True) -> SweepOutcome:
@@ -67,29 +95,20 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, sweep_file: str | Path | 
     backend = choose_backend(workers, scheduler, backend)
     out = Path(out_dir)
     store = ResultStore(out, csv_columns(spec))
-    if not resume:
-        for name in (RESULTS_JSONL, RESULTS_CSV):
-            (out / name).unlink(missing_ok=True)
-    done = store.finished()
-    records: dict[int, dict] = {}
-    for p in points:
-        if p.key in done:
-            records[p.index] = {**done[p.key], "index": p.index, "varied": p.varied}
-    resumed = len(records)
-    ensure_dir(out)
-    write_text(out / "sweep.yaml", yaml.safe_dump(
-        {**spec.model_dump(), "base_resolved": base.label}, sort_keys=False))
-    store.write_csv(records.values())
-    todo = [p for p in points if p.index not in records]
-    bar = _progress(len(todo), progress)
-    try:
-        for rec in execute(base, todo, backend, workers, scheduler):
-            store.append(rec)
-            records[rec["index"]] = rec
-            bar.update(1)
-    finally:
-        bar.close()
-        store.write_csv(records.values())
+    with store.locked():
+        records, resumed = _resume(store, spec, base, points, label, resume)
+        todo = [p for p in points if p.index not in records]
+        hashes = {p.key: point_sha256(base, p) for p in todo}
+        bar = _progress(len(todo), progress)
+        try:
+            for rec in execute(base, todo, backend, workers, scheduler):
+                rec["point_sha256"] = hashes.get(rec["key"])
+                store.append(rec)
+                records[rec["index"]] = rec
+                bar.update(1)
+        finally:
+            bar.close()
+            store.write_csv(records.values())
     ordered = [records[i] for i in sorted(records)]
     return SweepOutcome(spec, points, ordered, resumed, out, backend)
 

@@ -32,6 +32,33 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
+def metric_names(result: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the numeric values in a result dict (the metrics one can rank by)."""
+    if not isinstance(result, dict):
+        return []
+    names = []
+    for key, value in result.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            names += metric_names(value, path + ".")
+        elif _number(value) is not None:
+            names.append(path)
+    return names
+
+
+def check_rank_by(records: list[dict], rank_by: str, label: str) -> None:
+    """An :class:`InputError` if no finished point has the ``rank_by`` metric at all."""
+    from workloads.errors import InputError
+    metric, _ = rank_direction(rank_by)
+    ok = [r for r in records if r.get("status") == "ok"]
+    if not ok or any(lookup(r.get("result"), metric) is not None for r in ok):
+        return
+    known = metric_names(ok[0].get("result"))
+    hint = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+    raise InputError(f"no such metric in the results (results are saved; metrics: {hint})",
+                     file=label, field="--rank-by", value=metric)
+
+
 def best_record(records: list[dict], rank_by: str) -> dict | None:
     """The ok record with the best ``rank_by`` value (lowest index among ties), or None."""
     metric, direction = rank_direction(rank_by)
