@@ -47,7 +47,7 @@ from pathlib import Path
 if __package__ in (None, ""):                 # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.plotting import (PALETTE, figure, grid_figure, read_rows, save,  # noqa: E402
+from experiments.plotting import (PALETTE, grid_figure, read_rows, save,  # noqa: E402
                                   styled, write_rows)
 
 MODES = ("sync", "async", "in-memory")
@@ -179,6 +179,13 @@ def _slice(rows, mode, key, fixed_key, fixed):
                   key=lambda r: r[key])
 
 
+def _gpu_ticks(gpus: list[int], max_labels: int = 6) -> list[str]:
+    """Tick labels 1K, 2K, ... with every other one left out when there are many."""
+    step = max(1, -(-len(gpus) // max_labels))
+    return [(f"{v // 1024}K" if v >= 1024 else str(v)) if i % step == 0 else ""
+            for i, v in enumerate(gpus)]
+
+
 def _rate_label(s: float) -> str:
     for den in (2, 4, 8):
         if s < 1 and abs(1 / s - den) < 1e-9:
@@ -226,7 +233,7 @@ def plot(rows: list[dict], out_dir: Path, *, title: str = "") -> list[Path]:
         ax.set_xscale("log", base=2)
         xs = sorted({r[x] for r in rows})
         if x == "gpus":
-            ax.set_xticks(xs, [f"{v // 1024}K" if v >= 1024 else str(v) for v in xs])
+            ax.set_xticks(xs, _gpu_ticks(xs))
             ax.set_xlabel(f"Cluster size (GPUs), failure rate {_rate_label(scale_ref)}")
         else:
             ax.set_xticks(xs, [_rate_label(v) for v in xs])
@@ -239,7 +246,8 @@ def plot(rows: list[dict], out_dir: Path, *, title: str = "") -> list[Path]:
     ax_gr.set_ylim(top=100)
     ax_gg.set_ylim(top=100)
     from matplotlib.lines import Line2D
-    handles, labels = ax_tr.get_legend_handles_labels()
+    handles, _ = ax_tr.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="grey", ls="--", lw=0.9, label="no failures"))
     handles.append(Line2D([], [], marker="*", ms=8, color="white", markeredgecolor="black",
                           ls="", label=f"operating point (×1, {gpus_ref:,} GPUs)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False,
@@ -256,7 +264,7 @@ def plot_grid(rows: list[dict], out_dir: Path, *, title: str = "") -> list[Path]
     """Goodput against the cluster size, one line per failure rate, one panel per mode."""
     modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
     scales = sorted({r["rate_scale"] for r in rows})
-    fig, axes = figure(len(modes), width_in=2.5, height_in=2.6)
+    fig, axes = grid_figure(1, len(modes), 2.3 * len(modes) + 0.8, 2.6, sharey=True)
     gpus = sorted({r["gpus"] for r in rows})
     for ax, mode in zip(axes, modes):
         for i, s in enumerate(scales):
@@ -267,18 +275,17 @@ def plot_grid(rows: list[dict], out_dir: Path, *, title: str = "") -> list[Path]
                             [100 * r["goodput_ci_hi"] for r in rs],
                             color=PALETTE[i % len(PALETTE)], alpha=0.25, lw=0)
         ax.set_xscale("log", base=2)
-        ax.set_xticks(gpus, [f"{v // 1024}K" if v >= 1024 else str(v) for v in gpus])
+        ax.set_xticks(gpus, _gpu_ticks(gpus, 4))
         ax.minorticks_off()
         ax.set_xlabel("Cluster size (GPUs)")
         ax.set_title(f"{mode} checkpoints")
         ax.set_ylim(0, 100)
     axes[0].set_ylabel("Goodput (%)")
-    for ax in axes[1:]:
-        ax.tick_params(labelleft=False)
-    axes[-1].legend(title="Failure rate", fontsize=6, title_fontsize=6, loc="lower left")
+    handles, names = axes[0].get_legend_handles_labels()
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 0.75 / fig.get_figwidth(), 1))
+    fig.legend(handles, names, title="Failure rate", loc="center right", frameon=False)
     return save(fig, out_dir, "failure_rates_grid")
 
 

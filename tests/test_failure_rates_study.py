@@ -13,7 +13,15 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def test_failure_rate_study_tiny_grid(tmp_path, capsys):
+def test_failure_rate_study_tiny_grid(tmp_path, capsys, monkeypatch):
+    from sim.plots.check import text_overlaps
+    from sim.plots.style import save
+    overlaps = {}
+
+    def checked_save(fig, out_dir, stem):
+        overlaps[stem] = text_overlaps(fig)
+        return save(fig, out_dir, stem)
+    monkeypatch.setattr(failure_rates, "save", checked_save)
     assert failure_rates.main(["--step-time-s", "6.64", "--rate-scales", "0.5,1,2",
                                "--gpus", "8192,16384", "--replicas", "8",
                                "--out", str(tmp_path)]) == 0
@@ -44,6 +52,7 @@ def test_failure_rate_study_tiny_grid(tmp_path, capsys):
     # the preset at its own size: 419 interruptions in 54 days
     assert float(refs[0]["mtbf_h"]) == pytest.approx(54 * 24 / 419, rel=1e-6)
     assert "time to train" in out and "*" in out
+    assert overlaps == {"failure_rates": [], "failure_rates_grid": []}
 
 
 def test_failure_rate_study_rejects_unknown_mode(tmp_path):

@@ -12,9 +12,25 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 
+def _hidden_tick_labels(fig) -> set[int]:
+    """ids of tick labels matplotlib will not draw (ticks outside the view)."""
+    hidden = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            drawn = {id(t) for tick in axis._update_ticks() for t in (tick.label1, tick.label2)}
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                for t in (tick.label1, tick.label2):
+                    if id(t) not in drawn:
+                        hidden.add(id(t))
+    return hidden
+
+
 def _texts(fig) -> list[Text]:
     out = []
+    hidden = _hidden_tick_labels(fig)
     for t in fig.findobj(Text):
+        if id(t) in hidden:
+            continue
         if t.get_visible() and t.get_text().strip() and t.get_alpha() != 0:
             if t.axes is not None and not t.axes.get_visible():
                 continue

@@ -104,3 +104,18 @@ def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
         save_figure(fig, paths[1])
     plt.close(fig)
     return paths
+
+
+def thumbnail(png: str | Path, dest: str | Path, width_px: int = 900) -> Path:
+    """A small copy of ``png`` (at most ``width_px`` wide) for a README, atomically."""
+    from PIL import Image
+
+    from sim.io import atomic_open
+    with Image.open(png) as im:
+        if im.width > width_px:
+            im = im.resize((width_px, round(im.height * width_px / im.width)),
+                           Image.LANCZOS)
+        im = im.convert("RGB").quantize(colors=128)
+        with atomic_open(dest, "wb") as fh:
+            im.save(fh, format="PNG", optimize=True)
+    return Path(dest)
