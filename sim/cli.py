@@ -48,9 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a scenario key, e.g. --set parallelism.tp=4")
     r.add_argument("--seed", type=int, default=None, help="seed for every random draw")
     r.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    r.add_argument("--out", default=None, metavar="DIR", help="write result.json (and figures) here")
+    r.add_argument("--out", default=None, metavar="DIR",
+                   help="write result.json (the --json object) and summary.txt "
+                   "(the text summary) here; the folder is created")
     r.add_argument("--chrome-trace", default=None, metavar="FILE",
-                   help="write a Chrome/Perfetto trace of the step (and of the run timeline)")
+                   help="write a Chrome/Perfetto trace of the step (gzip if FILE ends in .gz; "
+                   "the run timeline of a faults run goes to FILE's stem + .run.json)")
+    r.add_argument("--trace-microbatches", default=None, metavar="A:B",
+                   help="Chrome trace: keep micro-batches A to B only (ops of no "
+                   "micro-batch are kept)")
+    r.add_argument("--trace-classes", default=None, metavar="LIST",
+                   help="Chrome trace: keep these rank classes only, e.g. 0,3:5")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     from sim.commands.trace import add_chakra_arguments, add_trace_parser
     add_chakra_arguments(r)

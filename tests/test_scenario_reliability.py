@@ -78,11 +78,14 @@ def test_bad_faults_key_exits_2_with_one_line_naming_it(tmp_path, capsys):
     assert len(lines) == 1 and "faults.job_mtbf" in lines[0]
 
 
-def test_chrome_trace_has_the_run_timeline_track(tmp_path, capsys):
+def test_chrome_trace_run_timeline_is_a_file_of_its_own(tmp_path, capsys):
     out = tmp_path / "t.json"
     path = _scenario_file(tmp_path, run={"days": 1, "replicas": 2})
     assert main(["run", path, "--chrome-trace", str(out)]) == 0
-    events = json.loads(out.read_text())["traceEvents"]
+    step = json.loads(out.read_text())["traceEvents"]
+    assert all(e["args"]["name"] != "run timeline (replica 0)" for e in step
+               if e.get("name") == "process_name")
+    events = json.loads((tmp_path / "t.run.json").read_text())["traceEvents"]
     names = {e["args"]["name"]: e["pid"] for e in events if e.get("name") == "process_name"}
     pid = names["run timeline (replica 0)"]
     spans = [e for e in events if e["pid"] == pid and e["ph"] == "X"]

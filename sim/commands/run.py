@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.chrome_trace import chrome_events, write_chrome_trace
-from sim.io import check_output_path, ensure_dir, remove_stale, write_json
+from sim.chrome_trace import (chrome_events, parse_indices, parse_range, run_timeline_path,
+                              select_spans, write_chrome_trace)
+from sim.io import check_output_path, ensure_dir, remove_stale, write_json, write_text
 from sim.scenario.load import load_scenario
 from sim.scenario.runner import run_scenario
 
@@ -45,11 +46,13 @@ def summary_text(res: dict) -> str:
 def _clear_outputs(args) -> None:
     """Check the output paths and remove earlier outputs, so a failed run leaves none behind."""
     if args.out is not None:
-        remove_stale(ensure_dir(args.out) / "result.json")
+        for name in ("result.json", "summary.txt"):
+            remove_stale(ensure_dir(args.out) / name)
     if args.chrome_trace is not None:
         path = check_output_path(args.chrome_trace, "--chrome-trace")
         ensure_dir(path.parent, "--chrome-trace folder")
         remove_stale(path)
+        remove_stale(run_timeline_path(path))
 
 
 def _ci(rel: dict, key: str, scale: float = 1.0, digits: int = 3) -> str:
@@ -93,17 +96,25 @@ def reliability_lines(rel: dict) -> list[str]:
 def cmd_run(args) -> int:
     from sim.cli import print_json
     _clear_outputs(args)
+    window = ranks = None
+    if getattr(args, "trace_microbatches", None):
+        window = parse_range(args.trace_microbatches, "--trace-microbatches")
+    if getattr(args, "trace_classes", None):
+        ranks = parse_indices(args.trace_classes, "--trace-classes")
     scn, label, folder = load_scenario(args.scenario, args.overrides)
-    run = run_scenario(scn, folder, seed=args.seed)
+    run = run_scenario(scn, folder, seed=args.seed,
+                       progress=False if getattr(args, "no_progress", False) else None)
     res = run.result
     if args.chrome_trace is not None:
-        events = chrome_events(run.step.spans, run.step.classes)
+        spans = select_spans(run.step.spans, microbatches=window, classes=ranks)
+        write_chrome_trace(args.chrome_trace, chrome_events(spans, run.step.classes))
         if run.timeline:
             from sim.scenario.reliability import timeline_events
-            events += timeline_events(run.timeline, pid=len(run.step.classes) + 1)
-        write_chrome_trace(args.chrome_trace, events)
+            write_chrome_trace(run_timeline_path(args.chrome_trace),
+                               timeline_events(run.timeline, pid=0))
     if args.out is not None:
         write_json(Path(args.out) / "result.json", res)
+        write_text(Path(args.out) / "summary.txt", summary_text(res) + "\n")
     if args.json:
         print_json(res)
     else:

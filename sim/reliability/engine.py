@@ -58,14 +58,16 @@ def _speed_fn(gpus: int, step_time_s: float,
 def simulate_run(step_time_s: float, tokens_per_step: float, gpus: int, gpus_per_node: int,
                  faults: FaultConfig, checkpoint: CheckpointConfig, run: RunConfig,
                  rng: np.random.Generator, *, target_tokens: float | None = None,
-                 step_time_for_gpus: Callable[[int], float] | None = None) -> RunResult:
+                 step_time_for_gpus: Callable[[int], float] | None = None,
+                 progress: bool | None = False) -> RunResult:
     """Simulate ``run.replicas`` replicas of a training run; deterministic in ``rng``.
 
     ``step_time_s``: seconds per step of the full job; ``tokens_per_step``:
     global batch in tokens; ``target_tokens`` (or ``run.tokens``): stop when
     trained, and report the time to train (extrapolated from the goodput if
     the ``run.days`` horizon ends first). ``step_time_for_gpus``: step time of
-    the job shrunk to a GPU count (elastic mode).
+    the job shrunk to a GPU count (elastic mode). ``progress``: a bar over the
+    replicas on stderr (None: only on a terminal).
     """
     _positive(step_time_s, "step_time_s")
     _positive(tokens_per_step, "tokens_per_step")
@@ -107,7 +109,9 @@ def simulate_run(step_time_s: float, tokens_per_step: float, gpus: int, gpus_per
     ttt = np.full(run.replicas, math.nan)
     by_cause = np.zeros(len(sources))
     timeline = []
-    for r in range(run.replicas):
+    from sim.progress import progress as progress_bar
+    for r in progress_bar(range(run.replicas), desc="replicas", unit="replica",
+                          enabled=progress):
         out = run_replica(plan, FailureStream(sources, rng, block_s), record=(r == 0))
         for k in keys:
             acc[k][r] = out[k]

@@ -80,7 +80,15 @@ def validate(data: dict, label: str) -> Scenario:
         raise pydantic_error(e, label) from None
 
 
+def _renamed(data: dict, overrides: list[str]) -> dict:
+    """The scenario's name followed by the overrides, unless ``name`` itself is set."""
+    keys = [o.split("=", 1)[0].strip() for o in overrides]
+    if not overrides or "name" in keys or not isinstance(data.get("name"), str):
+        return data
+    return {**data, "name": f"{data['name']} [{', '.join(o.strip() for o in overrides)}]"}
+
+
 def load_scenario(spec: str | None, overrides: list[str] = ()) -> tuple[Scenario, str, Path]:
     data, label, folder = raw_scenario(spec)
-    data = apply_overrides(data, list(overrides))
+    data = _renamed(apply_overrides(data, list(overrides)), list(overrides))
     return validate(data, label), label, folder

@@ -124,7 +124,8 @@ def shrunk_step_time(scn: Scenario, seed: int | None = None):
 
 
 def run_reliability(scn: Scenario, trace: Trace, step_result: dict,
-                    rng: np.random.Generator, seed: int | None = None) -> tuple[dict, list]:
+                    rng: np.random.Generator, seed: int | None = None,
+                    progress: bool | None = False) -> tuple[dict, list]:
     """The ``reliability`` object of ``run --json`` and replica 0's timeline.
 
     ``step_result``: the step part of the JSON result (``step_time_s``,
@@ -152,7 +153,7 @@ def run_reliability(scn: Scenario, trace: Trace, step_result: dict,
     result = simulate_run(step_time_s, tokens_per_step, job_gpus, gpn, faults, checkpoint,
                           run, rng,
                           target_tokens=None if run.tokens is not None else target,
-                          step_time_for_gpus=step_for_gpus)
+                          step_time_for_gpus=step_for_gpus, progress=progress)
     out = result.to_json()
     out.update({"step_time_s": step_time_s, "tokens_per_step": tokens_per_step,
                 "tokens_per_step_source": tokens_source, "job_gpus": job_gpus,
@@ -183,8 +184,8 @@ def timeline_events(timeline: list, pid: int) -> list[dict]:
     for name, cat, start_s, dur_s in timeline:
         if dur_s > 0:
             events.append({"ph": "X", "name": name, "cat": cat, "pid": pid, "tid": 0,
-                           "ts": start_s * 1e6, "dur": dur_s * 1e6})
+                           "ts": round(start_s * 1e6, 3), "dur": round(dur_s * 1e6, 3)})
         elif cat == "failure":
             events.append({"ph": "i", "s": "t", "name": name, "cat": cat, "pid": pid,
-                           "tid": 1, "ts": start_s * 1e6})
+                           "tid": 1, "ts": round(start_s * 1e6, 3)})
     return events

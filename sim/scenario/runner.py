@@ -63,11 +63,20 @@ def load_or_generate(scn: Scenario, folder: Path) -> Trace:
     return generate_trace(scn)
 
 
-def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = None) -> ScenarioRun:
-    """Simulate one step of ``scn`` and, when faults are configured, the whole run."""
+def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = None,
+                 progress: bool | None = False) -> ScenarioRun:
+    """Simulate one step of ``scn`` and, when faults are configured, the whole run.
+
+    ``progress``: a bar over the phases on stderr (None: only on a terminal).
+    """
+    from sim.progress import progress as progress_bar
     t0 = time.perf_counter()
     seed = scn.sim.seed if seed is None else seed
+    phases = 2 + bool(scn.stragglers) + (scn.faults is not None)
+    bar = progress_bar(total=phases, desc="trace", unit="phase", enabled=progress)
     trace = load_or_generate(scn, folder)
+    bar.update()
+    bar.set_description("step")
     used = max(trace.gpu_of(r) for r in range(trace.world_size)) + 1
     graph = _cluster(scn, used)
     gspec = topologies.gpu_spec(scn.cluster.gpu)
@@ -80,16 +89,22 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
         # a stuck or mismatched trace: name the trace file
         raise (e.in_file(_trace_path(scn, folder)) if scn.trace else e) from None
     result = step_summary(trace, step, gspec.peak_dense_flops)
+    bar.update()
     if scn.stragglers:
+        bar.set_description("straggler attribution")
         result["stragglers"] = attribute(scn, trace, graph, compute, seed=straggler_seed,
                                          step=step).to_json()
         result["stragglers"]["episodes"] = step.extra.get("episodes")
+        bar.update()
     timeline = None
     if scn.faults is not None:
         from sim.scenario.reliability import run_reliability
+        bar.set_description("run-level replicas")
         rel, timeline = run_reliability(scn, trace, result, np.random.default_rng(seed),
-                                        seed=seed)
+                                        seed=seed, progress=progress)
         result["reliability"] = rel
+        bar.update()
+    bar.close()
     result["sim"] = {"wall_s": time.perf_counter() - t0, "step_wall_s": step.wall_s,
                      "events": step.events, "rank_classes": len(step.classes),
                      "flows": step.network.flows, "network_solves": step.network.solves,
@@ -112,9 +127,10 @@ def step_summary(trace: Trace, step: StepResult, peak_flops: float) -> dict:
     out = {
         "step_time_s": t,
         "tokens_per_s": tokens / t if tokens and t > 0 else None,
-        "mfu": model_flops / (t * n * peak_flops) if t > 0 else None,
-        "hfu": hw_flops / (t * n * peak_flops) if t > 0 else None,
-        "tflops_per_gpu": model_flops / (t * n) / 1e12 if t > 0 else None,
+        # a trace of durations only (no FLOPs) has no MFU: None ("n/a"), not 0
+        "mfu": model_flops / (t * n * peak_flops) if t > 0 and model_flops else None,
+        "hfu": hw_flops / (t * n * peak_flops) if t > 0 and hw_flops else None,
+        "tflops_per_gpu": model_flops / (t * n) / 1e12 if t > 0 and model_flops else None,
         "gpus": n,
         "memory_gb_per_gpu": meta.get("memory_gb_per_gpu"),
         "breakdown": {"compute_s": crit.compute_s, "exposed_comm_s": crit.exposed_comm_s,

@@ -31,7 +31,8 @@ def layout_of(scn: Scenario) -> Layout:
             dp = gpus // per_replica
     elif scn.cluster.gpus is not None and scn.cluster.gpus != p.tp * p.pp * p.cp * dp:
         raise InputError(f"tp*pp*cp*dp = {p.tp * p.pp * p.cp * dp} GPUs but the cluster "
-                         f"has {scn.cluster.gpus}", field="parallelism.dp", value=dp)
+                         f"has {scn.cluster.gpus}; set parallelism.dp=null to let dp follow "
+                         "the GPU count", field="parallelism.dp", value=dp)
     return Layout(tp=p.tp, pp=p.pp, dp=dp, vpp=p.vpp, cp=p.cp, ep=p.ep,
                   sequence_parallel=p.sequence_parallel, zero=p.zero, schedule=p.schedule,
                   recompute=p.recompute, overlap_grad_reduce=p.overlap_grad_reduce)
@@ -82,7 +83,7 @@ def generate_trace(scn: Scenario) -> Trace:
     mem = stage_memory(spec, layout, training, m)
     hbm = topologies.gpu_spec(scn.cluster.gpu).hbm_bytes
     trace.meta["memory_gb_per_gpu"] = mem["total_bytes"] / 1e9
-    trace.meta["memory"] = {k: v / 1e9 for k, v in mem.items()
+    trace.meta["memory"] = {k: float(v) for k, v in mem.items()
                             if k.endswith("_bytes")} | {"stage": mem["stage"]}
     if mem["total_bytes"] > hbm:
         raise InputError(
