@@ -68,7 +68,7 @@ def toy_trace(nodes: int, gpus_per_node: int, iterations: int, layers: int, fwd_
                           duration_s=bwd_s))
             last_ar = f"i{it}.ar{layer}"
             ops.append(Op(id=last_ar, kind="all_reduce", stream="comm", bytes=grad_bytes,
-                          group="dp", deps=(f"i{it}.b{layer}",)))
+                          group="dp", deps=(f"i{it}.b{layer}",), algorithm="ring/simple"))
     trace = Trace(world_size=n, programs=[Program(ranks=list(range(n)), ops=ops)],
                   groups={"dp": [list(range(n))]}, name=f"toy-dp-{n}")
     validate(trace)
@@ -78,20 +78,26 @@ def toy_trace(nodes: int, gpus_per_node: int, iterations: int, layers: int, fwd_
 def toy_closed_form_s(nodes: int, gpus_per_node: int, iterations: int, layers: int,
                       fwd_s: float, bwd_s: float, grad_bytes: float,
                       inter_bw_bytes_per_s: float, inter_latency_s: float = 5e-7,
-                      **_) -> dict:
+                      intra_latency_s: float = 5e-7, **_) -> dict:
     """Step time of the toy job with no contention but its own.
 
     Ring all-reduce over n GPUs in k = gpus_per_node channel rings (one per
     NIC), each carrying 1/k of the buffer: 2(n-1)/n * S/k bytes per NIC at the
-    inter-node rate, plus 2(n-1) steps of one 4-hop cross-node path
+    inter-node rate, plus 2(n-1) steps at the mean latency of the ring's hops
+    (n - nodes 2-hop NVLink hops, ``nodes`` 4-hop cross-node paths, each with
+    the Simple protocol's per-step overhead) and the protocol's base latency
     (Patarasuk and Yuan, J. Parallel Distrib. Comput. 69(2), 2009, for the
     ring's bandwidth term). Per iteration the all-reduces run one after the
     other on the comm stream, the one of layer k (k-th backward) starting
     after that backward: T_iter = F + max_k (k * B + (L - k + 1) * T_ar).
     """
+    from sim.collectives import PROTOCOLS
+    simple = PROTOCOLS["simple"]
     n, k = nodes * gpus_per_node, gpus_per_node
     bw_s = 2 * (n - 1) / n * grad_bytes / k / inter_bw_bytes_per_s
-    lat_s = 2 * (n - 1) * 4 * inter_latency_s
+    step_s = ((n - nodes) * (2 * intra_latency_s + simple.intra_step_s)
+              + nodes * (4 * inter_latency_s + simple.inter_step_s)) / n
+    lat_s = 2 * (n - 1) * step_s + simple.base_latency_s
     t_ar = bw_s + lat_s
     t_iter = layers * fwd_s + max(j * bwd_s + (layers - j + 1) * t_ar
                                   for j in range(1, layers + 1))

@@ -3,7 +3,8 @@
     clustersim run [SCENARIO] [--set KEY=VALUE ...] [--seed N] [--json] [--out DIR]
                    [--chrome-trace FILE]
     clustersim collective --op OP --bytes N --gpus N [--topology ring|switch|PRESET]
-                   [--link-bw GBPS --latency-us US] [--algorithm NAME] [--json]
+                   [--link-bw GBPS --latency-us US] [--algorithm NAME] [--protocol NAME]
+                   [--chunks N] [--explain] [--json]
     clustersim validate [--json]
     clustersim sweep SWEEP.yaml [--workers N] [--scheduler ADDRESS] [--out DIR] [--plot]
     clustersim run --chakra PREFIX --network NET.yml [--system SYS.json] [--comm-groups FILE]
@@ -75,7 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="link bandwidth per direction in GB/s (ring/switch)")
     c.add_argument("--latency-us", type=_nonnegative, default=1.0,
                    help="per-hop latency in us (ring/switch)")
-    c.add_argument("--algorithm", default=None, help="ring, tree, hierarchical, direct (default: auto)")
+    c.add_argument("--algorithm", default=None,
+                   help="ring, tree, hierarchical, nvls, nvls_tree, collnet, direct, pxn "
+                   "(default: auto, the tuner's choice)")
+    c.add_argument("--protocol", default=None,
+                   help="ll, ll128, simple (default: auto, the tuner's choice)")
+    c.add_argument("--chunks", type=int, default=None,
+                   help="pipeline chunks per phase (default: from the protocol's chunk size)")
+    c.add_argument("--explain", action="store_true",
+                   help="list every candidate algorithm/protocol with its predicted time")
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
     v = sub.add_parser("validate", help="published measurements vs prediction, with MAPE")

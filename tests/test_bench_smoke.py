@@ -49,8 +49,12 @@ def test_toy_closed_form_is_comm_bound_when_allreduce_is_long():
     bs = _load("bench_scale")
     cf = bs.toy_closed_form_s(128, 8, iterations=2, layers=8, fwd_s=100e-6, bwd_s=200e-6,
                               grad_bytes=16 * 2**20, inter_bw_bytes_per_s=50e9)
-    n = 1024
-    t_ar = 2 * (n - 1) / n * 2**21 / 50e9 + 2 * (n - 1) * 4 * 0.5e-6
+    from sim.collectives import PROTOCOLS
+    p = PROTOCOLS["simple"]
+    n, nodes = 1024, 128
+    step = ((n - nodes) * (2 * 0.5e-6 + p.intra_step_s)
+            + nodes * (4 * 0.5e-6 + p.inter_step_s)) / n
+    t_ar = 2 * (n - 1) / n * 2**21 / 50e9 + 2 * (n - 1) * step + p.base_latency_s
     assert cf["allreduce_s"] == pytest.approx(t_ar)
     # all-reduces (> 200 us each) queue behind the first backward: F + B + 8 T_ar
     assert cf["step_s"] == pytest.approx(2 * (8 * 100e-6 + 200e-6 + 8 * t_ar))

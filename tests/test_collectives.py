@@ -7,57 +7,88 @@ import pytest
 import yaml
 
 import topologies
-from sim.collectives import ALGORITHMS, TopologyView
+from sim.collectives import ALGORITHMS, PROTOCOLS, TopologyView
 from sim.collectives.ring import channel_rings
-from sim.commands.collective import collective_report, time_collective
+from sim.collectives.timing import collective_report, time_collective
 
 S = 2**30
 B = 50e9
 ALPHA = 0.5e-6
+SIMPLE = PROTOCOLS["simple"]
+# GPUs of the ring and switch graphs have no host: every step is a network step
+STEP = ALPHA + SIMPLE.inter_step_s
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 8, 16])
 def test_ring_all_reduce_closed_form(n):
-    t, _ = time_collective(topologies.ring(n, B, ALPHA), "all_reduce", S, list(range(n)), "ring")
-    expected = 2 * (n - 1) / n * S / B + 2 * (n - 1) * ALPHA
+    t, _ = time_collective(topologies.ring(n, B, ALPHA), "all_reduce", S, list(range(n)),
+                           "ring", "simple")
+    expected = 2 * (n - 1) / n * S / B + 2 * (n - 1) * STEP + SIMPLE.base_latency_s
     assert t == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("op", ["all_gather", "reduce_scatter"])
 @pytest.mark.parametrize("n", [4, 8])
 def test_all_gather_and_reduce_scatter_take_half_the_bandwidth_term(op, n):
-    t, _ = time_collective(topologies.ring(n, B, ALPHA), op, S, list(range(n)), "ring")
-    assert t == pytest.approx((n - 1) / n * S / B + (n - 1) * ALPHA, rel=1e-6)
+    t, _ = time_collective(topologies.ring(n, B, ALPHA), op, S, list(range(n)), "ring", "simple")
+    expected = (n - 1) / n * S / B + (n - 1) * STEP + SIMPLE.base_latency_s
+    assert t == pytest.approx(expected, rel=1e-6)
 
 
 def test_broadcast_is_a_pipelined_chain():
     n = 6
-    t, _ = time_collective(topologies.ring(n, B, ALPHA), "broadcast", S, list(range(n)), "ring")
-    assert t == pytest.approx(S / B + (n - 1) * ALPHA, rel=1e-6)
+    t, _ = time_collective(topologies.ring(n, B, ALPHA), "broadcast", S, list(range(n)),
+                           "ring", "simple")
+    assert t == pytest.approx(S / B + (n - 1) * STEP + SIMPLE.base_latency_s, rel=1e-6)
+
+
+@pytest.mark.parametrize("proto", ["ll", "ll128", "simple"])
+def test_protocols_scale_the_bandwidth_term_and_add_their_latencies(proto):
+    n, p = 8, PROTOCOLS[proto]
+    t, _ = time_collective(topologies.ring(n, B, ALPHA), "all_reduce", S, list(range(n)),
+                           "ring", proto)
+    expected = (2 * (n - 1) / n * S / B / p.bw_efficiency
+                + 2 * (n - 1) * (ALPHA + p.inter_step_s) + p.base_latency_s)
+    assert t == pytest.approx(expected, rel=1e-6)
 
 
 def test_direct_all_to_all_on_a_switch():
     n = 8
     g = topologies.single_switch(n, B, ALPHA)
-    t, algo = time_collective(g, "all_to_all", S, list(range(n)))
+    t, algo = time_collective(g, "all_to_all", S, list(range(n)), None, "simple")
     assert algo == "direct"
-    # each GPU pushes (n-1)/n of its buffer through its one uplink; two hops of latency
-    assert t == pytest.approx((n - 1) / n * S / B + 2 * ALPHA, rel=1e-6)
+    # each GPU pushes (n-1)/n of its buffer through its one uplink; one round of
+    # 7 peers, each two hops away
+    expected = (n - 1) / n * S / B + (2 * ALPHA + SIMPLE.inter_step_s) + SIMPLE.base_latency_s
+    assert t == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("n", [9, 17, 33])
+def test_all_to_all_pays_a_latency_step_per_round_of_peers(n):
+    from sim.collectives.direct import PEERS_IN_FLIGHT
+    g = topologies.single_switch(n, B, ALPHA)
+    t, _ = time_collective(g, "all_to_all", 8.0 * n, list(range(n)), "direct", "ll")
+    ll = PROTOCOLS["ll"]
+    rounds = -(-(n - 1) // PEERS_IN_FLIGHT)
+    expected = rounds * (2 * ALPHA + ll.inter_step_s) + ll.base_latency_s
+    assert t == pytest.approx(expected, rel=1e-3)
 
 
 def test_tree_latency_grows_with_log_n_and_ring_with_n():
     n = 16
     g = topologies.single_switch(n, B, ALPHA)
     tiny = 8.0
-    t_tree, _ = time_collective(g, "all_reduce", tiny, list(range(n)), "tree")
-    t_ring, _ = time_collective(g, "all_reduce", tiny, list(range(n)), "ring")
-    assert t_tree == pytest.approx(2 * 4 * 2 * ALPHA, rel=1e-3)   # 2*log2(16) steps, 2 hops
-    assert t_ring == pytest.approx(2 * (n - 1) * 2 * ALPHA, rel=1e-3)
+    t_tree, _ = time_collective(g, "all_reduce", tiny, list(range(n)), "tree", "simple")
+    t_ring, _ = time_collective(g, "all_reduce", tiny, list(range(n)), "ring", "simple")
+    step = 2 * ALPHA + SIMPLE.inter_step_s
+    # 16 single-GPU hosts: the double binary tree is 4 levels deep, up and down
+    assert t_tree == pytest.approx(2 * 4 * step + SIMPLE.base_latency_s, rel=1e-3)
+    assert t_ring == pytest.approx(2 * (n - 1) * step + SIMPLE.base_latency_s, rel=1e-3)
 
 
 def test_hierarchical_matches_its_three_phase_closed_form():
     g = topologies.build_cluster("a100-80gb", 16)
-    t, _ = time_collective(g, "all_reduce", S, list(range(16)), "hierarchical")
+    t, _ = time_collective(g, "all_reduce", S, list(range(16)), "hierarchical", "simple")
     assert t > 0
     # reduce-scatter and all-gather inside a node each move 7/8 S over NVLink;
     # the inter-node all-reduce moves S/8 per rail: 2 * 1/2 * S/8 over each NIC
@@ -109,15 +140,20 @@ def _published():
 ])
 def test_busbw_against_nccl_tests(gpu, gpus, key):
     measured = _published()["nccl_busbw_gb_s"][key]
-    rep = collective_report(topologies.build_cluster(gpu, gpus), "all_reduce", S, gpus, "ring")
+    rep = collective_report(topologies.build_cluster(gpu, gpus), "all_reduce", S, gpus, "ring",
+                            "simple")
     assert rep["busbw_gb_s"] == pytest.approx(measured, rel=0.05)
 
 
 def test_every_registered_algorithm_runs_what_it_claims():
     g = topologies.build_cluster("h100-sxm", 16)
     topo = TopologyView(g)
+    ran = set()
     for algo in ALGORITHMS.values():
         for op in algo.ops:
             if algo.supports(op, list(range(16)), topo):
                 t, used = time_collective(g, op, 2**20, list(range(16)), algo.name)
                 assert t > 0 and used == algo.name
+                ran.add(algo.name)
+    # an H100 pair of nodes on NDR has NVLS, SHARP and PXN; NVLS alone needs one node
+    assert ran == set(ALGORITHMS) - {"nvls"}

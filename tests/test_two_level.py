@@ -2,8 +2,11 @@
 import pytest
 
 import topologies
-from sim.commands.collective import time_collective
+from sim.collectives import PROTOCOLS
+from sim.collectives.timing import time_collective
 from topologies import TopologyError
+
+P = PROTOCOLS["simple"]
 
 INTRA = 400e9
 INTER = 50e9
@@ -50,31 +53,40 @@ def test_link_attributes_follow_the_conventions():
     assert G.nodes["h0.nvsw"] == {"kind": "nvswitch", "host": 0}
 
 
+NV_STEP = 2 * LAT_INTRA + P.intra_step_s        # GPU - NVSwitch - GPU
+NET_STEP = 4 * LAT_INTER + P.inter_step_s       # GPU - NIC - switch - NIC - GPU
+
+
 def test_single_node_ring_all_reduce_matches_closed_form():
     # one ring of 8 over the NVSwitch: 2(n-1)/n S / B + 2(n-1) steps of 2 hops
-    t, algo = time_collective(_graph(2, 8), "all_reduce", S, list(range(8)), "ring")
+    t, algo = time_collective(_graph(2, 8), "all_reduce", S, list(range(8)), "ring", "simple")
     assert algo == "ring"
-    assert t == pytest.approx(2 * 7 / 8 * S / INTRA + 14 * 2 * LAT_INTRA, rel=1e-9)
+    expected = 2 * 7 / 8 * S / INTRA + 14 * NV_STEP + P.base_latency_s
+    assert t == pytest.approx(expected, rel=1e-9)
 
 
 def test_two_node_ring_all_reduce_matches_closed_form():
     # 8 channel rings (one per NIC), each carrying S/8; every NIC link carries one
     # channel per direction at the inter-node rate, the NVSwitch links are faster
-    # (7 flows share 400 GB/s); each of the 2(n-1) steps waits one 4-hop path.
+    # (7 flows share 400 GB/s). A ring of 16 has 14 NVLink hops and 2 network
+    # hops: each of the 2(n-1) steps is charged their mean latency, so NVLink
+    # steps cost NVLink latency, not the network path's.
     n = 16
-    t, algo = time_collective(_graph(2, 8), "all_reduce", S, list(range(n)), "ring")
+    t, algo = time_collective(_graph(2, 8), "all_reduce", S, list(range(n)), "ring", "simple")
     assert algo == "ring"
-    expected = 2 * (n - 1) / n * (S / 8) / INTER + 2 * (n - 1) * 4 * LAT_INTER
+    step = (14 * NV_STEP + 2 * NET_STEP) / 16
+    expected = 2 * (n - 1) / n * (S / 8) / INTER + 2 * (n - 1) * step + P.base_latency_s
     assert t == pytest.approx(expected, rel=1e-9)
 
 
 def test_global_switch_is_non_blocking():
     # 4 nodes, one GPU per node sending to another node at once: no shared links
     G = _graph(4, 2)
-    t_one, _ = time_collective(G, "all_reduce", S, [0, 2], "ring")
-    t_many, _ = time_collective(G, "all_reduce", S, [0, 2, 4, 6], "ring")
-    assert t_one == pytest.approx(S / INTER + 2 * 4 * LAT_INTER, rel=1e-9)
-    assert t_many == pytest.approx(2 * 3 / 4 * S / INTER + 6 * 4 * LAT_INTER, rel=1e-9)
+    t_one, _ = time_collective(G, "all_reduce", S, [0, 2], "ring", "simple")
+    t_many, _ = time_collective(G, "all_reduce", S, [0, 2, 4, 6], "ring", "simple")
+    assert t_one == pytest.approx(S / INTER + 2 * NET_STEP + P.base_latency_s, rel=1e-9)
+    assert t_many == pytest.approx(2 * 3 / 4 * S / INTER + 6 * NET_STEP + P.base_latency_s,
+                                   rel=1e-9)
 
 
 @pytest.mark.parametrize("kwargs, field", [

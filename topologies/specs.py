@@ -54,6 +54,9 @@ class NodeSpec:
     pcie_latency_s: float
     fabric: str
     source: str
+    nvls: bool = False
+    nvls_efficiency: float | None = None
+    pxn: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,7 @@ class FabricSpec:
     hop_latency_s: float
     link_efficiency: float
     source: str
+    sharp: bool = False
 
 
 def _load_table(path: str | Path | None, default_file: str) -> tuple[dict, str]:
@@ -112,10 +116,13 @@ _NODE_FLOATS = {"nvlink_bw_bytes_per_s": v.positive_float, "nvlink_latency_s": v
                 "nic_efficiency": v.fraction, "pcie_bw_bytes_per_s": v.positive_float,
                 "pcie_latency_s": v.nonneg_float}
 _NODE_FIELDS = frozenset(_NODE_FLOATS) | {"gpu", "gpus_per_node", "nics", "fabric", "source"}
+#: optional collective capabilities: NVLink SHARP (with its achievable fraction
+#: of NVLink nominal) and PXN (NIC traffic relayed through a peer GPU over NVLink)
+_NODE_OPTIONAL = frozenset({"nvls", "nvls_efficiency", "pxn"})
 
 
 def _node_from_entry(name: str, entry: dict, label: str) -> NodeSpec:
-    v.known_keys(entry, _NODE_FIELDS, name, label)
+    v.known_keys(entry, _NODE_FIELDS | _NODE_OPTIONAL, name, label)
     for key in sorted(_NODE_FIELDS):
         v.required(entry, key, name, label)
     fields = {k: fn(entry[k], f"{name}.{k}", label) for k, fn in _NODE_FLOATS.items()}
@@ -125,17 +132,33 @@ def _node_from_entry(name: str, entry: dict, label: str) -> NodeSpec:
         raise TopologyError(f"must equal gpus_per_node ({gpn}): one NIC per GPU",
                             file=label, field=f"{name}.nics", value=nics)
     strs = {k: _string(entry[k], f"{name}.{k}", label) for k in ("gpu", "fabric", "source")}
-    return NodeSpec(name=name, gpus_per_node=gpn, nics=nics, **fields, **strs)
+    caps = {k: _flag(entry.get(k, False), f"{name}.{k}", label) for k in ("nvls", "pxn")}
+    eff = entry.get("nvls_efficiency")
+    if eff is not None:
+        eff = v.fraction(eff, f"{name}.nvls_efficiency", label)
+    if caps["nvls"] and eff is None:
+        raise TopologyError("nvls: true needs nvls_efficiency", file=label,
+                            field=f"{name}.nvls_efficiency", value=None)
+    return NodeSpec(name=name, gpus_per_node=gpn, nics=nics, **fields, **strs,
+                    nvls_efficiency=eff, **caps)
+
+
+def _flag(value: object, field: str, file: str) -> bool:
+    if not isinstance(value, bool):
+        raise TopologyError("must be true or false", file=file, field=field, value=value)
+    return value
 
 
 _FABRIC_FIELDS = frozenset({"topology", "link_bw_bytes_per_s", "nodes_per_leaf",
                             "oversubscription", "spines", "hop_latency_s",
                             "link_efficiency", "source"})
+#: optional: in-network reduction (SHARP) that NCCL's CollNet can use
+_FABRIC_OPTIONAL = frozenset({"sharp"})
 FABRIC_TOPOLOGIES = frozenset({"rail-optimized"})
 
 
 def _fabric_from_entry(name: str, entry: dict, label: str) -> FabricSpec:
-    v.known_keys(entry, _FABRIC_FIELDS, name, label)
+    v.known_keys(entry, _FABRIC_FIELDS | _FABRIC_OPTIONAL, name, label)
     for key in sorted(_FABRIC_FIELDS - {"spines"}):
         v.required(entry, key, name, label)
     topology = _string(entry["topology"], f"{name}.topology", label)
@@ -154,7 +177,8 @@ def _fabric_from_entry(name: str, entry: dict, label: str) -> FabricSpec:
                                           f"{name}.oversubscription", label),
         hop_latency_s=v.nonneg_float(entry["hop_latency_s"], f"{name}.hop_latency_s", label),
         link_efficiency=v.fraction(entry["link_efficiency"], f"{name}.link_efficiency", label),
-        source=_string(entry["source"], f"{name}.source", label))
+        source=_string(entry["source"], f"{name}.source", label),
+        sharp=_flag(entry.get("sharp", False), f"{name}.sharp", label))
 
 
 def gpu_spec(name: str, path: str | Path | None = None) -> GpuSpec:

@@ -8,36 +8,96 @@ overlap) are one phase whose flows carry the whole per-link volume and whose
 ``steps`` count the per-step latencies, which is exact on an idle network:
 ring all-reduce of S bytes on n GPUs takes 2(n-1)/n * S/B + 2(n-1) * alpha.
 
+Each step is charged the latency of the hop it crosses: a phase names its
+``hops`` (GPU pairs of one pass of its critical path) and every one of its
+``steps`` pays their mean path latency, so a ring's NVLink hops cost NVLink
+latency and only its inter-node hops cost the network path.
+
+``depth`` is the number of store-and-forward stages a chunk crosses in
+sequence (the levels of a tree or chain, up and down); a ring phase has depth
+1 because its volume formula already counts its fill. How chunking turns depth
+into time is in :mod:`sim.collectives.pipeline`.
+
 Adding an algorithm is one subclass of :class:`CollectiveAlgorithm` and one
 entry in :data:`sim.collectives.registry.ALGORITHMS`.
 """
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import networkx as nx
 
+Flow = tuple[int, int, float]
+
 
 @dataclass(frozen=True)
 class Phase:
-    """Concurrent flows ``(src_gpu, dst_gpu, bytes)`` and ``steps`` latency steps."""
+    """Concurrent flows ``(src_gpu, dst_gpu, bytes)`` and ``steps`` latency steps.
 
-    flows: tuple[tuple[int, int, float], ...]
+    ``hops``: GPU pairs whose mean path latency each step pays (empty: the
+    slowest flow's path). ``depth``: store-and-forward stages of a chunk.
+    """
+
+    flows: tuple[Flow, ...]
     steps: int
+    hops: tuple[tuple[int, int], ...] = ()
+    depth: int = 1
+
+
+@functools.lru_cache(maxsize=None)
+def _node_caps(node: str | None) -> dict:
+    import topologies
+    if node is None or node not in topologies.list_nodes():
+        return {}
+    ns = topologies.node_spec(node)
+    return {"nvls": ns.nvls, "nvls_efficiency": ns.nvls_efficiency,
+            "nvlink_efficiency": ns.nvlink_efficiency, "pxn": ns.pxn}
+
+
+@functools.lru_cache(maxsize=None)
+def _fabric_caps(fabric: str | None) -> dict:
+    import topologies
+    if fabric is None or fabric not in topologies.list_fabrics():
+        return {}
+    return {"sharp": topologies.fabric_spec(fabric).sharp}
 
 
 class TopologyView:
-    """What algorithms may ask of the topology: hosts and NICs of GPUs."""
+    """What algorithms may ask of the topology: hosts, rails and capabilities.
+
+    Capabilities (``nvls``, ``nvls_efficiency``, ``nvlink_efficiency``,
+    ``pxn``, ``sharp``) come from graph attributes of those names when set,
+    else from the node and fabric presets the graph names, else off.
+    """
 
     def __init__(self, graph: nx.DiGraph):
         self.graph = graph
+        attrs = graph.graph
+        caps = {"nvls": False, "nvls_efficiency": None, "nvlink_efficiency": None,
+                "pxn": False, "sharp": False}
+        caps.update(_node_caps(attrs.get("node")))
+        caps.update(_fabric_caps(attrs.get("fabric")))
+        caps.update({k: attrs[k] for k in caps if k in attrs})
+        self.nvls: bool = bool(caps["nvls"]) and caps["nvls_efficiency"] is not None
+        self.nvls_efficiency: float | None = caps["nvls_efficiency"]
+        self.nvlink_efficiency: float = caps["nvlink_efficiency"] or 1.0
+        self.pxn: bool = bool(caps["pxn"])
+        self.sharp: bool = bool(caps["sharp"])
 
     def host_of(self, gpu: int) -> int:
         return self.graph.nodes[gpu].get("host", gpu)
 
     def local_of(self, gpu: int) -> int:
         return self.graph.nodes[gpu].get("local", 0)
+
+    def gpu_at(self, host: int, local: int) -> int | None:
+        """The GPU of ``host`` with local index ``local`` (members or not)."""
+        if not hasattr(self, "_gpu_at"):
+            self._gpu_at = {(d.get("host"), d.get("local")): g
+                            for g, d in self.graph.nodes(data=True) if isinstance(g, int)}
+        return self._gpu_at.get((host, local))
 
     def by_host(self, gpus: list[int]) -> list[list[int]]:
         """Members grouped by host, hosts in order of first appearance."""
@@ -46,20 +106,41 @@ class TopologyView:
             groups.setdefault(self.host_of(g), []).append(g)
         return list(groups.values())
 
+    def uniform_hosts(self, gpus: list[int]) -> list[list[int]] | None:
+        """Members by host, each sorted by local index, if every host has as
+        many members; else None."""
+        hosts = self.by_host(gpus)
+        if len({len(h) for h in hosts}) != 1:
+            return None
+        return [sorted(h, key=self.local_of) for h in hosts]
+
 
 class CollectiveAlgorithm(ABC):
     """Decomposes collectives into flow phases on the actual placement."""
 
     name: str = ""
     ops: tuple[str, ...] = ()
+    #: protocols this algorithm runs with (NCCL runs NVLS and CollNet in Simple only)
+    protocols: tuple[str, ...] = ("ll", "ll128", "simple")
 
     def supports(self, op: str, gpus: list[int], topo: TopologyView) -> bool:
-        return op in self.ops
+        return op in self.ops and len(gpus) > 1
 
     @abstractmethod
     def phases(self, op: str, nbytes: float, gpus: list[int],
                topo: TopologyView) -> list[Phase]:
         """Flow phases of ``op`` on ``gpus`` (in rank order) moving ``nbytes``."""
+
+
+def ring_flows(order: list[int], per_link: float) -> list[Flow]:
+    """One flow per hop of the closed ring ``order``."""
+    n = len(order)
+    return [(order[i], order[(i + 1) % n], per_link) for i in range(n)] if n > 1 else []
+
+
+def ring_hops(order: list[int]) -> tuple[tuple[int, int], ...]:
+    n = len(order)
+    return tuple((order[i], order[(i + 1) % n]) for i in range(n)) if n > 1 else ()
 
 
 def ring_volume(op: str, nbytes: float, n: int) -> tuple[float, int]:

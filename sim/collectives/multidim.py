@@ -33,20 +33,20 @@ DIM_ALGORITHMS = ("ring", "direct", "halvingDoubling", "doubleBinaryTree")
 DEFAULTS = {"impl": {}, "optimization": "localBWAware", "splits": 1, "active_chunks": 1}
 
 
-def _ring(lines, op, b):
+def _ring(lines, op, b, topo=None):
     k = len(lines[0])
     vol, steps = ring_volume(op, b, k)
     return [Phase(tuple((ln[i], ln[(i + 1) % k], vol) for ln in lines for i in range(k)), steps)]
 
 
-def _direct(lines, op, b):
+def _direct(lines, op, b, topo=None):
     k = len(lines[0])
     share = b / k * (2 if op == "all_reduce" else 1)
     return [Phase(tuple((x, y, share) for ln in lines for x in ln for y in ln if x != y),
                   2 if op == "all_reduce" else 1)]
 
 
-def _halving_doubling(lines, op, b):
+def _halving_doubling(lines, op, b, topo=None):
     k = len(lines[0])
     rounds = int(math.log2(k))
     if 2**rounds != k:
@@ -60,10 +60,10 @@ def _halving_doubling(lines, op, b):
     return {"reduce_scatter": rs, "all_gather": ag, "all_reduce": rs + ag}[op]
 
 
-def _tree(lines, op, b):
+def _tree(lines, op, b, topo):
     if op != "all_reduce":
         raise ValueError("doubleBinaryTree runs only all-reduce")
-    phases = [DoubleBinaryTree().phases(op, b, ln, None)[0] for ln in lines]
+    phases = [DoubleBinaryTree().phases(op, b, ln, topo)[0] for ln in lines]
     return [Phase(tuple(f for p in phases for f in p.flows), phases[0].steps)]
 
 
@@ -115,6 +115,7 @@ def stages(op: str, nbytes: float, varying: list[int], dims: list[int],
 
 class MultiDimensional(CollectiveAlgorithm):
     name = "astra"
+    protocols = ("ideal",)
     ops = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast",
            "reduce", "barrier")
 
@@ -137,7 +138,7 @@ class MultiDimensional(CollectiveAlgorithm):
         per_stage = []
         for d, dop, size in stages(op, nbytes, varying, dims, cfg["optimization"]):
             lines = _lines(gpus, dims, d)
-            per_stage.append(_DIM[impls[d]](lines, dop, size / chunks))
+            per_stage.append(_DIM[impls[d]](lines, dop, size / chunks, topo))
         if chunks == 1:
             return [p for ps in per_stage for p in ps]
         return _pipeline(per_stage, chunks, active)

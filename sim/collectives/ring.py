@@ -9,7 +9,7 @@ next have the same local index, so the hop stays on one rail).
 """
 from __future__ import annotations
 
-from sim.collectives.base import CollectiveAlgorithm, Phase, TopologyView, ring_volume
+from sim.collectives.base import CollectiveAlgorithm, Phase, TopologyView, ring_hops, ring_volume
 
 
 def channel_rings(gpus: list[int], topo: TopologyView) -> list[list[int]]:
@@ -42,8 +42,6 @@ class Ring(CollectiveAlgorithm):
 
     def phases(self, op, nbytes, gpus, topo):
         n = len(gpus)
-        if n < 2:
-            return []
         rings = channel_rings(gpus, topo)
         per_link, steps = ring_volume(op, nbytes / len(rings), n)
         chain = op in ("broadcast", "reduce")
@@ -51,4 +49,4 @@ class Ring(CollectiveAlgorithm):
         for order in rings:
             hops = n - 1 if chain else n
             flows.extend((order[i], order[(i + 1) % n], per_link) for i in range(hops))
-        return [Phase(tuple(flows), steps)]
+        return [Phase(tuple(flows), steps, hops=ring_hops(rings[0]))]

@@ -1,17 +1,12 @@
 """``clustersim collective``: time one collective on an idle topology, like nccl-tests."""
 from __future__ import annotations
 
-import simpy
-
-import topologies
-from sim.collectives import ALGORITHMS, TopologyView, bus_factor, choose, run_collective
-from sim.network.flows import FlowNetwork
-from sim.network.routing import Router
 from workloads.errors import InputError
 
 
 def collective_topology(name: str, gpus: int, link_bw_gb_s: float, latency_us: float):
     """The graph named by ``--topology``: ring, switch, or a GPU / node preset."""
+    import topologies
     if gpus < 2:
         raise InputError("a collective needs at least 2 GPUs", field="--gpus", value=gpus)
     if name in ("ring", "switch"):
@@ -35,40 +30,45 @@ def _round_up(n: int, k: int) -> int:
     return -(-n // k) * k
 
 
-def time_collective(graph, op: str, nbytes: float, gpus: list[int],
-                    algorithm: str | None = None) -> tuple[float, str]:
-    """Seconds one collective takes on an idle ``graph``, and the algorithm used."""
-    env = simpy.Environment()
-    net = FlowNetwork(env, Router(graph))
-    topo = TopologyView(graph)
-    algo = choose(op, nbytes, gpus, topo, algorithm)
-    env.process(run_collective(net, topo, op, nbytes, [gpus], algo.name))
-    env.run()
-    return env.now, algo.name
-
-
-def collective_report(graph, op: str, nbytes: float, n: int,
-                      algorithm: str | None = None) -> dict:
-    t, used = time_collective(graph, op, nbytes, list(range(n)), algorithm)
-    algbw = nbytes / t if t > 0 else float("inf")
-    return {"op": op, "bytes": nbytes, "gpus": n, "algorithm": used,
-            "topology": graph.graph.get("name", "?"), "time_s": t,
-            "algbw_gb_s": algbw / 1e9, "busbw_gb_s": algbw * bus_factor(op, n) / 1e9}
+def _check(args):
+    from sim.collectives import ALGORITHMS, PROTOCOLS, Chunking
+    algo = None if args.algorithm in (None, "auto") else args.algorithm.lower()
+    proto = None if getattr(args, "protocol", None) in (None, "auto") else args.protocol.lower()
+    if algo is not None and algo not in ALGORITHMS:
+        raise InputError(f"unknown algorithm (known: {', '.join(ALGORITHMS)})",
+                         field="--algorithm", value=args.algorithm)
+    if proto is not None and proto not in PROTOCOLS:
+        raise InputError(f"unknown protocol (known: {', '.join(PROTOCOLS)})",
+                         field="--protocol", value=args.protocol)
+    if args.bytes <= 0:
+        raise InputError("bytes must be positive", field="--bytes", value=args.bytes)
+    chunks = getattr(args, "chunks", None)
+    if chunks is not None and chunks < 1:
+        raise InputError("must be a positive integer", field="--chunks", value=chunks)
+    return algo, proto, Chunking(chunks)
 
 
 def cmd_collective(args) -> int:
     from sim.cli import print_json
-    if args.algorithm and args.algorithm not in ALGORITHMS and args.algorithm != "auto":
-        raise InputError(f"unknown algorithm (known: {', '.join(ALGORITHMS)})",
-                         field="--algorithm", value=args.algorithm)
-    if args.bytes <= 0:
-        raise InputError("bytes must be positive", field="--bytes", value=args.bytes)
+    from sim.collectives.timing import collective_report, explain
+    algo, proto, chunking = _check(args)
     graph = collective_topology(args.topology, args.gpus, args.link_bw, args.latency_us)
-    rep = collective_report(graph, args.op, args.bytes, args.gpus, args.algorithm)
+    rep = collective_report(graph, args.op, args.bytes, args.gpus, algo, proto, chunking)
+    if getattr(args, "explain", False):
+        rep["candidates"] = explain(graph, args.op, args.bytes, list(range(args.gpus)),
+                                    algo, proto, chunking)
     if args.json:
         print_json(rep)
-    else:
-        print(f"{rep['op']} {rep['bytes']:.0f} B on {rep['gpus']} GPUs ({rep['topology']}, "
-              f"{rep['algorithm']}): time {rep['time_s'] * 1e6:.1f} us, "
-              f"algbw {rep['algbw_gb_s']:.2f} GB/s, busbw {rep['busbw_gb_s']:.2f} GB/s")
+        return 0
+    print(f"{rep['op']} {rep['bytes']:.0f} B on {rep['gpus']} GPUs ({rep['topology']}, "
+          f"{rep['algorithm']}/{rep['protocol']}): time {rep['time_s'] * 1e6:.1f} us, "
+          f"algbw {rep['algbw_gb_s']:.2f} GB/s, busbw {rep['busbw_gb_s']:.2f} GB/s")
+    if "candidates" in rep:
+        print(f"\n{'algorithm':<14}{'protocol':<10}{'predicted us':>14}{'latency us':>12}"
+              f"{'bandwidth us':>14}")
+        for c in rep["candidates"]:
+            mark = "  <- chosen" if (c["algorithm"], c["protocol"]) == (
+                rep["algorithm"], rep["protocol"]) else ""
+            print(f"{c['algorithm']:<14}{c['protocol']:<10}{c['predicted_s'] * 1e6:>14.1f}"
+                  f"{c['latency_s'] * 1e6:>12.1f}{c['bandwidth_s'] * 1e6:>14.1f}{mark}")
     return 0

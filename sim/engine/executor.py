@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import simpy
 
 from sim.collectives import TopologyView
-from sim.collectives.runner import CollectivePlanner
+from sim.collectives.planner import CollectivePlanner
 from sim.compute import ComputeModel
 from sim.engine.classes import RankClass
 from sim.engine.isolation import isolated_families

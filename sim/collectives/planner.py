@@ -1,41 +1,39 @@
-"""Planning and running a collective's flow phases on the network."""
+"""Planning a collective's flow phases on the network, and running them.
+
+A planned phase (:func:`sim.collectives.layout.lay_out`) waits its latency,
+then moves its bytes under max-min sharing with all other traffic.
+
+The algorithm and protocol come from the request or, by default, from the
+:class:`~sim.collectives.tuner.Tuner`, chosen on the first instance and used
+for all concurrent instances.
+"""
 from __future__ import annotations
 
-import numpy as np
-
+from sim.collectives import pipeline
 from sim.collectives.base import TopologyView
-from sim.collectives.registry import choose
+from sim.collectives.layout import lay_out, merge_instances
+from sim.collectives.protocols import PROTOCOLS
+from sim.collectives.tuner import Tuner
 from sim.network.flows import FlowNetwork
 from sim.network.isolated import isolated_duration_s
 
 
-def collective_phases(op: str, nbytes: float, instances: list[list[int]],
-                      topo: TopologyView, algorithm: str | None = None):
-    """Per phase index, the flows of every instance (concurrent groups run in lock step)."""
-    merged: list[tuple[list, int]] = []
-    for gpus in instances:
-        algo = choose(op, nbytes, gpus, topo, algorithm)
-        for i, phase in enumerate(algo.phases(op, nbytes, gpus, topo)):
-            if i == len(merged):
-                merged.append(([], 0))
-            flows, steps = merged[i]
-            flows.extend(phase.flows)
-            merged[i] = (flows, max(steps, phase.steps))
-    return merged
-
-
 class CollectivePlanner:
-    """Routed, cached flow phases of collectives: (routes, sizes, counts, delay_s) per phase.
+    """Routed, cached flow phases of collectives: (routes, sizes, counts, delay_s) per phase."""
 
-    A phase waits ``steps`` times the longest path latency of its flows, then
-    moves its bytes under max-min sharing with all other traffic.
-    """
-
-    def __init__(self, net: FlowNetwork, topo: TopologyView):
+    def __init__(self, net: FlowNetwork, topo: TopologyView,
+                 chunking: pipeline.Chunking = pipeline.DEFAULT):
         self.net = net
         self.topo = topo
+        self.chunking = chunking
+        self.tuner = Tuner(net.router, topo, chunking)
         self._plans: dict = {}
         self._isolated: dict = {}
+
+    def choice(self, op: str, nbytes: float, instances: list[list[int]],
+               request: str | None = None) -> tuple[str, str]:
+        """(algorithm, protocol) the collective runs with."""
+        return self.tuner.choose(op, nbytes, instances[0], request)
 
     def plan(self, op: str, nbytes: float, instances: list[list[int]],
              algorithm: str | None = None, key=None):
@@ -43,14 +41,15 @@ class CollectivePlanner:
         hit = self._plans.get(key)
         if hit is not None:
             return hit
-        phases = []
-        for flows, steps in collective_phases(op, nbytes, instances, self.topo, algorithm):
-            routes = self.net.router.routes(tuple((a, b) for a, b, _ in flows))
-            sizes = np.array([s for _, _, s in flows], dtype=float)
-            delay = float(routes.latency.max()) * steps if len(routes) else 0.0
-            phases.append((routes, sizes, np.ones(len(sizes)), delay))
-        self._plans[key] = phases
-        return phases
+        if len(instances[0]) < 2:
+            self._plans[key] = []
+            return []
+        algo, proto = self.choice(op, nbytes, instances, algorithm)
+        phases = merge_instances(op, nbytes, instances, algo, self.topo)
+        plan = [p[:4] for p in lay_out(self.net.router, self.topo, phases, PROTOCOLS[proto],
+                                       self.chunking)]
+        self._plans[key] = plan
+        return plan
 
     def isolated_time_s(self, op: str, nbytes: float, instances: list[list[int]],
                         algorithm: str | None = None, key=None) -> float:
@@ -73,6 +72,7 @@ class CollectivePlanner:
 
 
 def run_collective(net: FlowNetwork, topo: TopologyView, op: str, nbytes: float,
-                   instances: list[list[int]], algorithm: str | None = None):
+                   instances: list[list[int]], algorithm: str | None = None,
+                   chunking: pipeline.Chunking = pipeline.DEFAULT):
     """SimPy process body for a one-off collective (no plan reuse across calls)."""
-    yield from CollectivePlanner(net, topo).run(op, nbytes, instances, algorithm)
+    yield from CollectivePlanner(net, topo, chunking).run(op, nbytes, instances, algorithm)

@@ -1,0 +1,64 @@
+"""Routed phases of one algorithm and protocol: sizes on the wire and latencies.
+
+A laid-out phase waits its latency (``steps`` times the mean latency of its
+hops plus the protocol's per-step overhead, once per wave of chunks; the
+protocol's base latency on the first phase), then moves its bytes. Bytes are
+the algorithm's flow volumes divided by the protocol's bandwidth efficiency
+and multiplied by the pipeline fill (:mod:`sim.collectives.pipeline`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sim.collectives import pipeline
+from sim.collectives.base import Phase, TopologyView
+from sim.collectives.protocols import Protocol
+from sim.collectives.registry import ALGORITHMS
+from sim.network.routing import Router
+
+
+def merge_instances(op: str, nbytes: float, instances: list[list[int]], algorithm: str,
+                    topo: TopologyView) -> list[Phase]:
+    """Per phase index, the flows of every instance (concurrent groups run in lock step)."""
+    algo = ALGORITHMS[algorithm]
+    merged: list[Phase] = []
+    for gpus in instances:
+        for i, ph in enumerate(algo.phases(op, nbytes, gpus, topo)):
+            if i == len(merged):
+                merged.append(ph)
+            else:
+                m = merged[i]
+                merged[i] = Phase(m.flows + ph.flows, max(m.steps, ph.steps), m.hops,
+                                  max(m.depth, ph.depth))
+    return merged
+
+
+def phase_delay_s(router: Router, topo: TopologyView, phase: Phase, proto: Protocol,
+                  flow_latency: np.ndarray) -> float:
+    """Latency of one wave of a phase: its steps at the mean latency of its hops."""
+    if phase.steps == 0:
+        return 0.0
+    if phase.hops:
+        lat = router.routes(phase.hops).latency
+        over = [proto.step_overhead_s(topo.host_of(a) == topo.host_of(b)) for a, b in phase.hops]
+        return phase.steps * float(np.mean(lat + np.array(over)))
+    slowest = float(flow_latency.max()) if len(flow_latency) else 0.0
+    return phase.steps * (slowest + proto.inter_step_s)
+
+
+def lay_out(router: Router, topo: TopologyView, phases: list[Phase], proto: Protocol,
+            chunking: pipeline.Chunking):
+    """Routed phases: (routes, sizes, counts, delay_s, wire factor) each."""
+    out = []
+    for i, ph in enumerate(phases):
+        routes = router.routes(tuple((a, b) for a, b, _ in ph.flows))
+        raw = np.array([s for _, _, s in ph.flows], dtype=float)
+        per_flow = float(raw.max()) if len(raw) else 0.0
+        chunks = pipeline.chunk_count(per_flow, ph.depth, proto, chunking)
+        factor = pipeline.fill_factor(ph.depth, chunks) / proto.bw_efficiency
+        delay = pipeline.waves(chunks, chunking) * phase_delay_s(router, topo, ph, proto,
+                                                                 routes.latency)
+        if i == 0:
+            delay += proto.base_latency_s
+        out.append((routes, raw * factor, np.ones(len(raw)), delay, factor))
+    return out

@@ -1,0 +1,77 @@
+"""The tuner: predicts every (algorithm, protocol) of a collective and picks the fastest.
+
+As NCCL's tuner does, it predicts each candidate's time from a latency term
+and a bandwidth term, here on the actual placement: the phases the algorithm
+builds on the member GPUs are routed on the topology, every phase's latency is
+what the planner will charge (:mod:`sim.collectives.layout`), and its
+bandwidth term is the busiest link's load divided by its capacity. On an idle
+network that is the max-min time whenever the flows of a phase are balanced,
+which is how collectives are built; it costs one routing and one sum per
+candidate instead of a simulation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.collectives import pipeline
+from sim.collectives.base import TopologyView
+from sim.collectives.layout import lay_out
+from sim.collectives.protocols import PROTOCOLS
+from sim.collectives.registry import pairs
+from sim.network.routing import Router
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run a collective and its predicted time (seconds)."""
+
+    algorithm: str
+    protocol: str
+    time_s: float
+    latency_s: float
+    bandwidth_s: float
+
+
+class Tuner:
+    """Predicts and ranks the candidates of collectives on one topology."""
+
+    def __init__(self, router: Router, topo: TopologyView,
+                 chunking: pipeline.Chunking = pipeline.DEFAULT):
+        self.router = router
+        self.topo = topo
+        self.chunking = chunking
+        self._choice: dict = {}
+
+    def predict(self, op: str, nbytes: float, gpus: list[int], algorithm, protocol: str
+                ) -> Candidate:
+        """Predicted idle-network time of ``algorithm`` (object) with ``protocol`` (name)."""
+        phases = algorithm.phases(op, nbytes, gpus, self.topo)
+        cap = self.router.capacity
+        lat = bw = 0.0
+        for routes, sizes, _, delay, _ in lay_out(self.router, self.topo, phases,
+                                                  PROTOCOLS[protocol], self.chunking):
+            lat += delay
+            if len(sizes):
+                per_link = np.repeat(sizes, np.diff(routes.ptr)) * routes.share
+                load = np.bincount(routes.flat, weights=per_link, minlength=len(cap))
+                bw += float((load / cap).max())
+        return Candidate(algorithm.name, protocol, lat + bw, lat, bw)
+
+    def candidates(self, op: str, nbytes: float, gpus: list[int],
+                   request: str | None = None) -> list[Candidate]:
+        """Every allowed candidate, fastest first."""
+        cands = [self.predict(op, nbytes, gpus, a, p)
+                 for a, p in pairs(op, gpus, self.topo, request)]
+        return sorted(cands, key=lambda c: c.time_s)
+
+    def choose(self, op: str, nbytes: float, gpus: list[int],
+               request: str | None = None) -> tuple[str, str]:
+        """(algorithm, protocol) with the least predicted time."""
+        key = (op, nbytes, tuple(gpus), request)
+        hit = self._choice.get(key)
+        if hit is None:
+            best = self.candidates(op, nbytes, gpus, request)[0]
+            hit = self._choice[key] = (best.algorithm, best.protocol)
+        return hit
