@@ -21,6 +21,7 @@ from sim.collectives.layout import lay_out
 from sim.collectives.protocols import PROTOCOLS
 from sim.collectives.registry import pairs
 from sim.network.routing import Router
+from workloads.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,17 @@ class Tuner:
 
     def candidates(self, op: str, nbytes: float, gpus: list[int],
                    request: str | None = None) -> list[Candidate]:
-        """Every allowed candidate, fastest first."""
-        cands = [self.predict(op, nbytes, gpus, a, p)
-                 for a, p in pairs(op, gpus, self.topo, request)]
+        """Every allowed candidate, fastest first; candidates whose flows the
+        topology cannot route (e.g. a tree's reverse edges on a one-way ring)
+        are left out."""
+        cands, unroutable = [], None
+        for a, p in pairs(op, gpus, self.topo, request):
+            try:
+                cands.append(self.predict(op, nbytes, gpus, a, p))
+            except InputError as e:
+                unroutable = e
+        if not cands:
+            raise unroutable
         return sorted(cands, key=lambda c: c.time_s)
 
     def choose(self, op: str, nbytes: float, gpus: list[int],
