@@ -156,8 +156,8 @@ def run_chakra(prefix: str, network: str, system: str | None = None,
     """Simulate a Chakra workload; returns (trace, step result, ``run --json`` dict)."""
     import time
 
-    from sim.scenario.runner import step_summary
     from sim.simulate import simulate_trace
+    from sim.summary import step_summary
     t0 = time.perf_counter()
     trace, graph, compute, sysc = load_chakra_job(prefix, network, system, comm_groups)
     try:

@@ -18,10 +18,14 @@ import gzip
 import re
 from pathlib import Path
 
-from sim.engine.classes import RankClass
-from sim.engine.executor import Span
+from typing import TYPE_CHECKING
+
 from sim.io import dumps_json, write_bytes, write_text
 from workloads.errors import InputError
+
+if TYPE_CHECKING:
+    from sim.engine.classes import RankClass
+    from sim.engine.executor import Span
 
 _MICROBATCH = re.compile(r"(?:^|\.)mb(\d+)(?:\.|$)")
 

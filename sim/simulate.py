@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import simpy
 
 from sim.collectives import TopologyView
@@ -16,6 +16,9 @@ from sim.network.flows import FlowNetwork, NetworkStats
 from sim.network.routing import Router
 from workloads.errors import InputError
 from workloads.trace import Trace
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass

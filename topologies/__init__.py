@@ -4,17 +4,33 @@ hardware presets as data (GPUs, nodes, fabrics).
 Graph conventions are documented in :mod:`topologies.graph`; :func:`check`
 enforces them. This package imports nothing else from clustersim.
 """
-from topologies.basic import ring, single_switch
-from topologies.check import check
-from topologies.cluster import build_cluster
-from topologies.data import from_dict, from_yaml, to_dict
-from topologies.dgx import dgx_node
-from topologies.errors import TopologyError
-from topologies.fat_tree import fat_tree
-from topologies.rail import rail_optimized
-from topologies.two_level import two_level
-from topologies.specs import (FabricSpec, GpuSpec, NodeSpec, fabric_spec, gpu_spec,
-                              list_fabrics, list_gpus, list_nodes, node_spec)
+from importlib import import_module
+
+#: public name -> defining module (imported on first use, so that reading an
+#: error type or one builder does not import every builder and networkx)
+_EXPORTS = {
+    "ring": "basic", "single_switch": "basic", "check": "check",
+    "build_cluster": "cluster", "from_dict": "data", "from_yaml": "data", "to_dict": "data",
+    "dgx_node": "dgx", "TopologyError": "errors", "fat_tree": "fat_tree",
+    "rail_optimized": "rail", "two_level": "two_level",
+    "FabricSpec": "specs", "GpuSpec": "specs", "NodeSpec": "specs", "fabric_spec": "specs",
+    "gpu_spec": "specs", "list_fabrics": "specs", "list_gpus": "specs", "list_nodes": "specs",
+    "node_spec": "specs",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'topologies' has no attribute {name!r}")
+    value = getattr(import_module(f"topologies.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "ring", "single_switch", "dgx_node", "rail_optimized", "fat_tree", "build_cluster",

@@ -6,8 +6,6 @@ from pathlib import Path
 from sim.chrome_trace import (chrome_events, parse_indices, parse_range, run_timeline_path,
                               select_spans, write_chrome_trace)
 from sim.io import check_output_path, ensure_dir, remove_stale, write_json, write_text
-from sim.scenario.load import load_scenario
-from sim.scenario.runner import run_scenario
 
 
 def _fmt(x, unit="", scale=1.0, digits=3):
@@ -101,6 +99,10 @@ def cmd_run(args) -> int:
         window = parse_range(args.trace_microbatches, "--trace-microbatches")
     if getattr(args, "trace_classes", None):
         ranks = parse_indices(args.trace_classes, "--trace-classes")
+    # imported here: the scenario machinery (pydantic, generators) is not needed to
+    # import this module's helpers, e.g. for trace replays
+    from sim.scenario.load import load_scenario
+    from sim.scenario.runner import run_scenario
     scn, label, folder = load_scenario(args.scenario, args.overrides)
     run = run_scenario(scn, folder, seed=args.seed,
                        progress=False if getattr(args, "no_progress", False) else None)

@@ -22,8 +22,6 @@ from collections import deque
 
 import networkx as nx
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
 
 from workloads.errors import InputError
 
@@ -206,8 +204,7 @@ class Router:
                     rows.append(index[n])
                     cols.append(index[v])
                     succ[index[n]].append(index[v])
-        adj = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(switches),) * 2)
-        dist = shortest_path(adj, method="D", directed=True, unweighted=True)
+        dist = _hop_distances(succ, rows, cols)
         return {"nodes": switches, "index": index, "succ": succ, "dist": dist,
                 "succ_arr": [np.array(x, dtype=np.int64) for x in succ]}
 
@@ -393,3 +390,31 @@ class Router:
             for edge, f in self._core_spread(idx[up[-1]], idx[down[0]]).items():
                 add(*edge, w * f)
         return weights
+
+
+def _hop_distances(succ: list[list[int]], rows: list[int], cols: list[int]) -> np.ndarray:
+    """All-pairs hop counts between switches (inf where unreachable).
+
+    Small fabrics use a breadth-first search per switch; large ones scipy's
+    sparse shortest paths (imported only then: it is slow to import).
+    """
+    n = len(succ)
+    if n > 64:
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import shortest_path
+        adj = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+        return shortest_path(adj, method="D", directed=True, unweighted=True)
+    dist = np.full((n, n), np.inf)
+    for s in range(n):
+        dist[s, s] = 0.0
+        frontier, d = [s], 0
+        while frontier:
+            d += 1
+            nxt = []
+            for u in frontier:
+                for v in succ[u]:
+                    if dist[s, v] == np.inf:
+                        dist[s, v] = d
+                        nxt.append(v)
+            frontier = nxt
+    return dist

@@ -12,6 +12,7 @@ from sim.compute import compute_model
 from sim.network.routing import ROUTING
 from sim.scenario.config import Scenario
 from sim.simulate import StepResult
+from sim.summary import step_summary  # noqa: F401  (part of this module's API)
 from sim.stragglers import attribute, simulate_with_stragglers
 from workloads import trace as trace_format
 from workloads.errors import InputError
@@ -111,35 +112,3 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
                      "fold": scn.sim.fold, "seed": seed}
     result["name"] = scn.name
     return ScenarioRun(scn, trace, step, result, timeline)
-
-
-def step_summary(trace: Trace, step: StepResult, peak_flops: float) -> dict:
-    """The step-level part of the ``run --json`` contract."""
-    n = trace.world_size
-    meta = trace.meta
-    hw_flops = sum(len(trace.programs[c.program].ops) and c.size * sum(
-        o.flops for o in trace.programs[c.program].ops if o.is_compute) for c in step.classes)
-    hw_flops = meta.get("hardware_flops_per_step", hw_flops)
-    model_flops = meta.get("model_flops_per_step", hw_flops)
-    t = step.makespan_s
-    tokens = meta.get("tokens_per_step")
-    crit = step.slowest()
-    out = {
-        "step_time_s": t,
-        "tokens_per_s": tokens / t if tokens and t > 0 else None,
-        # a trace of durations only (no FLOPs) has no MFU: None ("n/a"), not 0
-        "mfu": model_flops / (t * n * peak_flops) if t > 0 and model_flops else None,
-        "hfu": hw_flops / (t * n * peak_flops) if t > 0 and hw_flops else None,
-        "tflops_per_gpu": model_flops / (t * n) / 1e12 if t > 0 and model_flops else None,
-        "gpus": n,
-        "memory_gb_per_gpu": meta.get("memory_gb_per_gpu"),
-        "breakdown": {"compute_s": crit.compute_s, "exposed_comm_s": crit.exposed_comm_s,
-                      "bubble_s": crit.idle_s, "comm_s": crit.comm_s,
-                      "sync_wait_s": crit.wait_s,
-                      "critical_ranks": crit.label},
-        "ranks": [r.to_json() for r in step.ranks[:64]],
-    }
-    for k in ("memory", "layout", "microbatches"):
-        if k in meta:
-            out[k] = meta[k]
-    return out

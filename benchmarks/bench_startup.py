@@ -1,0 +1,77 @@
+"""Whole-process time of small commands: start-up matters as much as simulation here.
+
+Runs each command N times as a fresh ``python -m sim.cli ...`` process and
+prints the best wall time and the best CPU time (user + sys of the child).
+On a shared, loaded machine the wall time includes waiting for a core; the
+CPU time is what the process itself costs. Targets are for wall time on an
+idle machine.
+
+    python benchmarks/bench_startup.py [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "workloads" / "examples" / "chakra"
+
+
+def cases(tmp: Path) -> list[tuple[str, list[str], float]]:
+    dp = tmp / "dp1024"
+    subprocess.run([sys.executable, "-m", "workloads.importers.et_writer", "dp", "--ranks",
+                    "1024", str(dp)], cwd=ROOT, check=True, capture_output=True)
+    return [
+        ("python -c pass (interpreter alone)", ["-c", "pass"], 0.0),
+        ("8-rank all-reduce Chakra trace",
+         ["-m", "sim.cli", "run", "--chakra", str(EX / "allreduce_1g"), "--network",
+          str(EX / "switch_8.yml")], 0.5),
+        ("collective all_reduce 1G 8 GPUs a100-80gb",
+         ["-m", "sim.cli", "collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
+          "--topology", "a100-80gb"], 0.5),
+        ("64-rank DP Chakra trace, 2-D network",
+         ["-m", "sim.cli", "run", "--chakra", str(EX / "dp_64"), "--network",
+          str(EX / "switch_2d_8x8.yml"), "--system", str(EX / "system_2d.json")], 0.0),
+        ("1,024-rank DP Chakra trace, 2-D network",
+         ["-m", "sim.cli", "run", "--chakra", str(dp), "--network",
+          str(EX / "switch_2d_8x128.yml"), "--system", str(EX / "system_2d.json")], 2.0),
+    ]
+
+
+def measure(argv: list[str]) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(argv)}\n{p.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for name, cmd, target in cases(Path(tmp)):
+            runs = [measure(cmd) for _ in range(args.repeat)]
+            rows.append((name, min(w for w, _ in runs), min(c for _, c in runs), target))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+          f"best of {args.repeat}")
+    print(f"{'command':<44} {'wall s':>7} {'cpu s':>7} {'target':>7}")
+    for name, wall, cpu, target in rows:
+        print(f"{name:<44} {wall:7.3f} {cpu:7.3f} {f'< {target:g}' if target else '':>7}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
