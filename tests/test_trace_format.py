@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sim.chrome_trace import run_timeline_path
 from sim.cli import main
 from sim.trace_format_check import problems
 
@@ -43,9 +44,10 @@ def test_run_timeline_trace_follows_the_format(tmp_path, capsys):
            "run": {"days": 1, "replicas": 2}}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(scn))
-    trace = _trace(tmp_path, "run", str(path))
-    assert problems(trace) == []
-    assert any(e["ph"] == "i" for e in trace["traceEvents"])
+    assert problems(_trace(tmp_path, "run", str(path))) == []
+    timeline = json.loads(run_timeline_path(tmp_path / "t.json").read_text())
+    assert problems(timeline) == []
+    assert any(e["ph"] == "i" for e in timeline["traceEvents"])
 
 
 @pytest.mark.parametrize("event,needle", [
