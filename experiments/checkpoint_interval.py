@@ -27,6 +27,7 @@ from pathlib import Path
 if __package__ in (None, ""):                 # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments.plotting import (PALETTE, figure, read_rows, save, styled,  # noqa: E402
@@ -102,7 +103,7 @@ def plot(rows: list[dict], out_dir: Path, *, stall_s: float | None = None,
     Daly's closed form and the two optima, explained in a second legend.
     """
     from matplotlib.lines import Line2D
-    fig, (ax,) = figure(1, width_in=4.2, height_in=2.9)
+    fig, (ax,) = figure(1, width_in=5.0, height_in=2.9)
     mtbfs = sorted({r["mtbf_h"] for r in rows})
     handles = []
     for i, m in enumerate(mtbfs):
@@ -116,19 +117,21 @@ def plot(rows: list[dict], out_dir: Path, *, stall_s: float | None = None,
                     fmt="o", color=c, ms=3, capsize=1.5)
         ax.axvline(rs[0]["daly_interval_s"] / 60, color=c, ls="--", lw=0.8)
         ax.axvline(rs[0]["young_interval_s"] / 60, color=c, ls=":", lw=0.8)
-        handles.append(Line2D([], [], color=c, marker="s", ls="", label=f"MTBF {m:g} h"))
+        handles.append(Line2D([], [], color=c, marker="s", ls="", label=f"{m:g} h"))
     grey = "#555555"
     kinds = [Line2D([], [], color=grey, marker="o", ms=3, ls="", label="simulated (95% CI)"),
              Line2D([], [], color=grey, lw=1.0, label="Daly closed form"),
              Line2D([], [], color=grey, lw=0.8, ls="--", label="Daly optimum"),
              Line2D([], [], color=grey, lw=0.8, ls=":", label="Young optimum")]
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.set_xlabel("Checkpoint interval (min of training)")
     ax.set_ylabel("Goodput (%)")
-    first = ax.legend(handles=handles, loc="lower center", title="Job MTBF", fontsize=6,
-                      title_fontsize=6)
+    first = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                      title="Job MTBF", fontsize=6, title_fontsize=6, frameon=False)
     ax.add_artist(first)
-    ax.legend(handles=kinds, loc="lower right", fontsize=6)
+    ax.legend(handles=kinds, loc="lower left", bbox_to_anchor=(1.02, 0.0), fontsize=6,
+              frameon=False)
     parts = ["Sync checkpoints"]
     if stall_s is not None:
         parts.append(f"stall {stall_s:g} s")

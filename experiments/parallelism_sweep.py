@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+import yaml
 from pathlib import Path
 
 from experiments.plotting import layout_bars, layout_heatmaps, read_rows, save
@@ -44,13 +46,32 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _presets() -> str:
+    from topologies.specs import list_gpus
+    from workloads.models.spec import preset_names
+    return (f"model presets: {', '.join(preset_names())}. "
+            f"GPU presets: {', '.join(list_gpus())}.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="parallelism_sweep", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="parallelism_sweep", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog=_presets())
     p.add_argument("--model", default="gpt3-175b", help="model preset name")
     p.add_argument("--gpu", default="a100-80gb", help="GPU preset")
     p.add_argument("--gpus", type=int, default=1024, help="GPUs in the job")
     p.add_argument("--global-batch", type=int, default=1536, help="sequences per step")
     p.add_argument("--micro-batch", type=int, default=1, help="sequences per micro-batch")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="tokens per sequence (default: the model's)")
+    p.add_argument("--zero", type=int, default=1, choices=[0, 1, 2, 3],
+                   help="ZeRO stage (1: optimizer states sharded over data parallelism, "
+                   "as Megatron-LM's distributed optimizer)")
+    p.add_argument("--recompute", default="selective", choices=["none", "selective", "full"],
+                   help="activation recomputation")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="any other scenario key (repeatable), e.g. "
+                   "--set training.dtype=fp8")
     p.add_argument("--tp", type=_ints, default=None,
                    help="tensor-parallel sizes (default 2,4,8; quick: 1,2,4)")
     p.add_argument("--pp", type=_ints, default=None,
@@ -75,22 +96,39 @@ def sweep_spec(args) -> dict:
     tps, pps = args.tp or tps, args.pp or pps
     base = {"name": f"layouts-{gpus}x{args.gpu}", "model": model,
             "cluster": {"gpu": args.gpu, "gpus": gpus},
-            "parallelism": {"sequence_parallel": True, "recompute": "selective"},
+            "parallelism": {"sequence_parallel": True, "recompute": args.recompute,
+                            "zero": args.zero},
             "training": {"global_batch": batch, "micro_batch": args.micro_batch}}
+    if args.seq_len:
+        base["training"]["seq_len"] = args.seq_len
     vpp = [2 if s == "interleaved" else 1 for s in args.schedules]
-    return {"name": "parallelism", "base": base, "grid": {TP: tps, PP: pps},
+    fixed = {}
+    for item in args.overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"parallelism_sweep: error: --set expects KEY=VALUE, got {item!r}")
+        fixed[key.strip()] = yaml.safe_load(text)
+    return {"name": "parallelism", "base": base, "set": fixed, "grid": {TP: tps, PP: pps},
             "zip": {SCHEDULE: args.schedules, "parallelism.vpp": vpp},
             "metrics": METRICS, "rank_by": "mfu"}
 
 
-def plot(rows: list[dict], out_dir: Path) -> list[Path]:
+def plot(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
     """MFU heatmaps (per schedule) and step-time bars from the sweep's rows."""
     fig = layout_heatmaps(rows, TP, PP, "mfu", panel=SCHEDULE, label="MFU (%)", scale=100,
-                          fmt="{:.1f}", xlabel="tensor parallel", ylabel="pipeline parallel")
+                          fmt="{:.1f}", xlabel="Tensor-parallel size",
+                          ylabel="Pipeline-parallel size", title=title)
     paths = save(fig, out_dir, "parallelism_mfu")
-    fig = layout_bars(rows, [TP, PP, SCHEDULE], "step_time_s", label="step time (s)",
-                      names={TP: "TP", PP: "PP", SCHEDULE: ""})
+    fig = layout_bars(rows, [TP, PP, SCHEDULE], "step_time_s", label="Step time (s)",
+                      names={TP: "TP", PP: "PP", SCHEDULE: ""}, title=title)
     return paths + save(fig, out_dir, "parallelism_step_time")
+
+
+def title_of(args) -> str:
+    model = "8-layer model" if args.quick else args.model
+    gpus = 16 if args.quick else args.gpus
+    batch = 16 if args.quick else args.global_batch
+    return f"{model}, {gpus:,} {args.gpu}, global batch {batch}, ZeRO {args.zero}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     outcome = run_sweep(spec, out, workers=args.workers)
     print(table_text(outcome.records, spec.varied_keys(), ["mfu", "step_time_s"]))
-    paths = plot(read_rows(out / RESULTS_CSV), out)
+    paths = plot(read_rows(out / RESULTS_CSV), out, title_of(args))
     print("wrote " + ", ".join(str(p) for p in [out / RESULTS_CSV, *paths]))
     return 0
 

@@ -96,8 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     print(table_text(outcome.records, spec.varied_keys(), ["step_time_s", "tokens_per_s"]))
     rows = efficiency_rows(read_rows(out / RESULTS_CSV))
     write_csv(rows, out / "scaling.csv")
-    fig = scaling_plot(rows, GPUS, "step_time_s", "tokens_per_s",
-                       title=f"{args.mode} scaling")
+    model = "8-layer model" if args.quick else args.model
+    per_replica, global_batch = (8, 16) if args.quick else (args.batch_per_replica,
+                                                             args.global_batch)
+    batch = (f"{per_replica} sequences per replica" if args.mode == "weak"
+             else f"global batch {global_batch}")
+    tp, pp = (2, 2) if args.quick else (args.tp, args.pp)
+    fig = scaling_plot(rows, GPUS, "step_time_s", "tokens_per_s", time_label="Step time (s)",
+                       rate_label="Throughput (tokens/s)",
+                       title=f"{args.mode.capitalize()} scaling: {model} on {args.gpu}, "
+                       f"TP{tp} PP{pp}, {batch}")
     paths = save(fig, out, "scaling")
     print("wrote " + ", ".join(str(p) for p in [out / RESULTS_CSV, out / "scaling.csv", *paths]))
     return 0

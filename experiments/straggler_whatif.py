@@ -25,8 +25,10 @@ from pathlib import Path
 if __package__ in (None, ""):                 # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.plotting import (PALETTE, figure, read_rows, save, styled,  # noqa: E402
-                                  write_rows)
+import matplotlib.ticker  # noqa: E402
+
+from experiments.plotting import (PALETTE, grid_figure, read_rows, save,  # noqa: E402
+                                  styled, write_rows)
 from sim.io import write_text  # noqa: E402
 
 QUICK = {"model": {"layers": 8, "hidden": 1024, "heads": 16, "vocab": 32000, "seq_len": 1024},
@@ -71,7 +73,7 @@ def compute(args) -> tuple[dict, object, float]:
     from sim.scenario.runner import run_scenario
     t0 = time.perf_counter()
     scn = validate(scenario_dict(args), "straggler_whatif")
-    run = run_scenario(scn)
+    run = run_scenario(scn, progress=None)
     s = run.result["stragglers"]
     gpus = run.result["gpus"]
     steps = [{"case": "no straggler", "gpus": gpus, "step_time_s": s["baseline_step_time_s"]},
@@ -87,24 +89,60 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 @styled
-def plot(steps: list[dict], kinds: list[dict], out_dir: Path) -> list[Path]:
-    """Step time with/without and the extra wait by op kind, from CSV rows."""
-    fig, (a, b) = figure(2, height_in=2.4)
-    a.bar([r["case"] for r in steps], [r["step_time_s"] for r in steps],
-          color=PALETTE[:len(steps)])
+def plot(steps: list[dict], kinds: list[dict], out_dir: Path, title: str = "") -> list[Path]:
+    """Step time with/without and the extra GPU time by op kind, from CSV rows.
+
+    The right panel has a log axis and each bar its value, so the slow GPU's
+    own extra compute (one rank) stays visible next to the waiting of
+    thousands of ranks; a kind whose time fell is marked "≤ 0".
+    """
+    fig, (a, b) = grid_figure(1, 2, 7.0, 2.8)
+    base = steps[0]["step_time_s"]
+    unit, k = ("ms", 1e3) if base < 1 else ("s", 1.0)
+    a.bar(range(len(steps)), [k * r["step_time_s"] for r in steps], color=PALETTE[:len(steps)],
+          width=0.6)
     for i, r in enumerate(steps):
-        a.text(i, r["step_time_s"], f"{r['step_time_s']:.3f} s", ha="center", va="bottom")
-    a.set_ylabel("step time (s)")
-    a.set_title(f"{steps[0]['gpus']} GPUs")
+        extra = f"\n(+{100 * (r['step_time_s'] / base - 1):.2f}%)" if i else ""
+        a.text(i, k * r["step_time_s"], f"{k * r['step_time_s']:.4g} {unit}{extra}",
+               ha="center", va="bottom", fontsize=7)
+    a.set_xticks(range(len(steps)), [r["case"] for r in steps])
+    a.set_ylabel(f"Step time ({unit})")
+    a.set_ylim(0, k * max(r["step_time_s"] for r in steps) * 1.25)
+    a.grid(axis="x", visible=False)
     names = [r["kind"] for r in kinds]
-    b.barh(names, [r["extra_wait_rank_s"] / 3600 for r in kinds], color=PALETTE[3],
-           label="extra wait")
-    b.barh(names, [r["extra_busy_rank_s"] / 3600 for r in kinds], color=PALETTE[0],
-           alpha=0.7, label="extra busy")
-    b.set_xlabel("extra GPU-hours per step, all ranks")
-    b.set_title("where the time goes")
-    b.legend(loc="lower right")
+    y = list(range(len(kinds)))
+    h = 0.38
+    wait = [r["extra_wait_rank_s"] for r in kinds]
+    busy = [r["extra_busy_rank_s"] for r in kinds]
+    positive = [v for v in wait + busy if v > 0] or [1e-9]
+    lo, hi = min(positive) / 4, max(positive) * 8
+    for vals, off, color, name in ((wait, -h / 2, PALETTE[3], "extra waiting"),
+                                   (busy, h / 2, PALETTE[0], "extra busy time")):
+        b.barh([v + off for v in y], [max(v, lo) - lo for v in vals], left=lo, height=h,
+               color=color, label=name)
+        for yi, v in zip(y, vals):
+            text = f" {v:.2g}" if v > 0 else (" ≤ 0" if v < 0 else "")
+            b.text(max(v, lo), yi + off, text, va="center", ha="left", fontsize=6)
+    b.set_xscale("log")
+    b.set_xlim(lo, hi)
+    b.set_yticks(y, names)
+    b.set_xlabel("Extra GPU-seconds per step, all ranks")
+    b.grid(axis="y", visible=False)
+    b.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=6,
+             frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return save(fig, out_dir, "straggler_whatif")
+
+
+def title_of(args) -> str:
+    d = scenario_dict(args)
+    p = d["parallelism"]
+    model = "tiny model" if args.quick else d["model"]
+    return (f"{model} on {d['cluster']['gpus']:,} {d['cluster']['gpu']} (TP{p['tp']} "
+            f"PP{p['pp']} DP{p['dp']}), global batch {d['training']['global_batch']}: "
+            f"GPU {args.slow_gpu} at {args.factor:g}x speed")
 
 
 def _table_text(s: dict) -> str:
@@ -121,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(rows, out / f"{name}.csv")
     text = _table_text(s) + f"\n\nsimulated in {wall_s:.1f} s"
     write_text(out / "attribution.txt", text + "\n")
-    plot(read_rows(out / "step_time.csv"), read_rows(out / "by_op_kind.csv"), out)
+    plot(read_rows(out / "step_time.csv"), read_rows(out / "by_op_kind.csv"), out,
+         title_of(args))
     print(text)
     return 0
 
