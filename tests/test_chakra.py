@@ -125,6 +125,18 @@ def test_64_rank_dp_loop_on_2d_network_matches_alpha_beta():
     assert res["breakdown"]["compute_s"] == pytest.approx(4.8e-3)
 
 
+def test_1024_rank_dp_loop_is_comm_bound_as_the_closed_form_says(tmp_path):
+    write_all_ranks(tmp_path / "dp", 1024, dp_nodes())
+    trace, _, res = run_chakra(str(tmp_path / "dp"), str(EX / "switch_2d_8x128.yml"),
+                               str(EX / "system_2d.json"))
+    assert len(trace.programs) == 1 and res["sim"]["rank_classes"] == 1
+    s, a = 16 * 2**20, 1e-6
+    t_ar = 2 * rs_s(s, 8, 400 * GIB, a) + ring_ar_s(s / 8, 128, 50 * GIB, a)
+    assert t_ar > 200e-6      # longer than a backward layer: all-reduces queue up
+    # per iteration: forward, the first backward layer, then 8 all-reduces back to back
+    assert res["step_time_s"] == pytest.approx(2 * (8 * 100e-6 + 200e-6 + 8 * t_ar), rel=1e-9)
+
+
 def test_baseline_optimisation_all_reduces_the_whole_buffer_in_each_dimension(tmp_path):
     write_all_ranks(tmp_path / "a", 16, allreduce_nodes(2**26))
     n = net(tmp_path, "topology: [Switch, Ring]\nnpus_count: [4, 4]\n"
@@ -216,7 +228,7 @@ def test_truncated_file(good):
     f = good / "w.2.et"
     f.write_bytes(f.read_bytes()[:-5])
     one_line_error(cli("run", "--chakra", str(good / "w"), "--network", _net4(good)),
-                   "w.2.et", "truncated")
+                   "w.2.et", "truncated", "after node")
 
 
 def test_wrong_message(good):

@@ -76,8 +76,10 @@ def read_messages(data: bytes, file: str) -> list[bytes]:
     while pos < len(data):
         n, body = _varint(data, pos, file, len(out))
         if body + n > len(data):
-            raise InputError(f"truncated file: message {len(out)} at byte {pos} declares "
+            err = InputError(f"truncated file: message {len(out)} at byte {pos} declares "
                              f"{n} bytes but only {len(data) - body} remain", file=file)
+            err.complete = out          # the messages read before the cut
+            raise err
         out.append(data[body:body + n])
         pos = body + n
     return out
@@ -116,7 +118,18 @@ def decode_file(data: bytes, file: str) -> tuple[dict, list[EtNode]]:
     """GlobalMetadata (as a dict) and nodes of one ET file."""
     from google.protobuf.message import DecodeError
     Meta, Node, _ = S.messages()
-    raw = read_messages(data, file)
+    try:
+        raw = read_messages(data, file)
+    except InputError as e:
+        done = getattr(e, "complete", [])
+        if len(done) < 2:
+            raise
+        try:
+            last = Node.FromString(done[-1])
+        except DecodeError:
+            raise e from None
+        raise InputError(f"{e.message}, after node {last.id} ({last.name!r})",
+                         file=file) from None
     if not raw:
         raise InputError("empty ET file (expected a GlobalMetadata message, then nodes)",
                          file=file)
