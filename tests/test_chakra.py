@@ -334,3 +334,38 @@ def test_run_chakra_json_and_convert(tmp_path):
     from workloads.trace import load
     t = load(out)
     assert t.world_size == 64 and len(t.programs[0].ops) == 48
+
+
+def test_involved_dim_restricts_a_collective_to_its_dimensions(tmp_path):
+    # ASTRA-sim's rank coordinates: dims [4, 2]; dimension 0 only = the two groups of 4
+    from workloads.importers.chakra import dim_groups
+    assert dim_groups([4, 2], [True, False]) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert dim_groups([4, 2], [False, True]) == [[0, 4], [1, 5], [2, 6], [3, 7]]
+    from workloads.importers.et_schema import messages
+    _, Node, _ = messages()
+
+    def coll(nid, mask):
+        n = Node(id=nid, name=f"ar{nid}", type=S.COMM_COLL_NODE)
+        n.data_deps.extend([nid - 1] if nid else [])
+        a = n.attr.add(name="comm_type")
+        a.int64_val = AR
+        b = n.attr.add(name="comm_size")
+        b.uint64_val = 2**24
+        c = n.attr.add(name="involved_dim")
+        c.bool_list.values.extend(mask)
+        return n.SerializeToString()
+
+    write_all_ranks(tmp_path / "d", 8, [coll(0, [True, False]), coll(1, [False, True]),
+                                        coll(2, [True, True])])
+    n = net(tmp_path, "topology: [Switch, Switch]\nnpus_count: [4, 2]\n"
+            "bandwidth: [100, 10]\nlatency: [1000, 1000]\n")
+    trace, _, res = run_chakra(str(tmp_path / "d"), n)
+    assert sorted(trace.groups) == ["dims:01", "dims:10", "world"]
+    s, a = 2**24, 2e-6
+    dim0 = ring_ar_s(s, 4, 100 * GIB, a)
+    dim1 = ring_ar_s(s, 2, 10 * GIB, a)
+    both = 2 * rs_s(s, 4, 100 * GIB, a) + ring_ar_s(s / 4, 2, 10 * GIB, a)
+    assert res["step_time_s"] == pytest.approx(dim0 + dim1 + both, rel=1e-9)
+    # without the network's dimensions a partial involved_dim cannot be placed
+    with pytest.raises(InputError, match="involved_dim"):
+        load_chakra(str(tmp_path / "d"))
