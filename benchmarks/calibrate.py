@@ -1,72 +1,115 @@
-"""Fit one set of compute efficiencies for a GPU type against the published runs.
+"""Fit one set of compute efficiencies per GPU type and precision against the
+validation rows marked ``fit: true``.
 
-    python benchmarks/calibrate.py [--quick]
+    nice -n 10 python benchmarks/calibrate.py --gpu h100-sxm [--rounds N]
 
-Generates every validation case's trace once, then re-simulates it for
-candidate efficiency sets — coordinate descent over the GEMM and attention
-FLOP efficiencies and the memory-bound efficiency — printing the MAPE of each
-candidate as it goes and the best set at the end. The chosen values go into ``sim/data/compute.yaml`` by hand: one
-set per GPU type, never per case.
+Generates the trace of every fitted case of that GPU type once (all
+precisions together), then re-simulates them for candidate efficiency sets —
+coordinate descent over the FLOP efficiency of each precision's GEMMs
+(``gemm`` for bf16/fp16, ``gemm_fp8``, ``gemm_mxfp8``, ``gemm_nvfp4``), the
+attention FLOP efficiency and the memory-bound efficiency — printing the
+MAPE of each candidate and the best set at the end, with the held-back rows'
+errors under it. The chosen values go into ``sim/data/compute.yaml`` by hand:
+one set per GPU type and precision, never per case.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-import topologies
-from sim.compute import ComputeModel, Efficiency, compute_model
+from sim.compute import Efficiency, compute_model_for
 from sim.scenario.load import validate as validate_scenario
 from sim.scenario.runner import _cluster
 from sim.scenario.workload import generate_trace
 from sim.simulate import simulate_trace
 from sim.validation import cases
+from workloads.errors import InputError
+
+GEMM_CATEGORY = {"bf16": "gemm", "fp16": "gemm", "fp8": "gemm_fp8", "mxfp8": "gemm_mxfp8",
+                 "nvfp4": "gemm_nvfp4"}
+
+
+def prepare(gpu: str, fit: bool) -> list:
+    out = []
+    for case in cases():
+        if case.scenario["cluster"].get("gpu") != gpu or case.fit != fit:
+            continue
+        scn = validate_scenario(dict(case.scenario), case.name)
+        try:
+            trace = generate_trace(scn)
+        except InputError as e:
+            print(f"skipped {case.name}: {e}")
+            continue
+        out.append((case, scn.training.dtype, trace, _cluster(scn, trace.world_size)))
+    return out
+
+
+def model_with(gpu: str, precision: str, point: dict):
+    base = compute_model_for(gpu, precision)
+    eff = dict(base.efficiency)
+    for cat, flop in point.items():
+        if cat == "mem":
+            for c in ("default", "elementwise", "norm"):
+                eff[c] = Efficiency(eff[c].flop, flop)
+        elif cat.startswith("gemm") and cat != GEMM_CATEGORY[precision]:
+            continue
+        else:
+            old = base.eff(cat)
+            eff[cat] = Efficiency(flop, old.mem)
+    return dataclasses.replace(base, efficiency=eff)
+
+
+def errors(prepared: list, gpu: str, point: dict) -> list[float]:
+    return [(simulate_trace(t, g, model_with(gpu, p, point)).makespan_s - c.measured_s)
+            / c.measured_s for c, p, t, g in prepared]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="skip cases with more than 600 GPUs")
-    ap.add_argument("--rounds", type=int, default=1, help="coordinate-descent rounds")
+    ap.add_argument("--gpu", default="a100-80gb", help="GPU preset to fit")
+    ap.add_argument("--rounds", type=int, default=2, help="coordinate-descent rounds")
+    ap.add_argument("--deltas", default="-0.12,-0.06,-0.03,0.03,0.06",
+                    help="comma-separated steps tried per parameter (halved each round)")
+    ap.add_argument("--only", default="", help="comma-separated parameters to vary "
+                    "(gemm, gemm_fp8, ..., attention, mem; default: all)")
     args = ap.parse_args(argv)
-    gpu = "a100-80gb"
-    spec = topologies.gpu_spec(gpu)
-    base = compute_model(gpu, spec.peak_dense_flops, spec.hbm_bw_bytes_per_s)
-    prepared = []
-    for case in cases():
-        if args.quick and case.scenario["cluster"]["gpus"] > 600:
-            continue
-        scn = validate_scenario(dict(case.scenario), case.name)
-        trace = generate_trace(scn)
-        prepared.append((case, trace, _cluster(scn, trace.world_size)))
-    def evaluate(gemm, attn, mem):
-        eff = dict(base.efficiency)
-        eff["gemm"] = Efficiency(gemm, eff["gemm"].mem)
-        eff["default"] = Efficiency(gemm, mem)
-        eff["attention"] = Efficiency(attn, eff["attention"].mem)
-        for cat in ("elementwise", "norm"):
-            eff[cat] = Efficiency(eff[cat].flop, mem)
-        model = ComputeModel(base.peak_flops, base.hbm_bw_bytes_per_s, eff,
-                             base.launch_overhead_s, gpu)
-        errs = [(simulate_trace(t, g, model).makespan_s - c.measured_s) / c.measured_s
-                for c, t, g in prepared]
+    fitted = prepare(args.gpu, True)
+    if not fitted:
+        raise SystemExit(f"no validation rows marked fit: true for {args.gpu}")
+    precisions = sorted({p for _, p, _, _ in fitted})
+    point = {}
+    for p in precisions:
+        cat = GEMM_CATEGORY[p]
+        point[cat] = compute_model_for(args.gpu, p).eff(cat).flop
+    base = compute_model_for(args.gpu, precisions[0])
+    point["attention"] = base.eff("attention").flop
+    point["mem"] = base.eff("elementwise").mem
+
+    def evaluate(pt):
+        errs = errors(fitted, args.gpu, pt)
         mape = sum(map(abs, errs)) / len(errs)
-        print(f"{mape * 100:6.2f}% gemm {gemm:.3f} attention {attn:.3f} mem {mem:.3f}  "
-              + " ".join(f"{e * 100:+.1f}" for e in errs), flush=True)
+        print(f"{mape * 100:6.2f}%  " + " ".join(f"{k} {v:.3f}" for k, v in pt.items())
+              + "  | " + " ".join(f"{e * 100:+.1f}" for e in errs), flush=True)
         return mape
 
-    point = {"gemm": base.eff("gemm").flop, "attn": base.eff("attention").flop,
-             "mem": base.eff("elementwise").mem}
-    steps = {"gemm": [-0.06, -0.03, 0.03], "attn": [-0.15, 0.15], "mem": [-0.1, 0.1]}
-    best = evaluate(**point)
-    for _ in range(args.rounds):
-        for name, deltas in steps.items():
-            for d in deltas:
-                trial = dict(point, **{name: round(point[name] + d, 3)})
+    best = evaluate(point)
+    for r in range(args.rounds):
+        scale = 0.5 ** r
+        for name in [n for n in point if not args.only or n in args.only.split(",")]:
+            for d in (float(x) for x in args.deltas.split(",")):
+                trial = dict(point, **{name: round(point[name] + d * scale, 3)})
                 if not 0 < trial[name] <= 1:
                     continue
-                m = evaluate(**trial)
+                m = evaluate(trial)
                 if m < best:
                     best, point = m, trial
-    print(f"best: MAPE {best * 100:.2f}% with {point}")
-    print("cases:", ", ".join(c.name for c, _, _ in prepared))
+    print(f"best: MAPE {best * 100:.2f}% over {len(fitted)} fitted rows with {point}")
+    print("fitted:", ", ".join(c.name for c, _, _, _ in fitted))
+    held = prepare(args.gpu, False)
+    if held:
+        errs = errors(held, args.gpu, point)
+        print(f"held back: MAPE {sum(map(abs, errs)) / len(errs) * 100:.2f}% over {len(held)}:",
+              ", ".join(f"{c.name} {e * 100:+.1f}%" for (c, _, _, _), e in zip(held, errs)))
 
 
 if __name__ == "__main__":

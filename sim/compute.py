@@ -1,13 +1,40 @@
-"""Compute cost model: a roofline per op.
+"""Compute cost model: a roofline per op, with GEMM shape and precision.
 
-    time = max(flops / (peak * flop_eff), bytes / (hbm_bw * mem_eff)) + launch_overhead
+    time = max(flops / (peak[precision] * flop_eff * shape_eff),
+               bytes / (hbm_bw * mem_eff)) + launch_overhead
 
 ``flop_eff`` and ``mem_eff`` are per op category (gemm, attention,
 elementwise, ...) and per GPU type, stored as data in
-``sim/data/compute.yaml``. An op with a recorded ``duration_s`` replays as is.
+``sim/data/compute.yaml``; one set per GPU type and precision, never per
+workload. An op with a recorded ``duration_s`` replays as is.
+
+Precision: a category ``gemm_<p>`` (``gemm_fp8``, ``gemm_mxfp8``,
+``gemm_nvfp4``) runs at the GPU's dense peak for precision ``<p>``
+(``peak_flops_by_precision`` in ``topologies/hardware/gpus.yaml``) and uses
+the efficiency of that category if the table has one, else the ``gemm``
+efficiency. Every other category runs at the bf16/fp16 peak. A precision
+the GPU lacks is an input error naming the GPU and ``training.dtype``.
+
+GEMM shape (``Op.dims`` = output rows ``m``, output columns ``n``,
+reduction ``k`` [, ``groups`` of equal GEMMs in one grouped kernel]):
+``shape_eff = tile_wave * k / (k + k_half)``:
+
+* tile and wave quantisation: the kernel covers the output with
+  ``tile_m x tile_n`` tiles, ``sms`` of them at a time; a partial tile or
+  a partial last wave costs as much as a full one, so the useful fraction is
+  ``m n g / (waves * sms * tile_m * tile_n)`` with
+  ``waves = ceil(g ceil(m/tile_m) ceil(n/tile_n) / sms)`` (NVIDIA, "Matrix
+  Multiplication Background User's Guide", tile and wave quantization);
+* small-matrix falloff: a short reduction cannot hide the prologue and
+  epilogue of each tile (loading the first operand stages, writing the
+  output): ``k / (k + k_half)`` with ``k_half`` from compute.yaml.
+
+The calibrated ``gemm`` efficiency is the fraction of peak a perfectly
+shaped GEMM reaches; ``shape_eff`` only removes what a shape loses.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -17,11 +44,34 @@ import yaml
 from workloads.errors import InputError
 from workloads.trace import Op
 
+#: training precisions whose GEMMs run on low-precision tensor cores
+LOW_PRECISIONS = ("fp8", "mxfp8", "nvfp4")
+PRECISIONS = ("bf16", "fp16") + LOW_PRECISIONS
+
 
 @dataclass(frozen=True)
 class Efficiency:
     flop: float
     mem: float
+
+
+@dataclass(frozen=True)
+class GemmTiling:
+    """What a GEMM's shape costs on one GPU type (see the module doc)."""
+
+    sms: int
+    tile_m: int
+    tile_n: int
+    k_half: float = 0.0
+
+    def efficiency(self, m: float, n: float, k: float, groups: float = 1.0) -> float:
+        if m <= 0 or n <= 0 or k <= 0:
+            return 1.0
+        g = max(1.0, groups)
+        tiles = g * math.ceil(m / self.tile_m) * math.ceil(n / self.tile_n)
+        waves = math.ceil(tiles / self.sms)
+        tile_wave = (m * n * g) / (waves * self.sms * self.tile_m * self.tile_n)
+        return tile_wave * k / (k + self.k_half)
 
 
 @dataclass(frozen=True)
@@ -33,6 +83,8 @@ class ComputeModel:
     efficiency: dict[str, Efficiency] = field(default_factory=dict)
     launch_overhead_s: float = 0.0
     gpu: str = "custom"
+    peaks_by_precision: dict[str, float] = field(default_factory=dict)
+    tiling: GemmTiling | None = None
 
     def __post_init__(self):
         if self.peak_flops <= 0 or self.hbm_bw_bytes_per_s <= 0:
@@ -43,16 +95,40 @@ class ComputeModel:
                              value=self.gpu)
 
     def eff(self, category: str | None) -> Efficiency:
-        return self.efficiency.get(category or "default", self.efficiency["default"])
+        cat = category or "default"
+        if cat in self.efficiency:
+            return self.efficiency[cat]
+        if cat.startswith("gemm_") and "gemm" in self.efficiency:
+            return self.efficiency["gemm"]
+        return self.efficiency["default"]
+
+    def peak_for(self, category: str | None) -> float:
+        """Dense peak FLOP/s of the tensor cores ``category`` runs on."""
+        if not category or not category.startswith("gemm_"):
+            return self.peak_flops
+        precision = category[len("gemm_"):]
+        peak = self.peaks_by_precision.get(precision)
+        if peak is None:
+            raise InputError(f"{self.gpu} has no {precision} tensor cores (it has: "
+                             f"{', '.join(self.peaks_by_precision) or 'bf16'})",
+                             field="training.dtype", value=precision)
+        return peak
+
+    def shape_efficiency(self, category: str | None, dims) -> float:
+        if self.tiling is None or not dims or not (category or "").startswith("gemm"):
+            return 1.0
+        return self.tiling.efficiency(*dims)
 
     def duration_s(self, op: Op) -> float:
         if op.duration_s is not None:
             return op.duration_s
-        return self.cost_s(op.flops, op.bytes, op.category)
+        return self.cost_s(op.flops, op.bytes, op.category, getattr(op, "dims", None))
 
-    def cost_s(self, flops: float, nbytes: float, category: str | None = None) -> float:
+    def cost_s(self, flops: float, nbytes: float, category: str | None = None,
+               dims=None) -> float:
         e = self.eff(category)
-        return max(flops / (self.peak_flops * e.flop),
+        flop_rate = self.peak_for(category) * e.flop * self.shape_efficiency(category, dims)
+        return max(flops / flop_rate,
                    nbytes / (self.hbm_bw_bytes_per_s * e.mem)) + self.launch_overhead_s
 
 
@@ -62,12 +138,50 @@ def _efficiency_table() -> dict:
     return yaml.safe_load(text)
 
 
-def compute_model(gpu: str, peak_flops: float, hbm_bw_bytes_per_s: float) -> ComputeModel:
-    """The calibrated roofline for GPU type ``gpu`` (efficiencies from data)."""
+def check_precision(gpu: str, precision: str, peaks: dict[str, float]) -> None:
+    """InputError (exit 2) unless GPU type ``gpu`` has tensor cores for ``precision``."""
+    if precision not in PRECISIONS:
+        raise InputError(f"expected one of {', '.join(PRECISIONS)}", field="training.dtype",
+                         value=precision)
+    if precision in LOW_PRECISIONS and precision not in peaks:
+        have = ", ".join(p for p in PRECISIONS if p in peaks) or "bf16, fp16"
+        raise InputError(f"GPU {gpu} has no {precision} tensor cores (cluster.gpu = {gpu} "
+                         f"supports {have})", field="training.dtype", value=precision)
+
+
+def compute_model(gpu: str, peak_flops: float, hbm_bw_bytes_per_s: float, *,
+                  peaks_by_precision: dict[str, float] | None = None,
+                  sms: int | None = None, gemm_tile=None,
+                  precision: str = "bf16") -> ComputeModel:
+    """The calibrated roofline for GPU type ``gpu`` (efficiencies from data).
+
+    ``peaks_by_precision``, ``sms`` and ``gemm_tile`` come from the GPU preset
+    (see :func:`compute_model_for`); ``precision`` picks the efficiency set
+    (``compute.yaml`` may hold one per precision) and is checked against the
+    GPU's tensor cores.
+    """
+    peaks = dict(peaks_by_precision or {})
+    check_precision(gpu, precision, peaks)
     table = _efficiency_table()
     entry = table["gpus"].get(gpu) or table["gpus"]["default"]
-    effs = {cat: Efficiency(float(v["flop"]), float(v["mem"]))
-            for cat, v in entry["categories"].items()}
+    cats = dict(entry["categories"])
+    cats.update((entry.get("precisions") or {}).get(precision, {}))
+    effs = {cat: Efficiency(float(v["flop"]), float(v["mem"])) for cat, v in cats.items()}
+    tiling = None
+    if sms and gemm_tile:
+        tiling = GemmTiling(int(sms), int(gemm_tile[0]), int(gemm_tile[1]),
+                            float(entry.get("gemm_k_half", 0.0)))
     return ComputeModel(peak_flops=peak_flops, hbm_bw_bytes_per_s=hbm_bw_bytes_per_s,
                         efficiency=effs, launch_overhead_s=float(entry["launch_overhead_s"]),
-                        gpu=gpu)
+                        gpu=gpu, peaks_by_precision=peaks, tiling=tiling)
+
+
+def compute_model_for(gpu: str, precision: str = "bf16") -> ComputeModel:
+    """The compute model of GPU preset ``gpu`` (``topologies/hardware/gpus.yaml``)."""
+    import topologies
+    spec = topologies.gpu_spec(gpu)
+    extra = spec.extra
+    return compute_model(gpu, spec.peak_dense_flops, spec.hbm_bw_bytes_per_s,
+                         peaks_by_precision=extra.get("peak_flops_by_precision"),
+                         sms=extra.get("sms"), gemm_tile=extra.get("gemm_tile"),
+                         precision=precision)

@@ -30,6 +30,12 @@ def step_summary(trace: Trace, step: StepResult, peak_flops: float) -> dict:
         "mfu": model_flops / (t * n * peak_flops) if t > 0 and model_flops else None,
         "hfu": hw_flops / (t * n * peak_flops) if t > 0 and hw_flops else None,
         "tflops_per_gpu": model_flops / (t * n) / 1e12 if t > 0 and model_flops else None,
+        # the other published convention: causal attention counts half the square
+        "mfu_causal_attention": (meta["model_flops_per_step_causal"] / (t * n * peak_flops)
+                                 if t > 0 and "model_flops_per_step_causal" in meta else None),
+        "tflops_per_gpu_causal_attention": (
+            meta["model_flops_per_step_causal"] / (t * n) / 1e12
+            if t > 0 and "model_flops_per_step_causal" in meta else None),
         "gpus": n,
         "memory_gb_per_gpu": meta.get("memory_gb_per_gpu"),
         "breakdown": {"compute_s": crit.compute_s, "exposed_comm_s": crit.exposed_comm_s,

@@ -1,26 +1,26 @@
 """Validation against published measurements of real training runs.
 
-Every row of ``sim/data/published.yaml`` (a copy of the calibration file,
-with its sources) becomes a scenario: the paper's model, its parallel layout
-and batch on DGX A100 80GB nodes joined by HDR InfiniBand (Selene). The
-simulated iteration time is compared with the measured one:
+The cases are data: ``sim/data/validation.yaml`` holds, per suite, the
+published runs, the scenario that reproduces each (model, layout, batch,
+precision) and the settings of their period (``settings``, merged under
+every case of the suite: e.g. the A100 suite's Megatron-LM of 2021-22 ran
+without FlashAttention and with fp32 gradients all-reduced after the
+backward pass). Each case's measured figure becomes a step time by one
+rule per kind (see the data file's header), and the simulated step time is
+compared with it.
 
-* Megatron-LM SC'21 Table 1 reports TFLOP/s per GPU counted with the paper's
-  formula F = 96 B s l h^2 (1 + s/(6h) + V/(16 l h)) per iteration, so the
-  measured iteration time is F / (gpus * tflops_per_gpu);
-* Korthikanti et al. 2022 Table 5 reports iteration times directly, for full
-  recomputation and for sequence parallelism + selective recomputation.
-
-Both papers predate FlashAttention in Megatron-LM, so the cases run with
-unfused attention (``training.flash_attention: false``), and with
-Megatron-LM's local data parallelism of the time: fp32 gradient buffers
-all-reduced after the backward pass (``training.grad_dtype: fp32``,
-``parallelism.overlap_grad_reduce: false``). The compute
-efficiencies used are the ones of ``sim/data/compute.yaml`` for
-the A100 — one set for every row, never tuned per row.
+Suites and groups: ``a100`` (Megatron-LM SC'21, Korthikanti et al. 2022)
+and ``modern`` (NeMo / Megatron-Core runs on H100, B200 and GB200 in BF16,
+FP8, MXFP8 and NVFP4, from ``calibration/modern.yaml``), each case in one
+group (``A100 2021-22``, ``H100 BF16``, ``H100 FP8``, ``B200``, ``GB200``,
+``MoE``). The report gives MAPE and the worst row per group, for all rows,
+for the rows used to fit ``compute.yaml`` (``fit: true``) and for the rows
+held back. The compute efficiencies are one set per GPU type and precision
+(``sim/data/compute.yaml``), never tuned per row.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -29,14 +29,16 @@ import yaml
 
 from sim.scenario.load import validate as validate_scenario
 from sim.scenario.runner import run_scenario
+from workloads.errors import InputError
 
 SEQ_LEN = 2048
 VOCAB = 51200
+DATA = "data/validation.yaml"
 
 
 @lru_cache(maxsize=1)
-def published() -> dict:
-    return yaml.safe_load(resources.files("sim").joinpath("data/published.yaml").read_text())
+def validation_data() -> dict:
+    return yaml.safe_load(resources.files("sim").joinpath(DATA).read_text())
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class Case:
     source: str
     scenario: dict
     measured_s: float
+    suite: str = "a100"
+    group: str = "A100 2021-22"
+    fit: bool = True
 
 
 def megatron_flops(B: int, l: int, h: int, s: int = SEQ_LEN, V: int = VOCAB) -> float:
@@ -54,37 +59,57 @@ def megatron_flops(B: int, l: int, h: int, s: int = SEQ_LEN, V: int = VOCAB) -> 
     return 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h))
 
 
-def _scenario(row: dict, recompute: str, sequence_parallel: bool, dtype: str) -> dict:
-    h = row["hidden"]
-    return {
-        "name": row["name"],
-        "model": {"layers": row["layers"], "hidden": h, "heads": row["heads"],
-                  "ffn_hidden": 4 * h, "vocab": VOCAB, "seq_len": SEQ_LEN},
-        "cluster": {"gpu": "a100-80gb", "gpus": row["gpus"]},
-        "parallelism": {"tp": row["tp"], "pp": row["pp"],
-                        "dp": row["gpus"] // (row["tp"] * row["pp"]), "vpp": row["vpp"],
-                        "schedule": "interleaved" if row["vpp"] > 1 else "1f1b",
-                        "recompute": recompute, "sequence_parallel": sequence_parallel,
-                        "overlap_grad_reduce": False},
-        "training": {"global_batch": row["global_batch"], "micro_batch": row["micro_batch"],
-                     "dtype": dtype, "grad_dtype": "fp32", "flash_attention": False},
-    }
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else copy.deepcopy(v)
+    return out
 
 
-def cases() -> list[Case]:
-    data = published()
+def _seq_len(scn: dict) -> int:
+    seq = scn["training"].get("seq_len")
+    if seq is None and isinstance(scn["model"], dict):
+        seq = scn["model"].get("seq_len")
+    if seq is None:
+        from workloads.models import get_model
+        seq = get_model(scn["model"]).seq_len
+    return int(seq)
+
+
+def measured_step_s(measured: dict, scn: dict, where: str) -> float:
+    """The step time a case's published figure stands for (rules in the data file)."""
+    gpus = scn["cluster"]["gpus"]
+    tr = scn["training"]
+    if "iteration_s" in measured:
+        return float(measured["iteration_s"])
+    if "megatron_tflops_per_gpu" in measured:
+        m = scn["model"]
+        flops = megatron_flops(tr["global_batch"], m["layers"], m["hidden"], m["seq_len"],
+                               m["vocab"])
+        return flops / (gpus * measured["megatron_tflops_per_gpu"] * 1e12)
+    if "tokens_per_s_per_gpu" in measured:
+        return tr["global_batch"] * _seq_len(scn) / (measured["tokens_per_s_per_gpu"] * gpus)
+    raise InputError("expected iteration_s, megatron_tflops_per_gpu or tokens_per_s_per_gpu",
+                     file=DATA, field=f"{where}.measured", value=measured)
+
+
+def cases(suite: str | None = None) -> list[Case]:
+    """Every validation case (of ``suite`` if given), in data-file order."""
+    data = validation_data()
+    if suite is not None and suite not in data["suites"]:
+        raise InputError(f"unknown suite (known: {', '.join(data['suites'])})",
+                         field="--suite", value=suite)
     out = []
-    for row in data["megatron_sc21_table1"]:
-        flops = megatron_flops(row["global_batch"], row["layers"], row["hidden"])
-        measured = flops / (row["gpus"] * row["tflops_per_gpu"] * 1e12)
-        out.append(Case(f"{row['name']} sc21", "megatron_sc21",
-                        _scenario(row, "full", False, "fp16"), measured))
-    for row in data["korthikanti_table5"]:
-        for variant, (recompute, sp) in (("full", ("full", False)),
-                                         ("seqsel", ("selective", True))):
-            out.append(Case(f"{row['name']} {variant}", "korthikanti_2022",
-                            _scenario(row, recompute, sp, "fp16"),
-                            row["iteration_s"][variant]))
+    for sname, s in data["suites"].items():
+        if suite is not None and sname != suite:
+            continue
+        for i, c in enumerate(s["cases"]):
+            scn = _merge(s.get("settings") or {}, c["scenario"])
+            scn["name"] = c["name"]
+            out.append(Case(c["name"], c["source"], scn,
+                            measured_step_s(c["measured"], scn, f"suites.{sname}.cases[{i}]"),
+                            sname, c["group"], bool(c.get("fit", False))))
     return out
 
 
@@ -93,9 +118,37 @@ def run_case(case: Case) -> dict:
     res = run_scenario(scn).result
     predicted = res["step_time_s"]
     err = (predicted - case.measured_s) / case.measured_s
-    return {"name": case.name, "source": case.source, "gpus": res["gpus"],
+    return {"name": case.name, "source": case.source, "suite": case.suite,
+            "group": case.group, "fit": case.fit, "gpus": res["gpus"],
+            "gpu": scn.cluster.gpu, "dtype": scn.training.dtype,
             "measured_s": case.measured_s, "predicted_s": predicted, "error": err,
             "mfu": res["mfu"], "sim_wall_s": res["sim"]["wall_s"]}
+
+
+def _mape(rows: list[dict]) -> float | None:
+    return sum(abs(r["error"]) for r in rows) / len(rows) if rows else None
+
+
+def _worst(rows: list[dict]) -> dict | None:
+    if not rows:
+        return None
+    w = max(rows, key=lambda r: abs(r["error"]))
+    return {"name": w["name"], "error": w["error"]}
+
+
+def summarise(rows: list[dict]) -> dict:
+    """MAPE and worst row per group: all rows, fitted rows, held-back rows."""
+    groups: dict[str, dict] = {}
+    for g in dict.fromkeys(r["group"] for r in rows):
+        rs = [r for r in rows if r["group"] == g]
+        fit = [r for r in rs if r["fit"]]
+        held = [r for r in rs if not r["fit"]]
+        groups[g] = {"suite": rs[0]["suite"], "cases": len(rs), "mape": _mape(rs),
+                     "worst": _worst(rs), "fit": {"cases": len(fit), "mape": _mape(fit),
+                                                  "worst": _worst(fit)},
+                     "held_back": {"cases": len(held), "mape": _mape(held),
+                                   "worst": _worst(held)}}
+    return groups
 
 
 def validate(selected: list[Case] | None = None, progress=None) -> dict:
@@ -104,5 +157,7 @@ def validate(selected: list[Case] | None = None, progress=None) -> dict:
         rows.append(run_case(case))
         if progress is not None:
             progress(rows[-1])
-    mape = sum(abs(r["error"]) for r in rows) / len(rows) if rows else float("nan")
-    return {"mape": mape, "rows": rows, "gpu": "a100-80gb"}
+    mape = _mape(rows)
+    gpus = sorted({r["gpu"] for r in rows})
+    return {"mape": mape, "rows": rows,
+            "gpu": ", ".join(gpus), "groups": summarise(rows)}

@@ -20,6 +20,10 @@ PUBLISHED_TOTAL = [
     ("mixtral-8x7b", 46.7e9, 0.01),
     ("mixtral-8x22b", 141e9, 0.01),
     ("deepseek-v3", 671e9, 0.01),
+    ("nemotron4-15b", 15.7e9, 0.01),  # report: 3.2B embedding + 12.5B non-embedding
+    ("nemotron4-340b", 340e9, 0.01),
+    ("qwen3-30b-a3b", 30.5e9, 0.01),  # Qwen3 report, Table 2
+    ("llama2-7b", 7e9, 0.5 / 7),      # named to one significant digit
     # Names round to 2 significant digits: 1.3B covers [1.25, 1.35), 1.7B [1.65, 1.75).
     ("gpt3-1.3b", 1.3e9, 0.05 / 1.3),
     ("gpt-1.7b", 1.7e9, 0.05 / 1.7),

@@ -84,6 +84,8 @@ def test_direct_construction_validates():
 
 def test_dtype_names():
     from workloads.models import dtype_bytes
-    assert [dtype_bytes(n) for n in ("bf16", "fp16", "fp8", "fp32")] == [2, 2, 1, 4]
+    # low precisions keep bf16 weights and activations (only GEMMs run in them)
+    assert [dtype_bytes(n) for n in ("bf16", "fp16", "fp8", "mxfp8", "nvfp4", "fp32")] == \
+        [2, 2, 2, 2, 2, 4]
     with pytest.raises(InputError, match="training.dtype"):
         dtype_bytes("int4")

@@ -12,7 +12,8 @@ def _items(flash, recompute="none"):
 def test_unfused_attention_adds_score_traffic_not_flops():
     spec, fused = _items(True)
     _, unfused = _items(False)
-    f = {i.name: i for i in models.layer_forward(spec, fused) if hasattr(i, "flops")}
+    f = {i.name: i for i in models.layer_forward(spec, fused, causal_attention_flop_fraction=1.0)
+         if hasattr(i, "flops")}
     u = {i.name: i for i in models.layer_forward(spec, unfused) if hasattr(i, "flops")}
     scores = 2 * (spec.heads / 8) * 2048 * 2048          # b * a/tp * s * s elements
     assert "softmax" in u and "softmax" not in f

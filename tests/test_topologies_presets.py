@@ -13,12 +13,13 @@ DATASHEET = {
     "h100-sxm": dict(flops=989e12, hbm=80e9, hbm_bw=3.35e12, nvlink_bidir=900e9),
     "h200-sxm": dict(flops=989e12, hbm=141e9, hbm_bw=4.8e12, nvlink_bidir=900e9),
     "b200": dict(flops=2.25e15, hbm=180e9, hbm_bw=7.7e12, nvlink_bidir=1800e9),
+    "gb200": dict(flops=2.5e15, hbm=186e9, hbm_bw=8.0e12, nvlink_bidir=1800e9),
 }
 
 
 def test_lists():
     assert T.list_gpus() == sorted(DATASHEET)
-    assert T.list_nodes() == ["dgx-a100", "dgx-b200", "dgx-h100", "dgx-h200"]
+    assert T.list_nodes() == ["dgx-a100", "dgx-b200", "dgx-h100", "dgx-h200", "gb200-nvl72"]
     assert T.list_fabrics() == ["hdr-rail", "ndr-rail"]
 
 
@@ -31,7 +32,9 @@ def test_gpu_datasheet_values(name):
     assert g.hbm_bw_bytes_per_s == want["hbm_bw"]
     assert g.nvlink_bw_bytes_per_s == want["nvlink_bidir"] / 2
     assert g.source and g.node in T.list_nodes() and g.fabric in T.list_fabrics()
-    assert dict(g.extra) == {}
+    # precision peaks (the bf16 one is the dense peak), SM count, GEMM tile
+    assert set(g.extra) == {"peak_flops_by_precision", "sms", "gemm_tile"}
+    assert g.extra["peak_flops_by_precision"]["bf16"] == want["flops"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         g.hbm_bytes = 1.0
 
@@ -75,7 +78,7 @@ def test_unknown_names_list_the_known_ones():
     with pytest.raises(T.TopologyError) as err:
         T.gpu_spec("v100")
     assert str(err.value) == ("gpu = 'v100': unknown gpu preset (known: a100-40gb, a100-80gb, "
-                              "b200, h100-sxm, h200-sxm)")
+                              "b200, gb200, h100-sxm, h200-sxm)")
     with pytest.raises(T.TopologyError, match="node = 'dgx-2': unknown node preset"):
         T.node_spec("dgx-2")
     with pytest.raises(T.TopologyError, match="fabric = 'ethernet': unknown fabric preset"):

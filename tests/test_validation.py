@@ -5,13 +5,54 @@ import pytest
 
 import sim.commands.validate as validate_cmd
 from sim.cli import main
-from sim.validation import cases, megatron_flops, run_case
+from sim.validation import cases, megatron_flops, run_case, summarise, validation_data
 
 
 def test_cases_cover_both_papers():
-    cs = cases()
+    cs = cases("a100")
     assert len(cs) == 11
     assert {c.source for c in cs} == {"megatron_sc21", "korthikanti_2022"}
+    assert {c.group for c in cs} == {"A100 2021-22"}
+
+
+def test_modern_cases_come_from_the_calibration_file():
+    import yaml
+    from pathlib import Path
+    path = Path("/work/shared/calibration/modern.yaml")
+    rows = {r["id"]: r for r in yaml.safe_load(path.read_text())["rows"]} if path.exists() \
+        else None
+    cs = cases("modern")
+    assert {c.group for c in cs} == {"H100 FP8", "H100 BF16", "B200", "GB200", "MoE"}
+    for c in cs:
+        row_id = int(c.name.rsplit("#", 1)[1])
+        scn = c.scenario
+        assert scn["parallelism"]["overlap_grad_reduce"] is True      # suite settings merged
+        if rows is not None:
+            r = rows[row_id]
+            assert scn["cluster"]["gpus"] == r["gpus"]
+            assert scn["training"]["global_batch"] == r["gbs"]
+            assert scn["parallelism"]["tp"] == (r.get("tp") or 1)
+            # tokens/s/GPU = gbs * seq / (step * gpus)
+            assert c.measured_s == pytest.approx(
+                r["gbs"] * r["seq_len"] / (r["tokens_per_sec_per_gpu"] * r["gpus"]))
+
+
+def test_suite_settings_are_data_and_cases_may_override_them():
+    a100 = validation_data()["suites"]["a100"]
+    assert a100["settings"]["training"] == {"grad_dtype": "fp32", "flash_attention": False}
+    c = cases("a100")[0]
+    assert c.scenario["cluster"] == {"gpu": "a100-80gb", "gpus": 32}
+
+
+def test_summary_reports_fit_and_held_back_rows_apart():
+    rows = [{"name": "a", "group": "G", "suite": "s", "fit": True, "error": 0.02},
+            {"name": "b", "group": "G", "suite": "s", "fit": False, "error": -0.10},
+            {"name": "c", "group": "G", "suite": "s", "fit": True, "error": 0.04}]
+    g = summarise(rows)["G"]
+    assert g["mape"] == pytest.approx(0.16 / 3)
+    assert g["fit"]["mape"] == pytest.approx(0.03) and g["fit"]["cases"] == 2
+    assert g["held_back"]["mape"] == pytest.approx(0.10)
+    assert g["worst"] == {"name": "b", "error": -0.10}
 
 
 def test_megatron_measured_time_follows_the_papers_flop_formula():
@@ -34,8 +75,9 @@ def test_small_cases_predict_within_ten_percent(name):
 
 def test_validate_json_reports_rows_and_mape(monkeypatch, capsys):
     subset = [c for c in cases() if c.name in ("gpt-22b full", "gpt-22b seqsel")]
-    monkeypatch.setattr(validate_cmd, "cases", lambda: subset)
+    monkeypatch.setattr(validate_cmd, "cases", lambda *a, **k: subset)
     assert main(["validate", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["rows"]) == 2
     assert out["mape"] == pytest.approx(sum(abs(r["error"]) for r in out["rows"]) / 2)
+    assert out["groups"]["A100 2021-22"]["cases"] == 2

@@ -28,7 +28,10 @@ Ops
 
     * ``compute``: ``flops`` and ``bytes`` (memory traffic, costed by the
       compute model) or ``duration_s`` (replayed as is). Optional ``category``
-      (``gemm``, ``attention``, ``elementwise``, ...) selects the efficiency.
+      (``gemm``, ``gemm_fp8``, ``attention``, ``elementwise``, ...) selects the
+      efficiency and, for ``gemm_<precision>``, the tensor-core peak; optional
+      ``dims`` ``[m, n, k]`` or ``[m, n, k, groups]`` gives a GEMM's output
+      rows, output columns and reduction length (tile and wave quantisation).
     * collectives ``all_reduce``, ``all_gather``, ``reduce_scatter``,
       ``all_to_all``, ``broadcast``, ``reduce``, ``barrier``: ``group`` (a
       family name from ``groups``; each rank uses the member list that
@@ -74,8 +77,8 @@ P2P = ("send", "recv")
 KINDS = (COMPUTE,) + COLLECTIVES + P2P
 # Op categories the compute model knows (``sim/data/compute.yaml``; ``default``
 # covers optimizer, embedding and loss unless a GPU lists them).
-CATEGORIES = ("default", "gemm", "attention", "elementwise", "norm", "embedding", "loss",
-              "optimizer")
+CATEGORIES = ("default", "gemm", "gemm_fp8", "gemm_mxfp8", "gemm_nvfp4", "attention",
+              "elementwise", "norm", "embedding", "loss", "optimizer")
 
 # Sane limits: beyond them a trace is a mistake, and would exhaust memory or overflow.
 MAX_RANKS = 1 << 17             # ranks (and GPU indices): per-rank state is kept
@@ -126,6 +129,7 @@ class Op:
     peer: Peer | None = None
     tag: int = 0
     layer: str | None = None
+    dims: tuple[float, ...] | None = None
 
     @property
     def is_compute(self) -> bool:
@@ -151,6 +155,8 @@ class Op:
                 d["bytes"] = self.bytes
             if self.category:
                 d["category"] = self.category
+            if self.dims:
+                d["dims"] = list(self.dims)
         else:
             d["bytes"] = self.bytes
         if self.group is not None:
@@ -227,7 +233,7 @@ class Trace:
 # ---------------------------------------------------------------------------
 
 _OP_KEYS = {"id", "kind", "stream", "deps", "flops", "bytes", "duration_s", "category",
-            "group", "algorithm", "peer", "tag", "layer"}
+            "group", "algorithm", "peer", "tag", "layer", "dims"}
 _TOP_KEYS = {"format", "version", "name", "world_size", "placement", "groups",
              "programs", "meta"}
 
@@ -325,6 +331,13 @@ def parse_op(d: Any, where: str, file: str | None = None) -> Op:
         else:
             raise InputError("compute op needs flops/bytes or duration_s", file=file,
                              field=where, value=oid)
+        if "dims" in d:
+            dims = d["dims"]
+            if not isinstance(dims, list) or len(dims) not in (3, 4):
+                raise InputError("dims must be [m, n, k] or [m, n, k, groups]", file=file,
+                                 field=f"{where}.dims", value=dims)
+            op.dims = tuple(_num(x, f"{where}.dims", file, positive=True, limit=1e15)
+                            for x in dims)
         return op
     op.bytes = _num(d.get("bytes", 0), f"{where}.bytes", file, limit=MAX_OP_BYTES,
                     why="bytes in one op")

@@ -45,7 +45,8 @@ class ParallelismConfig(_Section):
 class TrainingConfig(_Section):
     global_batch: int = Field(..., gt=0, description="sequences per step")
     micro_batch: int = Field(1, gt=0, description="sequences per micro-batch")
-    dtype: Literal["bf16", "fp16", "fp8"] = "bf16"
+    dtype: Literal["bf16", "fp16", "fp8", "mxfp8", "nvfp4"] = Field(
+        "bf16", description="GEMM precision (fp8, mxfp8, nvfp4 only where the GPU has them)")
     grad_dtype: Literal["bf16", "fp16", "fp32"] | None = Field(
         None, description="gradient reduction dtype (default: dtype)")
     seq_len: int | None = Field(None, gt=0, description="default: the model's")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import topologies
-from sim.compute import compute_model
+from sim.compute import compute_model_for
 from sim.network.routing import ROUTING
 from sim.scenario.config import Scenario
 from sim.simulate import StepResult
@@ -81,7 +81,8 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
     used = max(trace.gpu_of(r) for r in range(trace.world_size)) + 1
     graph = _cluster(scn, used)
     gspec = topologies.gpu_spec(scn.cluster.gpu)
-    compute = compute_model(scn.cluster.gpu, gspec.peak_dense_flops, gspec.hbm_bw_bytes_per_s)
+    compute = compute_model_for(scn.cluster.gpu,
+                                scn.training.dtype if scn.training is not None else "bf16")
     straggler_seed = [seed, 1]      # a stream of its own, apart from the run-level one
     try:
         step = simulate_with_stragglers(trace, graph, compute, scn.stragglers, straggler_seed,

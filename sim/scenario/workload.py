@@ -13,7 +13,9 @@ from workloads.errors import InputError
 from workloads.generate import Layout, Training, generate, in_flight_microbatches, layer_split
 from workloads.trace import Trace
 
-DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 1, "fp32": 4}
+# Low precisions keep bf16 weights and activations; only the layer GEMMs run
+# in them (Transformer Engine recipes, see workloads.models.builder).
+DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "mxfp8": 2, "nvfp4": 2, "fp32": 4}
 
 
 def layout_of(scn: Scenario) -> Layout:
@@ -42,7 +44,7 @@ def training_of(scn: Scenario, spec) -> Training:
     t = scn.training
     return Training(global_batch=t.global_batch, micro_batch=t.micro_batch,
                     seq_len=t.seq_len or spec.seq_len, dtype_bytes=DTYPE_BYTES[t.dtype],
-                    flash_attention=t.flash_attention,
+                    flash_attention=t.flash_attention, precision=t.dtype,
                     grad_dtype_bytes=DTYPE_BYTES[t.grad_dtype] if t.grad_dtype else None)
 
 
@@ -52,7 +54,8 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
                          tp=layout.tp, cp=layout.cp, ep=layout.ep,
                          sequence_parallel=layout.sequence_parallel,
                          dtype_bytes=training.dtype_bytes, recompute=layout.recompute,
-                         flash_attention=training.flash_attention)
+                         flash_attention=training.flash_attention,
+                         precision=training.precision)
     chunks = layer_split(spec.layers, layout.pp * layout.vpp)
     worst = None
     for s in range(layout.pp):
@@ -61,8 +64,11 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
                 else "last" if s == layout.pp - 1 else "middle")
         flights = in_flight_microbatches(layout.schedule, layout.pp, microbatches, layout.vpp, s)
         mem = models.memory_bytes(spec, shape, layout.pp, layers, layout.dp, layout.zero,
-                                  max(1, round(flights)), stage=role,
-                                  flash_attention=training.flash_attention)
+                                  flights, stage=role,
+                                  flash_attention=training.flash_attention,
+                                  fp32_grads=training.grad_bytes == 4,
+                                  state_bytes=training.optimizer_state_bytes,
+                                  master_bytes=training.master_weight_bytes)
         mem["stage"] = s
         if worst is None or mem["total_bytes"] > worst["total_bytes"]:
             worst = mem
@@ -70,6 +76,10 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
 
 
 def generate_trace(scn: Scenario) -> Trace:
+    from sim.compute import check_precision
+    gpu = topologies.gpu_spec(scn.cluster.gpu)
+    check_precision(scn.cluster.gpu, scn.training.dtype,
+                    gpu.extra.get("peak_flops_by_precision") or {})
     spec = models.get_model(scn.model)
     layout = layout_of(scn)
     training = training_of(scn, spec)
@@ -78,6 +88,9 @@ def generate_trace(scn: Scenario) -> Trace:
     tokens = trace.meta["tokens_per_step"]
     trace.meta["model_flops_per_step"] = models.model_flops_per_token(
         spec, training.seq_len) * tokens
+    # the other published convention: causal attention counts half the square
+    trace.meta["model_flops_per_step_causal"] = models.model_flops_per_token(
+        spec, training.seq_len, causal_attention_flop_fraction=0.5) * tokens
     trace.meta["hardware_flops_per_step"] = models.hardware_flops_per_token(
         spec, training.seq_len, layout.recompute) * tokens
     mem = stage_memory(spec, layout, training, m)

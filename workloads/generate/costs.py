@@ -101,6 +101,11 @@ class ModelCosts:
     def layer_params(self, layer: int, tp: int, ep: int) -> tuple[float, float]:
         return self._m.layer_params_on_rank(self.spec, ep, tp=tp, layer=layer)
 
+    def weight_cast_items(self, params: float, precision: str) -> list[Item]:
+        """Per-step quantisation of ``params`` layer weights (low precision)."""
+        from workloads.models.ends import weight_cast_items
+        return weight_cast_items(params, precision)
+
     def embedding_params(self, tp: int) -> float:
         return self._m.embedding_params(self.spec) / tp
 

@@ -111,7 +111,8 @@ def generate(model: Any, layout: Layout, training: Training, *,
     shape = Shape(micro_batch=tr.micro_batch, seq_len=tr.seq_len, tp=lo.tp, cp=lo.cp,
                   ep=lo.ep, sequence_parallel=lo.sequence_parallel,
                   dtype_bytes=tr.dtype_bytes, recompute=lo.recompute,
-                  flash_attention=tr.flash_attention)
+                  flash_attention=tr.flash_attention, precision=tr.precision,
+                  tp_comm_overlap=lo.tp_comm_overlap)
     templates: dict[tuple, Template] = {}
 
     def tmpl(items: list) -> Template:
@@ -149,6 +150,8 @@ def generate(model: Any, layout: Layout, training: Training, *,
         chunks = [blocks_of(c * lo.pp + s) for c in range(lo.vpp)]
         dense = sum(b.dense_params for ch in chunks for b in ch)
         expert = sum(b.expert_params for ch in chunks for b in ch)
+        layer_params = sum(b.dense_params + b.expert_params for ch in chunks for b in ch
+                           if b.name.startswith("L"))
         if lo.zero >= 1:
             dense, expert = dense / sizes[dense_family], expert / sizes["edp"]
         plan = StagePlan(stage=s, pp=lo.pp, vpp=lo.vpp, microbatches=m, chunks=chunks,
@@ -157,8 +160,10 @@ def generate(model: Any, layout: Layout, training: Training, *,
                          bucket_bytes=float(lo.gradient_bucket_bytes),
                          overlap_grad_reduce=lo.overlap_grad_reduce,
                          dense_family=dense_family, group_sizes=sizes,
-                         optimizer=tmpl(costs.optimizer_items(dense + expert,
-                                                              tr.dtype_bytes)),
+                         optimizer=tmpl(costs.optimizer_items(dense + expert, tr.dtype_bytes)
+                                        + (costs.weight_cast_items(layer_params, tr.precision)
+                                           if tr.precision != "bf16"
+                                           and hasattr(costs, "weight_cast_items") else [])),
                          tied_embedding_params=(costs.tied_output_params(lo.tp)
                                                 if lo.pp > 1 and s in (0, lo.pp - 1) else 0.0))
         ranks = sorted(members[s] for members in groups["pp"])

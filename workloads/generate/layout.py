@@ -41,7 +41,9 @@ class Layout:
     "ZeRO", SC'20). ``gradient_bucket_bytes``: data-parallel reduction bucket
     size in bytes (default 25 MiB, PyTorch DDP's). ``overlap_grad_reduce``:
     start each bucket's reduction as soon as its gradients are final (True) or
-    after the whole backward pass (False).
+    after the whole backward pass (False). ``tp_comm_overlap``: pipeline the
+    sequence-parallel all-gathers and reduce-scatters with the GEMMs next to
+    them (Megatron-Core / Transformer Engine userbuffers).
     """
 
     tp: int = 1
@@ -56,12 +58,14 @@ class Layout:
     recompute: str = "none"
     gradient_bucket_bytes: float = DEFAULT_BUCKET_BYTES
     overlap_grad_reduce: bool = True
+    tp_comm_overlap: bool = False
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "dp", "vpp", "cp", "ep"):
             _pos_int(getattr(self, name), f"parallelism.{name}")
         _bool(self.sequence_parallel, "parallelism.sequence_parallel")
         _bool(self.overlap_grad_reduce, "parallelism.overlap_grad_reduce")
+        _bool(self.tp_comm_overlap, "parallelism.tp_comm_overlap")
         if isinstance(self.zero, bool) or self.zero not in (0, 1, 2, 3):
             raise InputError("must be 0, 1, 2 or 3", field="parallelism.zero", value=self.zero)
         if self.recompute not in RECOMPUTE:
@@ -88,6 +92,10 @@ class Training:
     ``dtype_bytes`` the bytes of an activation / parameter element (2 for
     bf16), ``grad_dtype_bytes`` the bytes per gradient element in the
     data-parallel reduction (None = ``dtype_bytes``; 4 for fp32 reduction).
+    ``precision``: what the layer GEMMs run in (bf16, fp16, fp8, mxfp8,
+    nvfp4; see ``workloads.models.builder``). ``optimizer_state_bytes`` per
+    Adam moment and ``master_weight_bytes`` per master weight (4 = fp32; see
+    ``workloads.models.memory``).
     """
 
     global_batch: int
@@ -96,6 +104,9 @@ class Training:
     dtype_bytes: int = 2
     grad_dtype_bytes: int | None = None
     flash_attention: bool = True
+    precision: str = "bf16"
+    optimizer_state_bytes: float = 4.0
+    master_weight_bytes: float = 4.0
 
     def __post_init__(self) -> None:
         for name in ("global_batch", "micro_batch", "seq_len", "dtype_bytes"):

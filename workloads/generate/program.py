@@ -15,17 +15,26 @@ Per action (see :mod:`workloads.generate.schedules`):
 P2P tags encode (direction, micro-batch, receiving virtual stage), so every
 receive matches exactly one send. Data parallelism (stream ``dp``):
 
-* ZeRO 0/1/2: when the last weight-gradient action of a chunk runs, each
+* ZeRO 0/1: when the last weight-gradient action of a chunk runs, each
   block's gradients join a bucket; a full bucket (``gradient_bucket_bytes``)
-  is reduced at once (all-reduce; reduce-scatter for ZeRO 1/2), the rest at
+  is reduced at once (all-reduce; reduce-scatter for ZeRO 1), the rest at
   the chunk's end (PyTorch DDP / Megatron-LM overlapped reduction). Dense
   gradients go over ``dp`` (``dpcp`` when cp > 1), expert gradients over
-  ``edp``. After the optimizer, ZeRO 1/2 all-gather the updated parameters
+  ``edp``. After the optimizer, ZeRO 1 all-gathers the updated parameters
   bucket by bucket.
+* ZeRO 2: a rank keeps only its shard of the gradients, so it cannot
+  accumulate whole gradients over micro-batches: every block's gradients
+  are reduce-scattered after its weight-gradient items in every micro-batch
+  (Rajbhandari et al., SC'20, sec. 5.2; DeepSpeed reduces each micro-step's
+  gradients during the backward), then the updated shards are all-gathered
+  after the optimizer as for ZeRO 1.
 * ZeRO 3: every block all-gathers its parameters before its forward and its
   backward, prefetched one block ahead (it may start once the block two
   places earlier has finished), and reduce-scatters its gradients after its
-  weight-gradient items, every micro-batch (Rajbhandari et al., SC'20).
+  weight-gradient items, every micro-batch (Rajbhandari et al., SC'20). The
+  gathers run on a stream of their own (``dp_ag``), so a prefetch never
+  queues behind a gradient reduce-scatter (PyTorch FSDP and Megatron-FSDP
+  issue the two on separate streams).
 
 With tied input/output embeddings and pp > 1, the first and last stage then
 all-reduce the shared matrix's gradient over the ``embd`` family (Megatron-LM
@@ -108,10 +117,10 @@ def stage_ops(plan: StagePlan, actions: list[Action]) -> list[Op]:
         return out
 
     def collective(oid: str, kind: str, family: str, nbytes: float, deps: list[str],
-                   layer: str) -> str | None:
+                   layer: str, stream: str = "dp") -> str | None:
         if sizes[family] <= 1 or nbytes <= 0:
             return None
-        ops.append(Op(id=oid, kind=kind, stream="dp", deps=tuple(dict.fromkeys(deps)),
+        ops.append(Op(id=oid, kind=kind, stream=stream, deps=tuple(dict.fromkeys(deps)),
                       bytes=nbytes, group=family, layer=layer))
         last_dp[:] = [oid]
         return oid
@@ -136,17 +145,20 @@ def stage_ops(plan: StagePlan, actions: list[Action]) -> list[Op]:
         for suf, family, params in ((".ag", plan.dense_family, blk.dense_params),
                                     (".agx", "edp", blk.expert_params)):
             oid = collective(prefix + suf, "all_gather", family, params * plan.dtype_bytes,
-                             ahead, blk.name)
+                             ahead, blk.name, stream="dp_ag")
             if oid:
                 out.append(oid)
         return out
 
     def after_wgrad(blk: Block, prefix: str, deps: list[str], final: bool, c: int) -> None:
-        if plan.zero == 3:
+        if plan.zero >= 2:
             collective(prefix + ".rs", "reduce_scatter", plan.dense_family,
                        blk.dense_params * plan.grad_bytes, deps, blk.name)
             collective(prefix + ".rsx", "reduce_scatter", "edp",
                        blk.expert_params * plan.grad_bytes, deps, blk.name)
+            if plan.zero == 2 and final:      # updated shards are all-gathered after the step
+                buckets.extend((f, p) for f, p in ((plan.dense_family, blk.dense_params),
+                                                   ("edp", blk.expert_params)) if p > 0)
         elif final and plan.overlap_grad_reduce:
             add_grads(blk, deps, c)
         elif final:
@@ -207,7 +219,7 @@ def stage_ops(plan: StagePlan, actions: list[Action]) -> list[Op]:
                 deps = run(blk.wgt, pre, blk.name, deps)
                 after_wgrad(blk, pre, deps, final, c)
                 block_ends.append(deps)
-        if final and plan.zero < 3 and plan.overlap_grad_reduce:
+        if final and plan.zero < 2 and plan.overlap_grad_reduce:
             flush(plan.dense_family, deps, c)
             flush("edp", deps, c)
     for blk, c in deferred:                 # overlap_grad_reduce = False

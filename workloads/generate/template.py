@@ -13,7 +13,9 @@ Dependency rules (the items come in execution order):
   after the op before it, and the next op waits for it (tensor-parallel
   all-reduces are on the critical path);
 * a comm item with ``overlap_with = X`` starts together with compute X (same
-  dependencies) on its own stream, and the first op after X waits for both;
+  dependencies) on its own stream (``<family>_overlap`` for families whose
+  blocking collectives run on the compute stream), and the first op after X
+  waits for both;
 * a ``sendrecv_ring`` item is one ring step: a send to the next rank of its
   family (stream ``<family>_send``) and a receive from the previous one
   (``<family>_recv``) sharing a tag. Consecutive steps overlapping the same
@@ -50,6 +52,7 @@ class Step:
     group: str | None = None
     peer: Peer | None = None
     tag_slot: int = -1
+    dims: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,12 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
             n_tags += 1
             ring_recv[chain] = len(steps) - 1
             return [len(steps) - 2, len(steps) - 1]
-        steps.append(Step(suffix(it.name), it.kind, STREAMS.get(it.group, it.group), deps,
+        stream = STREAMS.get(it.group, it.group)
+        if it.overlap_with is not None and stream == "compute":
+            # declared to overlap a GEMM (the sequence-parallel re-gather
+            # under its dgrad): its own stream, as Megatron-LM issues it async
+            stream = f"{it.group}_overlap"
+        steps.append(Step(suffix(it.name), it.kind, stream, deps,
                           bytes=it.bytes, group=it.group))
         return [len(steps) - 1]
 
@@ -103,7 +111,7 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
         if isinstance(it, ComputeItem):
             deps = tuple(dict.fromkeys(pending))
             steps.append(Step(suffix(it.name), "compute", "compute", deps, flops=it.flops,
-                              bytes=it.bytes, category=it.category))
+                              bytes=it.bytes, category=it.category, dims=it.dims))
             pending = [len(steps) - 1]
             compute_deps[it.name] = deps
             for c in waiting.pop(it.name, []):
@@ -150,7 +158,8 @@ def instantiate(t: Template, ops: list[Op], prefix: str, layer: str,
         ids.append(oid)
         append(Op(id=oid, kind=st.kind, stream=st.stream, deps=deps, flops=st.flops,
                   bytes=st.bytes, category=st.category, group=st.group, peer=st.peer,
-                  tag=tag_base + st.tag_slot if st.tag_slot >= 0 else 0, layer=layer))
+                  tag=tag_base + st.tag_slot if st.tag_slot >= 0 else 0, layer=layer,
+                  dims=st.dims))
     out: list[str] = []
     for d in t.outputs:
         if d == INCOMING:

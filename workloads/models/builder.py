@@ -10,6 +10,23 @@ Cost conventions (per ONE micro-batch on ONE rank, ``d`` = bytes per element):
 * Norms and elementwise ops: bytes of their inputs and outputs, a few FLOPs
   per element (``NORM_FLOPS_PER_ELEM``, ``ELEM_FLOPS_PER_ELEM``); they are
   memory-bound, so the FLOP figures only need the right order of magnitude.
+* Every GEMM carries its shape (``dims``: output rows, output columns,
+  reduction, and for grouped expert GEMMs the number of groups) for the
+  compute model's tile and wave quantisation.
+
+Low precision (``precision`` fp8, mxfp8 or nvfp4) follows Transformer
+Engine's recipes as Megatron-Core runs them (TE docs, "Using FP8 with
+Transformer Engine" and the low-precision training chapter): the GEMMs of
+the transformer layers (``lowp=True``: QKV, projections, MLP and expert
+FC1/FC2) run on the low-precision tensor cores — category ``gemm_<p>`` —
+reading ``GEMM_INPUT_BYTES[p]`` bytes per input element (scales included)
+and writing their output in the working dtype; the attention core,
+router, embedding and output layer stay in bf16. Each low-precision GEMM
+adds memory-bound casts: forward, the input is quantised into a row-wise
+and a column-wise copy (the latter kept for the weight gradient; read
+``d``, write ``2 q`` per element); backward, the output gradient likewise.
+Weights are quantised once per step (see ``ends.optimizer_items``) and the
+per-tensor amax reductions are negligible.
 """
 from __future__ import annotations
 
@@ -18,6 +35,12 @@ from workloads.models.items import CommItem, ComputeItem, Item
 NORM_FLOPS_PER_ELEM = 5.0       # mean, variance, scale, shift (forward)
 NORM_BWD_FLOPS_PER_ELEM = 8.0
 ELEM_FLOPS_PER_ELEM = 2.0       # e.g. dropout + residual add
+CAST_FLOPS_PER_ELEM = 2.0       # amax, scale
+
+#: bytes per element of a GEMM input in each low precision: FP8 1; MXFP8 one
+#: 8-bit E8M0 scale per 32 values; NVFP4 4-bit values with one FP8 scale per
+#: 16 (OCP Microscaling spec v1.0; NVIDIA NVFP4 format description)
+GEMM_INPUT_BYTES = {"fp8": 1.0, "mxfp8": 1.0 + 1.0 / 32, "nvfp4": 0.5 + 1.0 / 16}
 
 
 class OpList:
@@ -27,8 +50,10 @@ class OpList:
     piece's own items are given in their backward execution order.
     """
 
-    def __init__(self, dtype_bytes: int):
+    def __init__(self, dtype_bytes: int, precision: str = "bf16"):
         self.d = float(dtype_bytes)
+        self.precision = precision
+        self.q = GEMM_INPUT_BYTES.get(precision)
         self.forward: list[Item] = []
         self._b: list[list[Item]] = []
         self._w: list[list[Item]] = []
@@ -47,15 +72,30 @@ class OpList:
 
     # -- typed helpers -------------------------------------------------------
     def gemm(self, name: str, m: float, k: float, n: float,
-             weight_copies: float = 1.0, pre_b: list[Item] = ()) -> None:
+             weight_copies: float = 1.0, pre_b: list[Item] = (), lowp: bool = True) -> None:
         """A GEMM of ``m`` rows; ``weight_copies`` counts distinct weight
-        matrices read (grouped expert GEMMs read every local expert's weight).
-        ``pre_b`` items run just before its input-gradient GEMM."""
+        matrices read (grouped expert GEMMs read every local expert's weight,
+        ``m / weight_copies`` rows each). ``pre_b`` items run just before its
+        input-gradient GEMM. ``lowp``: runs in the low precision, if any."""
         flops = 2.0 * m * k * n
-        nbytes = (m * k + weight_copies * k * n + m * n) * self.d
-        self.add(ComputeItem(name, flops, nbytes, "gemm"),
-                 b=[*pre_b, ComputeItem(name + "_dgrad", flops, nbytes, "gemm")],
-                 w=[ComputeItem(name + "_wgrad", flops, nbytes, "gemm")])
+        g = max(1.0, weight_copies)
+        mg = m / g
+        fwd_dims, dgrad_dims, wgrad_dims = (mg, n, k, g), (mg, k, n, g), (k, n, mg, g)
+        if self.q is None or not lowp:
+            nbytes = (m * k + weight_copies * k * n + m * n) * self.d
+            self.add(ComputeItem(name, flops, nbytes, "gemm", fwd_dims),
+                     b=[*pre_b, ComputeItem(name + "_dgrad", flops, nbytes, "gemm", dgrad_dims)],
+                     w=[ComputeItem(name + "_wgrad", flops, nbytes, "gemm", wgrad_dims)])
+            return
+        q, d, cat = self.q, self.d, "gemm_" + self.precision
+        nbytes = (m * k + weight_copies * k * n) * q + m * n * d
+        cast = CAST_FLOPS_PER_ELEM
+        self.add(ComputeItem(name + "_cast", cast * m * k, m * k * (d + 2 * q), "elementwise"))
+        self.add(ComputeItem(name, flops, nbytes, cat, fwd_dims),
+                 b=[*pre_b, ComputeItem(name + "_dcast", cast * m * n, m * n * (d + 2 * q),
+                                "elementwise"),
+                    ComputeItem(name + "_dgrad", flops, nbytes, cat, dgrad_dims)],
+                 w=[ComputeItem(name + "_wgrad", flops, nbytes, cat, wgrad_dims)])
 
     def norm(self, name: str, rows: float, width: float) -> None:
         elems = rows * width

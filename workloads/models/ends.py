@@ -12,7 +12,8 @@ working dtype and the softmax in fp32.
 from __future__ import annotations
 
 from workloads.errors import InputError
-from workloads.models.builder import NORM_BWD_FLOPS_PER_ELEM, NORM_FLOPS_PER_ELEM
+from workloads.models.builder import (CAST_FLOPS_PER_ELEM, GEMM_INPUT_BYTES,
+                                      NORM_BWD_FLOPS_PER_ELEM, NORM_FLOPS_PER_ELEM)
 from workloads.models.items import CommItem, ComputeItem, Item, Shape
 from workloads.models.linears import norm_params
 from workloads.models.shape_check import check_shape
@@ -121,3 +122,14 @@ def optimizer_items(spec: ModelSpec, params_on_rank: float, *, dtype_bytes: int 
     write = state + dtype_bytes
     return [ComputeItem("adam", ADAM_FLOPS_PER_PARAM * params_on_rank,
                         (read + write) * params_on_rank, "optimizer")]
+
+
+def weight_cast_items(params: float, precision: str, dtype_bytes: int = 2) -> list[Item]:
+    """Quantising ``params`` layer weights once per step for low-precision
+    GEMMs: read each bf16 weight, write its row- and column-wise copies
+    (Transformer Engine caches them over the micro-batches of a step)."""
+    q = GEMM_INPUT_BYTES.get(precision)
+    if q is None or params <= 0:
+        return []
+    return [ComputeItem("cast_weights", CAST_FLOPS_PER_ELEM * params,
+                        params * (dtype_bytes + 2 * q), "elementwise")]

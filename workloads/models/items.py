@@ -15,7 +15,8 @@ class ComputeItem:
     name: str          # e.g. "qkv", "attn", "fc1", "ln1", "logits"
     flops: float       # FLOPs of this op for ONE micro-batch on ONE rank (after TP/CP/EP splitting)
     bytes: float       # HBM bytes read+written
-    category: str      # "gemm" | "attention" | "elementwise" | "norm" | "embedding" | "optimizer" | "loss"
+    category: str      # "gemm" | "gemm_fp8" | ... | "attention" | "elementwise" | "norm" | "embedding" | "optimizer" | "loss"
+    dims: tuple[float, ...] | None = None   # GEMMs: (m, n, k[, groups]) output rows, cols, reduction
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +42,5 @@ class Shape:       # what one rank processes per micro-batch
     dtype_bytes: int = 2
     recompute: str = "none"    # none | selective | full
     flash_attention: bool = True   # False: scores materialised in HBM (unfused kernels)
+    precision: str = "bf16"        # GEMM precision: bf16 | fp16 | fp8 | mxfp8 | nvfp4
+    tp_comm_overlap: bool = False  # sequence-parallel collectives pipelined with their GEMMs

@@ -23,8 +23,11 @@ Per-rank figures for ONE micro-batch of ``b`` sequences, ``s`` tokens each:
   AV; = ``4 b s^2 h / (cp tp)`` for standard heads), bytes of Q, K, V, O and
   the fp32 log-sum-exp — no ``s^2`` tensor. ``causal_attention_flop_fraction``
   is 1.0 for kernels that compute the full square (Megatron 2021, and the
-  formulas of Narayanan et al.) and about 0.5 for causal FlashAttention-2,
-  which skips fully masked blocks. Backward = 2x forward FLOPs (the
+  formulas of Narayanan et al.); by default (None) it follows the kernel:
+  1.0 for unfused attention, and for FlashAttention's causal kernels, which
+  skip the key blocks wholly above the diagonal (Dao 2023, FlashAttention-2,
+  sec. 3.1.1), ``(n + 1) / (2 n)`` with ``n = s / 128`` query/key blocks
+  (0.516 at s = 4096). Backward = 2x forward FLOPs (the
   in-kernel recomputation of the scores is left to the attention efficiency);
 * context parallelism (ring attention, Liu et al. 2023): ``cp - 1`` ring steps
   ``cp_kv1 .. cp_kv{cp-1}`` each carrying one K/V chunk
@@ -55,24 +58,42 @@ from workloads.models.spec import ModelSpec
 _ACT_FLOPS = {"gelu": 8.0, "swiglu": 6.0}
 
 
-def _tp_enter(ops: OpList, shape: Shape, tag: str, nbytes: float) -> None:
-    """The communication before a block's column-parallel GEMMs."""
+def _overlap(shape: Shape, gemm: str | None, suffix: str = "") -> str | None:
+    """The GEMM a sequence-parallel collective is pipelined with under TP
+    communication overlap (Megatron-Core ``tp_comm_overlap``, Transformer
+    Engine userbuffers: the all-gather with the column-parallel GEMM that
+    consumes it, the reduce-scatter with the row-parallel GEMM that produces
+    it, and the backward counterparts with the dgrad GEMMs); None = blocking."""
+    if not shape.tp_comm_overlap or not shape.sequence_parallel or gemm is None:
+        return None
+    return gemm + suffix
+
+
+def _tp_enter(ops: OpList, shape: Shape, tag: str, nbytes: float,
+              gemm: str | None = None) -> None:
+    """The communication before a block's column-parallel GEMMs (``gemm``: the
+    first of them, for TP communication overlap)."""
     if shape.tp == 1:
         return
     if shape.sequence_parallel:
         ops.comm(f"sp_ag{tag}", "all_gather", "tp", nbytes,
-                 b=[CommItem(f"sp_ag{tag}_b", "reduce_scatter", "tp", nbytes)])
+                 b=[CommItem(f"sp_ag{tag}_b", "reduce_scatter", "tp", nbytes,
+                             _overlap(shape, gemm, "_dgrad"))],
+                 overlap_with=_overlap(shape, gemm))
     else:
         ops.add(None, b=[CommItem(f"tp_ar{tag}_b", "all_reduce", "tp", nbytes)])
 
 
-def _tp_exit(ops: OpList, shape: Shape, tag: str, nbytes: float) -> None:
-    """The communication after a block's row-parallel GEMM."""
+def _tp_exit(ops: OpList, shape: Shape, tag: str, nbytes: float,
+             gemm: str | None = None) -> None:
+    """The communication after a block's row-parallel GEMM ``gemm``."""
     if shape.tp == 1:
         return
     if shape.sequence_parallel:
         ops.comm(f"sp_rs{tag}", "reduce_scatter", "tp", nbytes,
-                 b=[CommItem(f"sp_rs{tag}_b", "all_gather", "tp", nbytes)])
+                 b=[CommItem(f"sp_rs{tag}_b", "all_gather", "tp", nbytes,
+                             _overlap(shape, gemm, "_dgrad"))],
+                 overlap_with=_overlap(shape, gemm))
     else:
         ops.comm(f"tp_ar{tag}", "all_reduce", "tp", nbytes)
 
@@ -101,8 +122,8 @@ def _attention(ops: OpList, spec: ModelSpec, shape: Shape, frac: float) -> None:
     h = spec.hidden
     act_bytes = T * h * d
     ops.norm("ln1", rows, h)
-    _tp_enter(ops, shape, "1", act_bytes)
     lins = attention_linears(spec)
+    _tp_enter(ops, shape, "1", act_bytes, lins[0].name)
     takes_input = [l for l in lins if l.k == h and l.name != "proj"]
     for lin in lins[:-1]:
         k, n = lin.local(tp)
@@ -140,7 +161,7 @@ def _attention(ops: OpList, spec: ModelSpec, shape: Shape, frac: float) -> None:
                                "elementwise")])
     k, n = lins[-1].local(tp)
     ops.gemm(lins[-1].name, T, k, n)
-    _tp_exit(ops, shape, "1", act_bytes)
+    _tp_exit(ops, shape, "1", act_bytes, lins[-1].name)
     ops.elementwise("resid1", 2 * rows * h, rows * h, bwd_elems=2 * rows * h)
 
 
@@ -162,14 +183,15 @@ def _feed_forward(ops: OpList, spec: ModelSpec, shape: Shape, moe_layer: bool) -
     h = spec.hidden
     act_bytes = T * h * d
     ops.norm("ln2", rows, h)
-    _tp_enter(ops, shape, "2", act_bytes)
+    _tp_enter(ops, shape, "2", act_bytes, None if moe_layer else "fc1")
     if not moe_layer:
         _mlp(ops, spec, shape, T, spec.ffn_hidden, "", _regather(shape, "2", act_bytes, "fc1"))
     else:
         m = spec.moe
         last = "shared_fc1" if m.shared_experts else "router"
         regather = _regather(shape, "2", act_bytes, last)
-        ops.gemm("router", T, h, m.experts, pre_b=[] if m.shared_experts else regather)
+        ops.gemm("router", T, h, m.experts, pre_b=[] if m.shared_experts else regather,
+                 lowp=False)
         imbalance = m.imbalance if shape.ep > 1 else 1.0
         a2a_bytes = T * m.top_k * h * d * imbalance
         if shape.ep > 1:
@@ -185,21 +207,32 @@ def _feed_forward(ops: OpList, spec: ModelSpec, shape: Shape, moe_layer: bool) -
         if m.shared_experts:
             _mlp(ops, spec, shape, T, m.shared_experts * m.shared_ffn_hidden, "shared_",
                  regather)
-    _tp_exit(ops, shape, "2", act_bytes)
+    _tp_exit(ops, shape, "2", act_bytes, None if moe_layer else "fc2")
     ops.elementwise("resid2", 2 * rows * h, rows * h, bwd_elems=2 * rows * h)
 
 
-def _build(spec: ModelSpec, shape: Shape, frac: float, layer: int | None) -> OpList:
+FLASH_BLOCK = 128     # FlashAttention-2 key/query block (Dao 2023)
+
+
+def kernel_causal_fraction(shape: Shape) -> float:
+    """Fraction of the ``s x s`` score square the attention kernel computes."""
+    if not shape.flash_attention:
+        return 1.0
+    n = max(1, -(-shape.seq_len // FLASH_BLOCK))
+    return (n + 1) / (2 * n)
+
+
+def _build(spec: ModelSpec, shape: Shape, frac: float | None, layer: int | None) -> OpList:
     check_shape(spec, shape)
-    frac = check_causal_fraction(frac)
+    frac = check_causal_fraction(kernel_causal_fraction(shape) if frac is None else frac)
     i = layer_index(spec, layer)
-    ops = OpList(shape.dtype_bytes)
+    ops = OpList(shape.dtype_bytes, shape.precision)
     _attention(ops, spec, shape, frac)
     _feed_forward(ops, spec, shape, spec.is_moe_layer(i))
     return ops
 
 
-def layer_forward(spec: ModelSpec, shape: Shape, *, causal_attention_flop_fraction: float = 1.0,
+def layer_forward(spec: ModelSpec, shape: Shape, *, causal_attention_flop_fraction: float | None = None,
                   layer: int | None = None) -> list[Item]:
     """One layer's forward on one rank, in execution order (comms included).
 
@@ -209,14 +242,14 @@ def layer_forward(spec: ModelSpec, shape: Shape, *, causal_attention_flop_fracti
     return _build(spec, shape, causal_attention_flop_fraction, layer).forward
 
 
-def layer_backward(spec: ModelSpec, shape: Shape, *, causal_attention_flop_fraction: float = 1.0,
+def layer_backward(spec: ModelSpec, shape: Shape, *, causal_attention_flop_fraction: float | None = None,
                    layer: int | None = None) -> tuple[list[Item], list[Item]]:
     """(B, W): input-gradient ops with the backward comms, then weight-gradient
     GEMMs; each in execution order. Recomputation is not included."""
     return _build(spec, shape, causal_attention_flop_fraction, layer).backward()
 
 
-def layer_recompute(spec: ModelSpec, shape: Shape, *, causal_attention_flop_fraction: float = 1.0,
+def layer_recompute(spec: ModelSpec, shape: Shape, *, causal_attention_flop_fraction: float | None = None,
                     layer: int | None = None) -> list[Item]:
     """What re-runs before the backward: "full" — the whole forward with its
     communication; "selective" — the attention core (and its context-parallel

@@ -23,12 +23,29 @@ same terms from the model's actual widths (GQA, SwiGLU, MoE, dtype, dropout),
 so it reproduces those equations exactly for the GPT layout; with
 ``flash_attention=True`` the ``s^2`` term is replaced by FlashAttention's fp32
 log-sum-exp (Dao et al. 2022).
+
+Low precision (``Shape.precision`` fp8, mxfp8, nvfp4; Transformer Engine as
+Megatron-Core runs it): weights stay in bf16 (plus the fp32 master copy in
+the optimizer) and each layer GEMM weight also keeps its quantised copies,
+row-wise and column-wise (``2 q`` bytes per parameter, ``q`` from
+``builder.GEMM_INPUT_BYTES``), cached for the whole step; gradients and
+optimizer states are unchanged. A GEMM saves its quantised input for the
+weight gradient, so the two norm outputs and the FC2 (and expert FC2) inputs
+are kept at ``q`` bytes; the attention output is kept twice (bf16 by the
+attention kernel, ``q`` by the projection), and everything else in bf16.
+
+Optimizer state: ``optimizer_state_bytes`` per moment (4 = fp32 Adam; 2 for
+bf16 moments) and ``master_bytes`` per master weight (4 = fp32; 2 when
+only the low 16 bits of the fp32 master are stored next to the bf16 weight
+— Apex ``DistributedFusedAdam(store_param_remainders=True)`` as NeMo uses it,
+and Megatron-Core's precision-aware optimizer — or a bf16 optimizer state).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from workloads.errors import InputError
+from workloads.models.builder import GEMM_INPUT_BYTES
 from workloads.models.items import Shape
 from workloads.models.linears import attention_core_dims
 from workloads.models.params import (embedding_params, head_params, layer_index,
@@ -47,19 +64,25 @@ def _count(v: object, field: str, minimum: int = 1) -> int:
     return v
 
 
-def optimizer_bytes_per_param(optimizer: str = "adam", master_weights: bool = True) -> float:
-    """fp32 optimizer state per parameter: Adam m, v (+ master) = 12 / 8 bytes;
-    SGD momentum (+ master) = 8 / 4 bytes."""
+def optimizer_bytes_per_param(optimizer: str = "adam", master_weights: bool = True, *,
+                              state_bytes: float = 4.0, master_bytes: float = 4.0) -> float:
+    """Optimizer state per parameter: Adam m, v (+ master) = 12 / 8 bytes in
+    fp32; SGD momentum (+ master) = 8 / 4 bytes. ``state_bytes`` per moment
+    element, ``master_bytes`` per master weight (see the module doc)."""
     if optimizer not in OPTIMIZERS:
         raise InputError(f"expected one of {', '.join(OPTIMIZERS)}", field="optimizer",
                          value=optimizer)
-    moments = 8.0 if optimizer == "adam" else 4.0
-    return moments + (4.0 if master_weights else 0.0)
+    for name, v in (("optimizer_state_bytes", state_bytes), ("master_bytes", master_bytes)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise InputError("expected a positive number of bytes", field=name, value=v)
+    moments = (2.0 if optimizer == "adam" else 1.0) * state_bytes
+    return moments + (master_bytes if master_weights else 0.0)
 
 
 def model_state_bytes(params: float, shards: int, zero_stage: int, *, dtype_bytes: int = 2,
                       optimizer: str = "adam", master_weights: bool = True,
-                      fp32_grads: bool = False) -> tuple[float, float, float]:
+                      fp32_grads: bool = False, state_bytes: float = 4.0,
+                      master_bytes: float = 4.0) -> tuple[float, float, float]:
     """(weights, gradients, optimizer states) in bytes for ``params`` parameters
     replicated over ``shards`` data-parallel ranks under ZeRO ``zero_stage``."""
     _count(shards, "parallelism.dp")
@@ -67,7 +90,8 @@ def model_state_bytes(params: float, shards: int, zero_stage: int, *, dtype_byte
         raise InputError("expected 0, 1, 2 or 3", field="parallelism.zero", value=zero_stage)
     w = params * dtype_bytes
     g = params * (4.0 if fp32_grads else dtype_bytes)
-    o = params * optimizer_bytes_per_param(optimizer, master_weights)
+    o = params * optimizer_bytes_per_param(optimizer, master_weights, state_bytes=state_bytes,
+                                           master_bytes=master_bytes)
     return (w / shards if zero_stage >= 3 else w,
             g / shards if zero_stage >= 2 else g,
             o / shards if zero_stage >= 1 else o)
@@ -79,6 +103,7 @@ def activation_bytes_per_layer(spec: ModelSpec, shape: Shape, *, flash_attention
     check_shape(spec, shape)
     i = layer_index(spec, layer)
     tp, d = shape.tp, float(shape.dtype_bytes)
+    q = GEMM_INPUT_BYTES.get(shape.precision, d)    # a GEMM input as the GEMM saves it
     T = shape.micro_batch * shape.seq_len / shape.cp
     h = spec.hidden
     rep_div = tp if shape.sequence_parallel else 1
@@ -87,11 +112,14 @@ def activation_bytes_per_layer(spec: ModelSpec, shape: Shape, *, flash_attention
     mask = 1.0 if spec.dropout else 0.0
     # Replicated across tp unless sequence-parallel: two norm inputs, two norm
     # outputs (attention and MLP inputs), two dropout masks after the blocks.
-    replicated = T * h * (4 * d + 2 * mask)
+    replicated = T * h * (2 * d + 2 * q + 2 * mask)
     heads, dqk, dv = attention_core_dims(spec)
     kv = heads if spec.mla is not None else spec.kv_heads
-    # Sharded by tp: Q, K (QK^T inputs), V, attention output (proj input).
+    # Sharded by tp: Q, K (QK^T inputs), V, attention output (proj input; in
+    # low precision kept by the attention kernel and, quantised, by proj).
     sharded = d * T * (heads * dqk + kv * dqk + kv * dv + heads * dv)
+    if q != d:
+        sharded += q * T * heads * dv
     if spec.mla is not None:    # the latents, replicated like the down-projections
         m = spec.mla
         replicated += d * T * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim)
@@ -107,21 +135,22 @@ def activation_bytes_per_layer(spec: ModelSpec, shape: Shape, *, flash_attention
         routed = T * moe.top_k * (moe.imbalance if shape.ep > 1 else 1.0)
         f = moe.expert_ffn_hidden
         replicated += 4.0 * T * moe.experts                     # fp32 router logits
-        sharded += d * routed * h + d * routed * f * (mult + 1)  # fc1 in, act in, fc2 in
+        sharded += q * routed * h + routed * f * (d * mult + q)  # fc1 in, act in, fc2 in
         replicated += d * T * moe.top_k * h                     # expert outputs to combine
         if moe.shared_experts:
-            sharded += d * T * moe.shared_experts * moe.shared_ffn_hidden * (mult + 1)
+            sharded += T * moe.shared_experts * moe.shared_ffn_hidden * (d * mult + q)
     else:
-        sharded += d * T * spec.ffn_hidden * (mult + 1)        # activation input, fc2 input
+        sharded += T * spec.ffn_hidden * (d * mult + q)        # activation input, fc2 input
     return replicated / rep_div + sharded / tp
 
 
 def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Sequence[int],
-                 dp: int, zero_stage: int, in_flight_microbatches: int,
+                 dp: int, zero_stage: int, in_flight_microbatches: float,
                  optimizer: str = "adam", master_weights: bool = True, *,
                  fp32_grads: bool = False, flash_attention: bool = True,
                  stage: str | None = None,
-                 workspace_bytes: float = DEFAULT_WORKSPACE_BYTES) -> dict[str, float]:
+                 workspace_bytes: float = DEFAULT_WORKSPACE_BYTES,
+                 state_bytes: float = 4.0, master_bytes: float = 4.0) -> dict[str, float]:
     """Bytes one GPU holds at its peak, by kind.
 
     ``stage_layers`` is a count (that many copies of the representative layer,
@@ -132,7 +161,8 @@ def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Seq
     embeddings and ``pp > 1`` the last stage holds its own copy as in
     Megatron-LM) live here. ``in_flight_microbatches`` is the number of
     micro-batches whose activations the schedule keeps at once (1F1B: up to
-    ``pp`` on the first stage). With full recomputation one layer's complete
+    ``pp`` on the first stage; fractional for the interleaved schedule, whose
+    model chunks each hold ``1/vpp`` of the stage). With full recomputation one layer's complete
     activations are live during its backward; the last stage also holds one
     micro-batch's logits (working dtype) and fp32 softmax.
 
@@ -143,7 +173,10 @@ def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Seq
     check_shape(spec, shape)
     pp = _count(pp, "parallelism.pp")
     dp = _count(dp, "parallelism.dp")
-    flights = _count(in_flight_microbatches, "in_flight_microbatches")
+    flights = in_flight_microbatches
+    if isinstance(flights, bool) or not isinstance(flights, (int, float)) or not flights > 0:
+        raise InputError("expected a positive number", field="in_flight_microbatches",
+                         value=flights)
     stage = stage if stage is not None else ("only" if pp == 1 else "first")
     if stage not in STAGES:
         raise InputError(f"expected one of {', '.join(STAGES)}", field="stage", value=stage)
@@ -168,9 +201,19 @@ def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Seq
         if spec.tied_embeddings and stage == "last":
             dense += spec.vocab * spec.hidden / tp
     kw = {"dtype_bytes": shape.dtype_bytes, "optimizer": optimizer,
-          "master_weights": master_weights, "fp32_grads": fp32_grads}
+          "master_weights": master_weights, "fp32_grads": fp32_grads,
+          "state_bytes": state_bytes, "master_bytes": master_bytes}
     dw, dg, do = model_state_bytes(dense, replicas, zero_stage, **kw)
     ew, eg, eo = model_state_bytes(expert, replicas // ep, zero_stage, **kw)
+    q = GEMM_INPUT_BYTES.get(shape.precision)
+    if q is not None:       # row- and column-wise quantised copies of the layer weights
+        layer_dense = dense - (embedding_params(spec) / tp if stage in ("first", "only") else 0)
+        if stage in ("last", "only"):
+            layer_dense -= head_params(spec) / tp
+            if spec.tied_embeddings and stage == "last":
+                layer_dense -= spec.vocab * spec.hidden / tp
+        dw += 2 * q * layer_dense / (replicas if zero_stage >= 3 else 1)
+        ew += 2 * q * expert / (replicas // ep if zero_stage >= 3 else 1)
     per_layer = [activation_bytes_per_layer(spec, shape, flash_attention=flash_attention,
                                             layer=i) for i in layers]
     acts = flights * sum(per_layer)

@@ -13,12 +13,15 @@ RECOMPUTE = ("none", "selective", "full")
 DTYPE_BYTES = (1, 2, 4)
 
 
-DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2, "mxfp8": 2, "nvfp4": 2}
+PRECISIONS = ("bf16", "fp16", "fp8", "mxfp8", "nvfp4")
 
 
 def dtype_bytes(name: str) -> int:
-    """Bytes per element of a training dtype name (fp8: GEMM inputs and all
-    activations are counted at 1 byte — a simplification)."""
+    """Bytes per activation / weight element of a training dtype name. Low
+    precisions (fp8, mxfp8, nvfp4) keep bf16 weights and activations and run
+    only the GEMMs in low precision (``Shape.precision``), as Transformer
+    Engine does."""
     if name not in DTYPES:
         raise InputError(f"expected one of {', '.join(DTYPES)}", field="training.dtype",
                          value=name)
@@ -50,6 +53,9 @@ def check_shape(spec: ModelSpec, shape: Shape) -> None:
     if shape.dtype_bytes not in DTYPE_BYTES:
         raise InputError("expected 1 (fp8), 2 (bf16/fp16) or 4 (fp32) bytes",
                          field="training.dtype", value=shape.dtype_bytes)
+    if shape.precision not in PRECISIONS:
+        raise InputError(f"expected one of {', '.join(PRECISIONS)}", field="training.dtype",
+                         value=shape.precision)
     if not isinstance(shape.sequence_parallel, bool):
         raise InputError("expected true or false", field="parallelism.sequence_parallel",
                          value=shape.sequence_parallel)
