@@ -143,7 +143,8 @@ def load_chakra_job(prefix: str, network: str, system: str | None = None,
     if sysc.endpoint_delay_s:
         graph = load_astra_network(network, endpoint_delay_s=sysc.endpoint_delay_s)
     graph.graph["astra_system"] = sysc.graph_config()
-    trace = load_chakra(prefix, graph.graph["num_gpus"], comm_groups, roofline=sysc.roofline)
+    trace = load_chakra(prefix, graph.graph["num_gpus"], comm_groups, roofline=sysc.roofline,
+                        dims=graph.graph["astra_dims"])
     for prog in trace.programs:
         for op in prog.ops:
             if op.is_collective:

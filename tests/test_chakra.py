@@ -125,6 +125,18 @@ def test_64_rank_dp_loop_on_2d_network_matches_alpha_beta():
     assert res["breakdown"]["compute_s"] == pytest.approx(4.8e-3)
 
 
+def test_1024_rank_dp_loop_is_comm_bound_as_the_closed_form_says(tmp_path):
+    write_all_ranks(tmp_path / "dp", 1024, dp_nodes())
+    trace, _, res = run_chakra(str(tmp_path / "dp"), str(EX / "switch_2d_8x128.yml"),
+                               str(EX / "system_2d.json"))
+    assert len(trace.programs) == 1 and res["sim"]["rank_classes"] == 1
+    s, a = 16 * 2**20, 1e-6
+    t_ar = 2 * rs_s(s, 8, 400 * GIB, a) + ring_ar_s(s / 8, 128, 50 * GIB, a)
+    assert t_ar > 200e-6      # longer than a backward layer: all-reduces queue up
+    # per iteration: forward, the first backward layer, then 8 all-reduces back to back
+    assert res["step_time_s"] == pytest.approx(2 * (8 * 100e-6 + 200e-6 + 8 * t_ar), rel=1e-9)
+
+
 def test_baseline_optimisation_all_reduces_the_whole_buffer_in_each_dimension(tmp_path):
     write_all_ranks(tmp_path / "a", 16, allreduce_nodes(2**26))
     n = net(tmp_path, "topology: [Switch, Ring]\nnpus_count: [4, 4]\n"
@@ -216,7 +228,7 @@ def test_truncated_file(good):
     f = good / "w.2.et"
     f.write_bytes(f.read_bytes()[:-5])
     one_line_error(cli("run", "--chakra", str(good / "w"), "--network", _net4(good)),
-                   "w.2.et", "truncated")
+                   "w.2.et", "truncated", "after node")
 
 
 def test_wrong_message(good):
@@ -322,3 +334,46 @@ def test_run_chakra_json_and_convert(tmp_path):
     from workloads.trace import load
     t = load(out)
     assert t.world_size == 64 and len(t.programs[0].ops) == 48
+
+
+def test_involved_dim_restricts_a_collective_to_its_dimensions(tmp_path):
+    # ASTRA-sim's rank coordinates: dims [4, 2]; dimension 0 only = the two groups of 4
+    from workloads.importers.chakra import dim_groups
+    assert dim_groups([4, 2], [True, False]) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert dim_groups([4, 2], [False, True]) == [[0, 4], [1, 5], [2, 6], [3, 7]]
+    from workloads.importers.et_schema import messages
+    _, Node, _ = messages()
+
+    def coll(nid, mask):
+        n = Node(id=nid, name=f"ar{nid}", type=S.COMM_COLL_NODE)
+        n.data_deps.extend([nid - 1] if nid else [])
+        a = n.attr.add(name="comm_type")
+        a.int64_val = AR
+        b = n.attr.add(name="comm_size")
+        b.uint64_val = 2**24
+        c = n.attr.add(name="involved_dim")
+        c.bool_list.values.extend(mask)
+        return n.SerializeToString()
+
+    write_all_ranks(tmp_path / "d", 8, [coll(0, [True, False]), coll(1, [False, True]),
+                                        coll(2, [True, True])])
+    n = net(tmp_path, "topology: [Switch, Switch]\nnpus_count: [4, 2]\n"
+            "bandwidth: [100, 10]\nlatency: [1000, 1000]\n")
+    trace, _, res = run_chakra(str(tmp_path / "d"), n)
+    assert sorted(trace.groups) == ["dims:01", "dims:10", "world"]
+    s, a = 2**24, 2e-6
+    dim0 = ring_ar_s(s, 4, 100 * GIB, a)
+    dim1 = ring_ar_s(s, 2, 10 * GIB, a)
+    both = 2 * rs_s(s, 4, 100 * GIB, a) + ring_ar_s(s / 4, 2, 10 * GIB, a)
+    assert res["step_time_s"] == pytest.approx(dim0 + dim1 + both, rel=1e-9)
+    # without the network's dimensions a partial involved_dim cannot be placed
+    with pytest.raises(InputError, match="involved_dim"):
+        load_chakra(str(tmp_path / "d"))
+
+
+def test_folded_and_unfolded_replays_agree():
+    args = (str(EX / "dp_64"), str(EX / "switch_2d_8x8.yml"), str(EX / "system_2d_chunked.json"))
+    _, _, folded = run_chakra(*args)
+    _, _, unfolded = run_chakra(*args, fold=False)
+    assert folded["sim"]["rank_classes"] == 1 and unfolded["sim"]["rank_classes"] == 64
+    assert unfolded["step_time_s"] == pytest.approx(folded["step_time_s"], rel=1e-9)

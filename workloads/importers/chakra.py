@@ -13,9 +13,10 @@ Mapping (ASTRA-sim's reading of the same attributes):
   stream, as ASTRA-sim's hardware resource runs one CPU and one GPU op.
 * ``COMM_COLL_NODE``: a collective of kind ``comm_type`` moving ``comm_size``
   bytes on the communicator ``pg_name`` (a group of the ``--comm-groups`` map
-  ``{group_id: [ranks]}``; without the map every collective spans the whole
-  world). Collectives of one communicator run in issue order on stream
-  ``comm`` (``comm:<pg_name>`` with a map), as NCCL orders them.
+  ``{group_id: [ranks]}``); without a group, on the network dimensions that
+  ``involved_dim`` marks, else on the whole world. Collectives of one
+  communicator run in issue order on a stream of their own (``comm``,
+  ``comm:<pg_name>``, ``comm:dims<mask>``), as NCCL orders them.
   ``GATHER``, ``SCATTER`` and ``REDUCE_SCATTER_BLOCK`` are reported as
   unsupported.
 * ``COMM_SEND_NODE`` / ``COMM_RECV_NODE``: a send to ``comm_dst`` / a recv
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from workloads.errors import InputError
@@ -76,8 +77,10 @@ def read_messages(data: bytes, file: str) -> list[bytes]:
     while pos < len(data):
         n, body = _varint(data, pos, file, len(out))
         if body + n > len(data):
-            raise InputError(f"truncated file: message {len(out)} at byte {pos} declares "
+            err = InputError(f"truncated file: message {len(out)} at byte {pos} declares "
                              f"{n} bytes but only {len(data) - body} remain", file=file)
+            err.complete = out          # the messages read before the cut
+            raise err
         out.append(data[body:body + n])
         pos = body + n
     return out
@@ -116,7 +119,18 @@ def decode_file(data: bytes, file: str) -> tuple[dict, list[EtNode]]:
     """GlobalMetadata (as a dict) and nodes of one ET file."""
     from google.protobuf.message import DecodeError
     Meta, Node, _ = S.messages()
-    raw = read_messages(data, file)
+    try:
+        raw = read_messages(data, file)
+    except InputError as e:
+        done = getattr(e, "complete", [])
+        if len(done) < 2:
+            raise
+        try:
+            last = Node.FromString(done[-1])
+        except DecodeError:
+            raise e from None
+        raise InputError(f"{e.message}, after node {last.id} ({last.name!r})",
+                         file=file) from None
     if not raw:
         raise InputError("empty ET file (expected a GlobalMetadata message, then nodes)",
                          file=file)
@@ -213,8 +227,69 @@ def _op_id(nid: int) -> str:
     return str(nid)
 
 
-def node_to_op(node: EtNode, ranks: list[int], world: int, groups: dict | None, file: str,
-               roofline: bool = False) -> Op:
+@dataclass
+class Workload:
+    """What node conversion needs to know of the whole job.
+
+    ``groups``: the ``--comm-groups`` map (or None); ``dims``: the network's
+    dimension sizes, for ``involved_dim`` (or None); ``families``: the
+    communicator families the converted collectives use (filled in).
+    """
+
+    world: int
+    groups: dict | None = None
+    dims: list[int] | None = None
+    roofline: bool = False
+    families: dict = field(default_factory=dict)
+
+
+def dim_groups(dims: list[int], involved: list[bool]) -> list[list[int]]:
+    """Rank groups spanning the ``involved`` dimensions (ASTRA-sim's rank coordinates)."""
+    total = 1
+    for n in dims:
+        total *= n
+    strides = [1]
+    for n in dims[:-1]:
+        strides.append(strides[-1] * n)
+    groups: dict[tuple, list[int]] = {}
+    for r in range(total):
+        key = tuple((r // st) % n for st, n, inv in zip(strides, dims, involved) if not inv)
+        groups.setdefault(key, []).append(r)
+    return list(groups.values())
+
+
+def _communicator(node: EtNode, ranks: list[int], w: Workload, file: str) -> tuple[str, str]:
+    """(group family, stream) of a collective node."""
+    where = f"node {node.id} ({node.name!r})"
+    pg = node.attrs.get("pg_name")
+    if w.groups is not None and pg is not None:
+        pg = str(pg)
+        if pg not in w.groups:
+            raise InputError(f"{where}: communicator group not in the groups file "
+                             f"(groups: {', '.join(w.groups)})", file=file,
+                             field=f"node {node.id}.attr.pg_name", value=pg)
+        outside = [r for r in ranks if r not in w.groups[pg]]
+        if outside:
+            raise InputError(f"{where}: rank {outside[0]} is not a member of group {pg} "
+                             f"{w.groups[pg]}", file=file,
+                             field=f"node {node.id}.attr.pg_name", value=pg)
+        w.families[f"pg:{pg}"] = [w.groups[pg]]
+        return f"pg:{pg}", f"comm:{pg}"
+    involved = node.attrs.get("involved_dim")
+    if isinstance(involved, list) and involved and not all(involved):
+        if w.dims is None or len(involved) != len(w.dims):
+            raise InputError(f"{where}: involved_dim names {len(involved)} dimensions but the "
+                             f"network has {len(w.dims) if w.dims else 'no known'} dimensions",
+                             file=file, field=f"node {node.id}.attr.involved_dim",
+                             value=involved)
+        mask = "".join("1" if b else "0" for b in involved)
+        w.families[f"dims:{mask}"] = dim_groups(w.dims, [bool(b) for b in involved])
+        return f"dims:{mask}", f"comm:dims{mask}"
+    w.families[WORLD] = [list(range(w.world))]
+    return WORLD, "comm"
+
+
+def node_to_op(node: EtNode, ranks: list[int], w: Workload, file: str) -> Op:
     oid = _op_id(node.id)
     deps = tuple(_op_id(d) for d in dict.fromkeys(node.deps))
     dur = node.duration_us / 1e6 if node.duration_us else None
@@ -224,7 +299,7 @@ def node_to_op(node: EtNode, ranks: list[int], world: int, groups: dict | None, 
         cpu = bool(node.attrs.get("is_cpu_op", False))
         op = Op(oid, "compute", "cpu" if cpu else "compute", deps, layer=node.name or None)
         costed = "num_ops" in node.attrs or "tensor_size" in node.attrs
-        if not costed or (dur is not None and not roofline):
+        if not costed or (dur is not None and not w.roofline):
             op.duration_s = dur or 0.0
         else:
             op.flops = float(_int_attr(node, "num_ops", file, 0))
@@ -254,30 +329,13 @@ def node_to_op(node: EtNode, ranks: list[int], world: int, groups: dict | None, 
             raise InputError(f"{where}: collective {name or ctype} is not supported "
                              f"(supported: {', '.join(COLLECTIVE_KINDS)})", file=file,
                              field=f"node {node.id}.attr.comm_type", value=ctype)
-        if groups is None:
-            family, stream = WORLD, "comm"
-        else:
-            pg = node.attrs.get("pg_name")
-            if pg is None:
-                family, stream = WORLD, "comm"
-            else:
-                pg = str(pg)
-                if pg not in groups:
-                    raise InputError(f"{where}: communicator group not in the groups file "
-                                     f"(groups: {', '.join(groups)})", file=file,
-                                     field=f"node {node.id}.attr.pg_name", value=pg)
-                outside = [r for r in ranks if r not in groups[pg]]
-                if outside:
-                    raise InputError(f"{where}: rank {outside[0]} is not a member of group {pg} "
-                                     f"{groups[pg]}", file=file,
-                                     field=f"node {node.id}.attr.pg_name", value=pg)
-                family, stream = f"pg:{pg}", f"comm:{pg}"
+        family, stream = _communicator(node, ranks, w, file)
         return Op(oid, kind, stream, deps, bytes=size, group=family, layer=node.name or None)
     send = t == S.COMM_SEND_NODE
     key = "comm_dst" if send else "comm_src"
     peer = _int_attr(node, key, file)
-    if peer >= world or peer in ranks:
-        raise InputError(f"{where}: peer must be another rank of the {world}-rank "
+    if peer >= w.world or peer in ranks:
+        raise InputError(f"{where}: peer must be another rank of the {w.world}-rank "
                          "workload", file=file, field=f"node {node.id}.attr.{key}", value=peer)
     tag = _int_attr(node, "comm_tag", file, 0)
     stream = f"send->{peer}" if send else f"recv<-{peer}"
@@ -325,9 +383,8 @@ def _ordered(nodes: list[EtNode], file: str) -> list[EtNode]:
     return out
 
 
-def rank_ops(nodes: list[EtNode], ranks: list[int], world: int, groups: dict | None,
-             file: str, roofline: bool = False) -> list[Op]:
-    ops = [node_to_op(n, ranks, world, groups, file, roofline) for n in _ordered(nodes, file)]
+def rank_ops(nodes: list[EtNode], ranks: list[int], w: Workload, file: str) -> list[Op]:
+    ops = [node_to_op(n, ranks, w, file) for n in _ordered(nodes, file)]
     cycle = find_cycle(ops)     # stream order can close a loop the deps alone do not
     if cycle:
         raise InputError("the node order on one stream contradicts the dependencies: "
@@ -340,15 +397,17 @@ def rank_ops(nodes: list[EtNode], ranks: list[int], world: int, groups: dict | N
 # ---------------------------------------------------------------------------
 
 def load_chakra(prefix: str, world_size: int | None = None,
-                comm_groups: str | None = None, roofline: bool = False) -> Trace:
+                comm_groups: str | None = None, roofline: bool = False,
+                dims: list[int] | None = None) -> Trace:
     """A clustersim :class:`Trace` from the Chakra files ``<prefix>.<rank>.et``.
 
     ``roofline``: cost compute nodes from ``num_ops`` / ``tensor_size`` even
-    when they carry a duration (ASTRA-sim's ``roofline-enabled``).
+    when they carry a duration (ASTRA-sim's ``roofline-enabled``); ``dims``:
+    the network's dimension sizes, for collectives with a partial ``involved_dim``.
     """
     files = rank_files(prefix, world_size)
     world = len(files)
-    groups = load_comm_groups(comm_groups, world)
+    w = Workload(world, load_comm_groups(comm_groups, world), dims, roofline)
     by_content: dict[bytes, list[int]] = {}
     first_file: dict[bytes, str] = {}
     data_of: dict[bytes, bytes] = {}
@@ -371,13 +430,11 @@ def load_chakra(prefix: str, world_size: int | None = None,
         versions.add(meta.get("version", ""))
         if any(n.type in (S.COMM_SEND_NODE, S.COMM_RECV_NODE) for n in nodes):
             for r in ranks:   # absolute peers: one program per rank
-                programs.append(Program([r], rank_ops(nodes, [r], world, groups, file, roofline)))
+                programs.append(Program([r], rank_ops(nodes, [r], w, file)))
         else:
-            programs.append(Program(ranks, rank_ops(nodes, ranks, world, groups, file, roofline)))
-    fam: dict[str, list[list[int]]] = {WORLD: [list(range(world))]}
-    for gid, members in (groups or {}).items():
-        fam[f"pg:{gid}"] = [members]
-    trace = Trace(world_size=world, programs=programs, groups=fam,
+            programs.append(Program(ranks, rank_ops(nodes, ranks, w, file)))
+    trace = Trace(world_size=world, programs=programs,
+                  groups=w.families or {WORLD: [list(range(world))]},
                   name=Path(prefix).name,
                   meta={"source": "chakra", "chakra_versions": sorted(versions)})
     from workloads.trace import validate
