@@ -377,3 +377,20 @@ def test_folded_and_unfolded_replays_agree():
     _, _, unfolded = run_chakra(*args, fold=False)
     assert folded["sim"]["rank_classes"] == 1 and unfolded["sim"]["rank_classes"] == 64
     assert unfolded["step_time_s"] == pytest.approx(folded["step_time_s"], rel=1e-9)
+
+
+def test_control_dependencies_order_nodes_unless_they_are_enclosing_parents(tmp_path):
+    nodes = [node(1, "parent", S.COMP_NODE, duration_us=100, is_cpu_op=True),
+             node(2, "after", S.COMP_NODE, ctrl_deps=[1], duration_us=10)]
+    _, out = decode_file(et_bytes(nodes), "x.et")
+    assert out[1].deps == (1,)          # no timestamps: an order
+    from workloads.importers.et_schema import messages
+    _, Node, _ = messages()
+    p = Node(id=1, name="parent", type=S.COMP_NODE, start_time_micros=1000, duration_micros=100)
+    c = Node(id=2, name="child", type=S.COMP_NODE, start_time_micros=1020, duration_micros=30)
+    c.ctrl_deps.append(1)
+    d = Node(id=3, name="next", type=S.COMP_NODE, start_time_micros=1200, duration_micros=5)
+    d.ctrl_deps.append(1)
+    d.data_deps.append(2)
+    _, out = decode_file(et_bytes([m.SerializeToString() for m in (p, c, d)]), "x.et")
+    assert out[1].deps == () and out[2].deps == (2, 1)

@@ -26,7 +26,10 @@ Mapping (ASTRA-sim's reading of the same attributes):
   ``MEM_LOAD_NODE`` / ``MEM_STORE_NODE``: a memory-bound op moving
   ``tensor_size`` bytes (or ``duration_micros``) on stream ``mem``. Other
   node types (``STORAGE_NODE``, ``BATCH_NODE``, ...) are reported.
-* ``data_deps`` and ``ctrl_deps`` both become dependencies.
+* ``data_deps`` and ``ctrl_deps`` both become dependencies, except a control
+  dependency on a node whose recorded time span (``start_time_micros``,
+  ``duration_micros``) encloses the child's: that is a parent link (op
+  nesting, as Chakra's PyTorch converter writes it), not an order.
 
 Ranks whose files are byte-identical (and hold no send/recv, whose peers are
 absolute) share one program, so folding works on imported traces.
@@ -105,6 +108,7 @@ class EtNode:
     deps: tuple[int, ...]
     duration_us: int
     attrs: dict
+    start_us: int = 0
 
 
 def _attr_value(a):
@@ -142,7 +146,7 @@ def decode_file(data: bytes, file: str) -> tuple[dict, list[EtNode]]:
         raise InputError("wrong message: message 0 is not a Chakra GlobalMetadata",
                          file=file)
     meta_d = {"version": meta.version, **{a.name: _attr_value(a) for a in meta.attr}}
-    nodes = []
+    nodes, ctrl = [], []
     for i, body in enumerate(raw[1:], start=1):
         try:
             node = Node.FromString(body)
@@ -156,8 +160,28 @@ def decode_file(data: bytes, file: str) -> tuple[dict, list[EtNode]]:
         attrs = {a.name: _attr_value(a) for a in node.attr}
         nodes.append(EtNode(node.id, node.name, node.type,
                             tuple(node.data_deps) + tuple(node.ctrl_deps),
-                            node.duration_micros, attrs))
+                            node.duration_micros, attrs, node.start_time_micros))
+        ctrl.append(tuple(node.ctrl_deps))
+    _drop_enclosing_parents(nodes, ctrl)
     return meta_d, nodes
+
+
+def _drop_enclosing_parents(nodes: list[EtNode], ctrl: list[tuple[int, ...]]) -> None:
+    """Control dependencies on a node whose recorded time span encloses the child's are
+    parent links (Chakra's PyTorch converter records op nesting so), not an order."""
+    by_id = {n.id: n for n in nodes}
+    for n, parents in zip(nodes, ctrl):
+        if not parents or not n.start_us:
+            continue
+        drop = set()
+        for pid in parents:
+            p = by_id.get(pid)
+            if (p is not None and p.start_us and p.start_us <= n.start_us
+                    and n.start_us + n.duration_us <= p.start_us + p.duration_us):
+                drop.add(pid)
+        if drop:
+            data = n.deps[:len(n.deps) - len(parents)]
+            n.deps = data + tuple(d for d in parents if d not in drop or d in data)
 
 
 # ---------------------------------------------------------------------------
