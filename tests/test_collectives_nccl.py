@@ -8,6 +8,7 @@ import pytest
 
 import topologies
 from sim.collectives import PROTOCOLS, Chunking, TopologyView
+from sim.collectives.nvls import NVLS_SETUP_S
 from sim.collectives.pipeline import chunk_count, fill_factor
 from sim.collectives.timing import simulate_collective
 from sim.collectives.tree import double_tree, tree_depth
@@ -86,7 +87,7 @@ def test_nvls_on_one_h100_node_matches_published_busbw():
     assert (algo, proto) == ("nvls", "simple")
     step = 2 * node.nvlink_latency_s + P.intra_step_s
     bw = S * (1 + 1 / 8) / (node.nvlink_bw_bytes_per_s * node.nvls_efficiency)
-    assert t == pytest.approx(bw + 2 * step + P.base_latency_s, rel=1e-6)
+    assert t == pytest.approx(bw + 2 * step + NVLS_SETUP_S + P.base_latency_s, rel=1e-6)
     busbw = S / t * 2 * 7 / 8 / 1e9
     assert busbw == pytest.approx(480, rel=0.01)   # nccl-tests H100 NVLS, published.yaml
 
@@ -121,7 +122,8 @@ def test_nvls_tree_across_h100_hosts():
     depth = tree_depth(double_tree(m)[0])
     stages = 2 + 2 * depth
     chunks = chunk_count(S * (1 + 1 / k) * nvls_vol, stages, P, Chunking())
-    latency = 2 * nv_step + 2 * depth * (net_path + P.inter_step_s) + P.base_latency_s
+    latency = (2 * nv_step + 2 * depth * (net_path + P.inter_step_s) + NVLS_SETUP_S
+               + P.base_latency_s)
     bw = max(2 * S / k / nic, S * (1 + 1 / k) / nvls_bw)
     assert t == pytest.approx(latency + bw * fill_factor(stages, chunks), rel=1e-6)
 
@@ -137,7 +139,7 @@ def test_collnet_sends_each_shard_once_whatever_the_host_count(m):
     t, _, _ = simulate_collective(g, "all_reduce", S, list(range(m * k)), "collnet")
     chunks = chunk_count(S * (1 + 1 / k) * nvls_vol, 3, P, Chunking())
     # hosts of one leaf group: one trip up to the leaf and back
-    latency = 2 * nv_step + net_path + P.inter_step_s + P.base_latency_s
+    latency = 2 * nv_step + net_path + P.inter_step_s + NVLS_SETUP_S + P.base_latency_s
     bw = max(S / k / nic, S * (1 + 1 / k) / nvls_bw)
     assert t == pytest.approx(latency + bw * fill_factor(3, chunks), rel=1e-6)
 

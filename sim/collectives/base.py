@@ -40,12 +40,15 @@ class Phase:
 
     ``hops``: GPU pairs whose mean path latency each step pays (empty: the
     slowest flow's path). ``depth``: store-and-forward stages of a chunk.
+    ``setup_s``: a fixed cost of the phase's engine, paid once (NVLS sets up
+    multicast objects and switch reductions).
     """
 
     flows: tuple[Flow, ...]
     steps: int
     hops: tuple[tuple[int, int], ...] = ()
     depth: int = 1
+    setup_s: float = 0.0
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,7 +13,7 @@ switch tree. Needs a fabric with ``sharp: true``; Simple protocol only.
 from __future__ import annotations
 
 from sim.collectives.base import CollectiveAlgorithm, Phase
-from sim.collectives.nvls import nvls_flows
+from sim.collectives.nvls import NVLS_SETUP_S, nvls_flows
 
 
 class CollNet(CollectiveAlgorithm):
@@ -31,7 +31,9 @@ class CollNet(CollectiveAlgorithm):
         k, m = len(hosts[0]), len(hosts)
         flows: list[tuple[int, int, float]] = []
         hops: list[tuple[int, int]] = []
+        setup = 0.0
         if k > 1 and topo.nvls:
+            setup = NVLS_SETUP_S
             flows += nvls_flows(hosts, nbytes, topo)
             hops += [(hosts[0][0], hosts[0][1])] * 2
         elif k > 1:
@@ -41,4 +43,4 @@ class CollNet(CollectiveAlgorithm):
         for c in range(k):
             flows += [(hosts[r][c], hosts[(r + 1) % m][c], nbytes / k) for r in range(m)]
         hops.append((hosts[0][0], hosts[m // 2][0]))
-        return [Phase(tuple(flows), len(hops), hops=tuple(hops), depth=3)]
+        return [Phase(tuple(flows), len(hops), hops=tuple(hops), depth=3, setup_s=setup)]

@@ -29,7 +29,7 @@ def merge_instances(op: str, nbytes: float, instances: list[list[int]], algorith
             else:
                 m = merged[i]
                 merged[i] = Phase(m.flows + ph.flows, max(m.steps, ph.steps), m.hops,
-                                  max(m.depth, ph.depth))
+                                  max(m.depth, ph.depth), max(m.setup_s, ph.setup_s))
     return merged
 
 
@@ -58,6 +58,7 @@ def lay_out(router: Router, topo: TopologyView, phases: list[Phase], proto: Prot
         factor = pipeline.fill_factor(ph.depth, chunks) / proto.bw_efficiency
         delay = pipeline.waves(chunks, chunking) * phase_delay_s(router, topo, ph, proto,
                                                                  routes.latency)
+        delay += ph.setup_s
         if i == 0:
             delay += proto.base_latency_s
         out.append((routes, raw * factor, np.ones(len(raw)), delay, factor))

@@ -21,6 +21,11 @@ from __future__ import annotations
 from sim.collectives.base import CollectiveAlgorithm, Phase
 from sim.collectives.tree import double_tree, tree_depth
 
+#: fixed cost of an NVLS collective on top of its two NVLink steps, fitted to
+#: nccl-tests small-message times (sim/data/nccl_tests.yaml): NCCL's own tuner
+#: gives NVLS a much larger base latency than ring and tree
+NVLS_SETUP_S = 20.0e-6
+
 
 def nvls_flows(hosts: list[list[int]], nbytes: float, topo) -> list[tuple[int, int, float]]:
     """Per host, the NVLS volume of an all-reduce of ``nbytes`` on every GPU link."""
@@ -40,7 +45,8 @@ class Nvls(CollectiveAlgorithm):
 
     def phases(self, op, nbytes, gpus, topo):
         hosts = [sorted(gpus, key=topo.local_of)]
-        return [Phase(tuple(nvls_flows(hosts, nbytes, topo)), 2, hops=((hosts[0][0], hosts[0][1]),))]
+        return [Phase(tuple(nvls_flows(hosts, nbytes, topo)), 2,
+                      hops=((hosts[0][0], hosts[0][1]),), setup_s=NVLS_SETUP_S)]
 
 
 class NvlsTree(CollectiveAlgorithm):
@@ -67,4 +73,4 @@ class NvlsTree(CollectiveAlgorithm):
                         flows += [(a, b, per), (b, a, per)]
         depth = max(tree_depth(t) for t in trees)
         hops = ((hosts[0][0], hosts[0][1]),) * 2 + ((hosts[1][0], hosts[0][0]),) * (2 * depth)
-        return [Phase(tuple(flows), len(hops), hops=hops, depth=len(hops))]
+        return [Phase(tuple(flows), len(hops), hops=hops, depth=len(hops), setup_s=NVLS_SETUP_S)]
