@@ -79,6 +79,17 @@ def test_chunks_in_waves_pay_the_latency_path_once_per_wave():
                               + P.base_latency_s, rel=1e-6)
 
 
+def test_chunking_can_come_from_the_graph():
+    # an imported system description sets the chunk count on the graph
+    n = 8
+    g = topologies.ring(n, 50e9, LAT)
+    g.graph.update(collective_chunks=8, collective_active_chunks=2)
+    t, _, _ = simulate_collective(g, "all_reduce", S, list(range(n)), "ring", "simple", None)
+    t_explicit, _, _ = simulate_collective(topologies.ring(n, 50e9, LAT), "all_reduce", S,
+                                           list(range(n)), "ring", "simple", Chunking(8, 2))
+    assert t == t_explicit
+
+
 def test_nvls_on_one_h100_node_matches_published_busbw():
     # S(1 + 1/8) per GPU link and direction at the NVLS efficiency, 2 NVLink steps
     g = topologies.build_cluster("h100-sxm", 8)

@@ -45,7 +45,7 @@ def test_held_back_rows_within_their_stated_tolerance(row):
 
 
 @pytest.mark.parametrize("row", [r for r in DATA["rows"] if r["use"] == "peak"],
-                         ids=lambda r: f"{r['system']}-{r['gpus']}-{r['algorithm'] if 'algorithm' in r else 'auto'}")
+                         ids=lambda r: f"{r['system']}-{r['gpus']}-{r.get('algorithm', 'auto')}")
 def test_peak_bandwidths_within_5_percent(row):
     cal = _calibrate()
     pred, _ = cal.predict(row)

@@ -19,12 +19,21 @@ from sim.network.isolated import isolated_duration_s
 
 
 class CollectivePlanner:
-    """Routed, cached flow phases of collectives: (routes, sizes, counts, delay_s) per phase."""
+    """Routed, cached flow phases of collectives: (routes, sizes, counts, delay_s) per phase.
+
+    ``chunking`` defaults to the graph attributes ``collective_chunks`` and
+    ``collective_active_chunks`` when set (e.g. from an imported system
+    description), else to NCCL's chunk sizes.
+    """
 
     def __init__(self, net: FlowNetwork, topo: TopologyView,
-                 chunking: pipeline.Chunking = pipeline.DEFAULT):
+                 chunking: pipeline.Chunking | None = None):
         self.net = net
         self.topo = topo
+        if chunking is None:
+            attrs = topo.graph.graph
+            chunking = pipeline.Chunking(attrs.get("collective_chunks"),
+                                         attrs.get("collective_active_chunks"))
         self.chunking = chunking
         self.tuner = Tuner(net.router, topo, chunking)
         self._plans: dict = {}
@@ -73,6 +82,6 @@ class CollectivePlanner:
 
 def run_collective(net: FlowNetwork, topo: TopologyView, op: str, nbytes: float,
                    instances: list[list[int]], algorithm: str | None = None,
-                   chunking: pipeline.Chunking = pipeline.DEFAULT):
+                   chunking: pipeline.Chunking | None = None):
     """SimPy process body for a one-off collective (no plan reuse across calls)."""
     yield from CollectivePlanner(net, topo, chunking).run(op, nbytes, instances, algorithm)

@@ -11,7 +11,8 @@ from sim.network.flows import FlowNetwork
 from sim.network.routing import Router
 
 
-def _planner(graph, chunking: pipeline.Chunking) -> tuple[simpy.Environment, CollectivePlanner]:
+def _planner(graph, chunking: pipeline.Chunking | None
+             ) -> tuple[simpy.Environment, CollectivePlanner]:
     env = simpy.Environment()
     net = FlowNetwork(env, Router(graph))
     return env, CollectivePlanner(net, TopologyView(graph), chunking)
@@ -19,7 +20,7 @@ def _planner(graph, chunking: pipeline.Chunking) -> tuple[simpy.Environment, Col
 
 def time_collective(graph, op: str, nbytes: float, gpus: list[int],
                     algorithm: str | None = None, protocol: str | None = None,
-                    chunking: pipeline.Chunking = pipeline.DEFAULT) -> tuple[float, str]:
+                    chunking: pipeline.Chunking | None = None) -> tuple[float, str]:
     """Seconds one collective takes on an idle ``graph`` (simulated), and the algorithm used."""
     t, algo, _ = simulate_collective(graph, op, nbytes, gpus, algorithm, protocol, chunking)
     return t, algo
@@ -27,7 +28,7 @@ def time_collective(graph, op: str, nbytes: float, gpus: list[int],
 
 def simulate_collective(graph, op: str, nbytes: float, gpus: list[int],
                         algorithm: str | None = None, protocol: str | None = None,
-                        chunking: pipeline.Chunking = pipeline.DEFAULT
+                        chunking: pipeline.Chunking | None = None
                         ) -> tuple[float, str, str]:
     """(seconds, algorithm, protocol) of one collective simulated on an idle ``graph``."""
     env, planner = _planner(graph, chunking)
@@ -39,7 +40,7 @@ def simulate_collective(graph, op: str, nbytes: float, gpus: list[int],
 
 
 def explain(graph, op: str, nbytes: float, gpus: list[int], algorithm: str | None = None,
-            protocol: str | None = None, chunking: pipeline.Chunking = pipeline.DEFAULT
+            protocol: str | None = None, chunking: pipeline.Chunking | None = None
             ) -> list[dict]:
     """The tuner's candidates, fastest first: algorithm, protocol, predicted times (s)."""
     _, planner = _planner(graph, chunking)
@@ -50,7 +51,7 @@ def explain(graph, op: str, nbytes: float, gpus: list[int], algorithm: str | Non
 
 def collective_report(graph, op: str, nbytes: float, n: int, algorithm: str | None = None,
                       protocol: str | None = None,
-                      chunking: pipeline.Chunking = pipeline.DEFAULT) -> dict:
+                      chunking: pipeline.Chunking | None = None) -> dict:
     """nccl-tests-like figures of one simulated collective on GPUs 0..n-1."""
     t, used, proto = simulate_collective(graph, op, nbytes, list(range(n)), algorithm,
                                          protocol, chunking)
