@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SYSTEMS = [("a100-80gb", 8), ("a100-80gb", 16), ("a100-80gb", 64),
-           ("h100-sxm", 8), ("h100-sxm", 16), ("h100-sxm", 64)]
+           ("h100-sxm", 8), ("h100-sxm", 16), ("h100-sxm", 64), ("h200-sxm", 8), ("b200", 8)]
 SIZES = [8 * 4**i for i in range(16)]                  # 8 B .. 8 GiB / 4 = 2 GiB
 COLUMNS = ["system", "gpus", "bytes", "algorithm", "protocol", "time_s", "busbw_gb_s",
            "chosen"]
@@ -93,14 +93,16 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
             pts = sorted((float(r["bytes"]), float(r["busbw_gb_s"])) for r in sel
                          if r["algorithm"] == algo)
             ax.plot(*zip(*pts), color=PALETTE[i % len(PALETTE)], lw=1.4, ls=DASHES[algo],
-                    label=f"{LABELS[algo]} (simulated)", zorder=3 - 0.1 * i)
+                    label=f"{LABELS[algo]} (simulated)",
+                    zorder=3 if DASHES[algo] == "-" else 4)     # dashes drawn over solids
         pick = sorted((float(r["bytes"]), float(r["busbw_gb_s"])) for r in sel
                       if str(r["chosen"]) in ("True", "true", "1"))
         ax.plot(*zip(*pick), ls="none", marker="o", ms=5, mfc="none", mec="black", mew=1.0,
                 label="tuner's choice")
         for use, marker, name in (("fit", "^", "published (fitted on)"),
                                   ("check", "s", "published (held back)"),
-                                  ("peak", "D", "published (peak, sets efficiencies)")):
+                                  ("peak", "D", "published (peak, sets efficiencies)"),
+                                  ("report", "X", "published (reported, not fitted)")):
             pub = [(b, bw) for b, bw, u in published(system, n) if u == use]
             if pub:
                 ax.plot(*zip(*pub), ls="none", marker=marker, ms=6, color="#D55E00",
