@@ -55,7 +55,7 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
                          sequence_parallel=layout.sequence_parallel,
                          dtype_bytes=training.dtype_bytes, recompute=layout.recompute,
                          flash_attention=training.flash_attention,
-                         precision=training.precision)
+                         precision=training.precision, etp=layout.etp)
     chunks = layer_split(spec.layers, layout.pp * layout.vpp)
     worst = None
     for s in range(layout.pp):

@@ -98,8 +98,9 @@ class ModelCosts:
     def optimizer_items(self, params_on_rank: float, dtype_bytes: int) -> list[Item]:
         return self._m.optimizer_items(self.spec, params_on_rank, dtype_bytes=dtype_bytes)
 
-    def layer_params(self, layer: int, tp: int, ep: int) -> tuple[float, float]:
-        return self._m.layer_params_on_rank(self.spec, ep, tp=tp, layer=layer)
+    def layer_params(self, layer: int, tp: int, ep: int,
+                     etp: int | None = None) -> tuple[float, float]:
+        return self._m.layer_params_on_rank(self.spec, ep, tp=tp, layer=layer, etp=etp)
 
     def weight_cast_items(self, params: float, precision: str) -> list[Item]:
         """Per-step quantisation of ``params`` layer weights (low precision)."""

@@ -44,7 +44,7 @@ def _check(costs: Costs, layout: Layout, training: Training) -> int:
     if costs.layers < lo.pp * lo.vpp:
         raise InputError(f"pp * vpp = {lo.pp * lo.vpp} exceeds the model's "
                          f"{costs.layers} layers", field="parallelism.pp", value=lo.pp)
-    if (lo.dp * lo.cp) % lo.ep:
+    if lo.etp is None and (lo.dp * lo.cp) % lo.ep:
         raise InputError(f"ep must divide dp * cp = {lo.dp * lo.cp} (expert parallelism "
                          "uses the data-parallel ranks)", field="parallelism.ep", value=lo.ep)
     if lo.ep > 1 and not costs.experts:
@@ -104,15 +104,15 @@ def generate(model: Any, layout: Layout, training: Training, *,
     actions = sched.actions(lo.pp, m, lo.vpp)
 
     grid = RankGrid({"tp": lo.tp, "cp": lo.cp, "dp": lo.dp, "pp": lo.pp}, order)
-    groups = grid.groups(lo.ep)
+    groups = grid.groups(lo.ep, lo.etp)
     sizes = {"tp": lo.tp, "cp": lo.cp, "dp": lo.dp, "pp": lo.pp, "dpcp": lo.dp * lo.cp,
-             "ep": lo.ep, "edp": lo.dp * lo.cp // lo.ep, "embd": 2 if lo.pp > 1 else 1,
+             "ep": lo.ep, "edp": lo.edp, "etp": lo.etp or 1, "embd": 2 if lo.pp > 1 else 1,
              "world": grid.world_size}
     shape = Shape(micro_batch=tr.micro_batch, seq_len=tr.seq_len, tp=lo.tp, cp=lo.cp,
                   ep=lo.ep, sequence_parallel=lo.sequence_parallel,
                   dtype_bytes=tr.dtype_bytes, recompute=lo.recompute,
                   flash_attention=tr.flash_attention, precision=tr.precision,
-                  tp_comm_overlap=lo.tp_comm_overlap)
+                  tp_comm_overlap=lo.tp_comm_overlap, etp=lo.etp)
     templates: dict[tuple, Template] = {}
 
     def tmpl(items: list) -> Template:
@@ -133,7 +133,8 @@ def generate(model: Any, layout: Layout, training: Training, *,
                              costs.embedding_params(lo.tp), 0.0))
         for i in split[vs]:
             b, w = costs.layer_backward(i, shape)
-            dense, expert = costs.layer_params(i, lo.tp, lo.ep)
+            dense, expert = (costs.layer_params(i, lo.tp, lo.ep) if lo.etp is None
+                             else costs.layer_params(i, lo.tp, lo.ep, etp=lo.etp))
             out.append(Block(f"L{i}", tmpl(costs.layer_forward(i, shape)),
                              tmpl(costs.layer_recompute(i, shape)), tmpl(b), tmpl(w),
                              dense, expert))

@@ -43,8 +43,19 @@ class Layout:
     start each bucket's reduction as soon as its gradients are final (True) or
     after the whole backward pass (False). ``tp_comm_overlap``: pipeline the
     sequence-parallel all-gathers and reduce-scatters with the GEMMs next to
-    them (Megatron-Core / Transformer Engine userbuffers).
+    them (Megatron-Core / Transformer Engine userbuffers). ``etp``: expert
+    tensor parallelism under MoE parallel folding (None: experts split by
+    ``tp`` and ``ep`` carved out of dp * cp); with it, ``ep * etp`` ranks of
+    the tp * cp * dp ranks of a stage hold one copy of the experts and
+    ``edp = tp * cp * dp / (ep * etp)`` copies exist.
     """
+
+    @property
+    def edp(self) -> int:
+        """Expert data parallelism: copies of each expert's weights."""
+        if self.etp is None:
+            return self.dp * self.cp // self.ep
+        return self.tp * self.cp * self.dp // (self.ep * self.etp)
 
     tp: int = 1
     pp: int = 1
@@ -59,10 +70,17 @@ class Layout:
     gradient_bucket_bytes: float = DEFAULT_BUCKET_BYTES
     overlap_grad_reduce: bool = True
     tp_comm_overlap: bool = False
+    etp: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "dp", "vpp", "cp", "ep"):
             _pos_int(getattr(self, name), f"parallelism.{name}")
+        if self.etp is not None:
+            _pos_int(self.etp, "parallelism.etp")
+            if (self.tp * self.cp * self.dp) % (self.ep * self.etp):
+                raise InputError(f"ep * etp must divide tp * cp * dp = "
+                                 f"{self.tp * self.cp * self.dp} (MoE parallel folding)",
+                                 field="parallelism.etp", value=self.etp)
         _bool(self.sequence_parallel, "parallelism.sequence_parallel")
         _bool(self.overlap_grad_reduce, "parallelism.overlap_grad_reduce")
         _bool(self.tp_comm_overlap, "parallelism.tp_comm_overlap")

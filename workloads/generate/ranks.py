@@ -83,15 +83,34 @@ class RankGrid:
             lists.append(members)
         return sorted(lists)
 
-    def groups(self, ep: int) -> dict[str, list[list[int]]]:
-        """All communicator families of the job (see the module docstring)."""
+    def groups(self, ep: int, etp: int | None = None) -> dict[str, list[list[int]]]:
+        """All communicator families of the job (see the module docstring).
+
+        With ``etp`` (MoE parallel folding, Liu et al. 2025 / Megatron-Core)
+        the experts are laid out over all tp x cp x dp ranks of a pipeline
+        stage, independently of attention: with ``k`` a rank's index in its
+        stage (placement order, innermost first), ``k % etp`` is its expert-
+        tensor position, ``(k // etp) % ep`` its expert-parallel position and
+        ``k // (etp * ep)`` its expert-data-parallel position; families
+        ``etp``, ``ep`` and ``edp`` vary one of them each.
+        """
         g = {d: self.family((d,)) for d in DIMS}
         g["dpcp"] = self.family(("dp", "cp"))
         g["ep"], g["edp"] = [], []
-        for members in g["dpcp"]:
-            n = len(members)
-            g["ep"] += [members[i:i + ep] for i in range(0, n, ep)]
-            g["edp"] += [members[j::ep] for j in range(ep)]
+        if etp is None:
+            for members in g["dpcp"]:
+                n = len(members)
+                g["ep"] += [members[i:i + ep] for i in range(0, n, ep)]
+                g["edp"] += [members[j::ep] for j in range(ep)]
+        else:
+            g["etp"] = []
+            for members in self.family(("tp", "cp", "dp")):
+                n = len(members)
+                g["etp"] += [members[i:i + etp] for i in range(0, n, etp)]
+                for base in range(0, n, etp * ep):
+                    g["ep"] += [members[base + i:base + etp * ep:etp] for i in range(etp)]
+                g["edp"] += [members[i::etp * ep] for i in range(etp * ep)]
+            g["etp"].sort()
         g["ep"].sort()
         g["edp"].sort()
         if self.sizes["pp"] > 1:

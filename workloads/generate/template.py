@@ -36,7 +36,7 @@ INCOMING = -1  # dependency index meaning "whatever the block was told to wait f
 #: expert-parallel collectives block the computation that follows them and, as
 #: in Megatron-LM, run on the compute stream; data-parallel reductions and
 #: context-parallel exchanges run on their own streams and overlap compute.
-STREAMS = {"tp": "compute", "cp": "cp", "ep": "compute", "dp": "dp", "edp": "dp",
+STREAMS = {"tp": "compute", "cp": "cp", "ep": "compute", "etp": "compute", "dp": "dp", "edp": "dp",
            "dpcp": "dp", "pp": "pp"}
 
 

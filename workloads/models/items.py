@@ -44,3 +44,4 @@ class Shape:       # what one rank processes per micro-batch
     flash_attention: bool = True   # False: scores materialised in HBM (unfused kernels)
     precision: str = "bf16"        # GEMM precision: bf16 | fp16 | fp8 | mxfp8 | nvfp4
     tp_comm_overlap: bool = False  # sequence-parallel collectives pipelined with their GEMMs
+    etp: int | None = None         # expert tensor parallelism (MoE parallel folding); None = tp

@@ -43,9 +43,12 @@ Per-rank figures for ONE micro-batch of ``b`` sequences, ``s`` tokens each:
   all-to-all combine of the same size, the weighted sum of the ``top_k``
   outputs, and the shared experts as a dense MLP. Experts are split by
   ``tp`` like a dense MLP (expert tensor parallelism = tp) and the block's
-  TP communication is the dense MLP's.
+  TP communication is the dense MLP's — unless ``Shape.etp`` is set: MoE
+  parallel folding, see :func:`_folded_moe`.
 """
 from __future__ import annotations
+
+import dataclasses
 
 from workloads.models.builder import OpList
 from workloads.models.items import CommItem, ComputeItem, Item, Shape
@@ -183,6 +186,10 @@ def _feed_forward(ops: OpList, spec: ModelSpec, shape: Shape, moe_layer: bool) -
     h = spec.hidden
     act_bytes = T * h * d
     ops.norm("ln2", rows, h)
+    if moe_layer and shape.etp is not None:
+        _folded_moe(ops, spec, shape, rows)
+        ops.elementwise("resid2", 2 * rows * h, rows * h, bwd_elems=2 * rows * h)
+        return
     _tp_enter(ops, shape, "2", act_bytes, None if moe_layer else "fc1")
     if not moe_layer:
         _mlp(ops, spec, shape, T, spec.ffn_hidden, "", _regather(shape, "2", act_bytes, "fc1"))
@@ -192,7 +199,7 @@ def _feed_forward(ops: OpList, spec: ModelSpec, shape: Shape, moe_layer: bool) -
         regather = _regather(shape, "2", act_bytes, last)
         ops.gemm("router", T, h, m.experts, pre_b=[] if m.shared_experts else regather,
                  lowp=False)
-        imbalance = m.imbalance if shape.ep > 1 else 1.0
+        imbalance = m.load if shape.ep > 1 else 1.0
         a2a_bytes = T * m.top_k * h * d * imbalance
         if shape.ep > 1:
             ops.comm("ep_dispatch", "all_to_all", "ep", a2a_bytes,
@@ -209,6 +216,48 @@ def _feed_forward(ops: OpList, spec: ModelSpec, shape: Shape, moe_layer: bool) -
                  regather)
     _tp_exit(ops, shape, "2", act_bytes, None if moe_layer else "fc2")
     ops.elementwise("resid2", 2 * rows * h, rows * h, bwd_elems=2 * rows * h)
+
+
+def _folded_moe(ops: OpList, spec: ModelSpec, shape: Shape, rows: float) -> None:
+    """An MoE block under parallel folding (Liu et al., "MoE Parallel Folding",
+    2025; Megatron-Core): the experts have their own tensor parallelism
+    ``etp`` and expert parallelism ``ep`` over the same ranks that run
+    attention with tp x cp x dp. Each rank enters with its ``rows`` tokens
+    (its sequence-parallel shard); routed tokens are all-gathered over the
+    ``etp`` group, exchanged over the ``ep`` group (all-to-all), run through
+    the local experts split ``etp`` ways, and return the same way (all-to-all,
+    reduce-scatter over ``etp``). Shared experts run as a dense MLP with the
+    attention's tensor parallelism."""
+    m, d, h = spec.moe, float(shape.dtype_bytes), spec.hidden
+    etp = shape.etp
+    T = shape.micro_batch * shape.seq_len / shape.cp
+    imbalance = m.load if shape.ep > 1 else 1.0
+    ops.gemm("router", rows, h, m.experts, lowp=False)
+    gathered = rows * etp
+    if etp > 1:
+        ops.comm("etp_ag", "all_gather", "etp", gathered * h * d,
+                 b=[CommItem("etp_ag_b", "reduce_scatter", "etp", gathered * h * d)])
+    a2a_bytes = gathered * m.top_k * h * d * imbalance
+    if shape.ep > 1:
+        ops.comm("ep_dispatch", "all_to_all", "ep", a2a_bytes,
+                 b=[CommItem("ep_dispatch_b", "all_to_all", "ep", a2a_bytes)])
+    expert_shape = dataclasses.replace(shape, tp=etp)
+    _mlp(ops, spec, expert_shape, gathered, m.expert_ffn_hidden, "expert_", [],
+         rows_factor=m.top_k * imbalance, weight_copies=m.experts / shape.ep)
+    if shape.ep > 1:
+        ops.comm("ep_combine", "all_to_all", "ep", a2a_bytes,
+                 b=[CommItem("ep_combine_b", "all_to_all", "ep", a2a_bytes)])
+    if etp > 1:
+        ops.comm("etp_rs", "reduce_scatter", "etp", gathered * h * d,
+                 b=[CommItem("etp_rs_b", "all_gather", "etp", gathered * h * d)])
+    ops.elementwise("expert_sum", rows * m.top_k * h, rows * h,
+                    bwd_elems=rows * h + rows * m.top_k * h)
+    if m.shared_experts:
+        act_bytes = T * h * d
+        _tp_enter(ops, shape, "2", act_bytes)
+        _mlp(ops, spec, shape, T, m.shared_experts * m.shared_ffn_hidden, "shared_",
+             _regather(shape, "2", act_bytes, "shared_fc1"))
+        _tp_exit(ops, shape, "2", act_bytes)
 
 
 FLASH_BLOCK = 128     # FlashAttention-2 key/query block (Dao 2023)

@@ -42,6 +42,7 @@ and Megatron-Core's precision-aware optimizer — or a bf16 optimizer state).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from workloads.errors import InputError
@@ -130,9 +131,21 @@ def activation_bytes_per_layer(spec: ModelSpec, shape: Shape, *, flash_attention
     elif flash_attention:
         sharded += 4.0 * T * heads          # fp32 log-sum-exp per query and head
     mult = 2.0 if spec.activation == "swiglu" else 1.0
+    if spec.is_moe_layer(i) and shape.etp is not None:
+        # MoE parallel folding: this rank's own tokens (its sequence shard),
+        # gathered over etp, routed top_k ways, through experts split etp ways
+        moe, etp = spec.moe, shape.etp
+        own = T / tp if shape.sequence_parallel else T
+        routed = own * etp * moe.top_k * (moe.load if shape.ep > 1 else 1.0)
+        f = moe.expert_ffn_hidden / etp
+        local = 4.0 * own * moe.experts + d * own * moe.top_k * h
+        local += q * routed * h + routed * f * (d * mult + q)
+        if moe.shared_experts:
+            sharded += T * moe.shared_experts * moe.shared_ffn_hidden * (d * mult + q)
+        return replicated / rep_div + sharded / tp + local
     if spec.is_moe_layer(i):
         moe = spec.moe
-        routed = T * moe.top_k * (moe.imbalance if shape.ep > 1 else 1.0)
+        routed = T * moe.top_k * (moe.load if shape.ep > 1 else 1.0)
         f = moe.expert_ffn_hidden
         replicated += 4.0 * T * moe.experts                     # fp32 router logits
         sharded += q * routed * h + routed * f * (d * mult + q)  # fc1 in, act in, fc2 in
@@ -186,12 +199,19 @@ def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Seq
         layers = [layer_index(spec, i) for i in stage_layers]
     tp, ep = shape.tp, shape.ep
     replicas = dp * shape.cp
-    if replicas % ep:
-        raise InputError(f"expert parallelism must divide dp * cp ({replicas})",
-                         field="parallelism.ep", value=ep)
+    if shape.etp is None:
+        if replicas % ep:
+            raise InputError(f"expert parallelism must divide dp * cp ({replicas})",
+                             field="parallelism.ep", value=ep)
+        expert_replicas = replicas // ep
+    else:       # MoE parallel folding: ep x etp x edp = tp x cp x dp
+        if (tp * replicas) % (ep * shape.etp):
+            raise InputError(f"ep * etp must divide tp * cp * dp ({tp * replicas})",
+                             field="parallelism.ep", value=ep)
+        expert_replicas = tp * replicas // (ep * shape.etp)
     dense = expert = 0.0
     for i in layers:
-        d_i, e_i = layer_params_on_rank(spec, ep, tp=tp, layer=i)
+        d_i, e_i = layer_params_on_rank(spec, ep, tp=tp, layer=i, etp=shape.etp)
         dense += d_i
         expert += e_i
     if stage in ("first", "only"):
@@ -204,7 +224,7 @@ def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Seq
           "master_weights": master_weights, "fp32_grads": fp32_grads,
           "state_bytes": state_bytes, "master_bytes": master_bytes}
     dw, dg, do = model_state_bytes(dense, replicas, zero_stage, **kw)
-    ew, eg, eo = model_state_bytes(expert, replicas // ep, zero_stage, **kw)
+    ew, eg, eo = model_state_bytes(expert, expert_replicas, zero_stage, **kw)
     q = GEMM_INPUT_BYTES.get(shape.precision)
     if q is not None:       # row- and column-wise quantised copies of the layer weights
         layer_dense = dense - (embedding_params(spec) / tp if stage in ("first", "only") else 0)
@@ -213,13 +233,12 @@ def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Seq
             if spec.tied_embeddings and stage == "last":
                 layer_dense -= spec.vocab * spec.hidden / tp
         dw += 2 * q * layer_dense / (replicas if zero_stage >= 3 else 1)
-        ew += 2 * q * expert / (replicas // ep if zero_stage >= 3 else 1)
+        ew += 2 * q * expert / (expert_replicas if zero_stage >= 3 else 1)
     per_layer = [activation_bytes_per_layer(spec, shape, flash_attention=flash_attention,
                                             layer=i) for i in layers]
     acts = flights * sum(per_layer)
     if shape.recompute == "full" and layers:
-        full = Shape(shape.micro_batch, shape.seq_len, tp, shape.cp, ep,
-                     shape.sequence_parallel, shape.dtype_bytes, "none")
+        full = dataclasses.replace(shape, recompute="none")
         acts += max(activation_bytes_per_layer(spec, full, flash_attention=flash_attention,
                                                layer=i) for i in set(layers))
     if stage in ("last", "only"):

@@ -72,20 +72,21 @@ def layer_params_split(spec: ModelSpec, layer: int | None = None) -> tuple[float
 
 
 def layer_params_on_rank(spec: ModelSpec, ep: int = 1, *, tp: int = 1,
-                         layer: int | None = None) -> tuple[float, float]:
+                         layer: int | None = None, etp: int | None = None) -> tuple[float, float]:
     """(dense, expert) parameters of one layer held by one rank of a
     ``tp`` x ``ep`` layout.
 
     Column/row-parallel matrices are split by ``tp`` (row-parallel biases,
     replicated matrices and norms are not); routed experts are split by
-    ``ep`` and, inside each expert, by ``tp`` (expert tensor parallelism = tp).
+    ``ep`` and, inside each expert, by ``etp`` (expert tensor parallelism;
+    None = tp, the layout without MoE parallel folding).
     """
     i = layer_index(spec, layer)
     dense = sum(l.weights_on_rank(tp) for l in dense_linears(spec, i))
     dense += _layer_norm_params(spec)
     expert = 0.0
     if spec.is_moe_layer(i):
-        per_expert = sum(l.weights_on_rank(tp)
+        per_expert = sum(l.weights_on_rank(tp if etp is None else etp)
                          for l in mlp_linears(spec, spec.moe.expert_ffn_hidden))
         expert = spec.moe.experts / ep * per_expert
     return float(dense), expert

@@ -73,6 +73,19 @@ def check_shape(spec: ModelSpec, shape: Shape) -> None:
         if n % tp:
             raise InputError(f"tensor parallelism must divide model {what} ({n})",
                              field="parallelism.tp", value=tp)
+    if shape.etp is not None:
+        etp = _positive_int(shape.etp, "parallelism.etp")
+        if spec.moe is None:
+            raise InputError(f"expert tensor parallelism needs an MoE model ({spec.name} is "
+                             "dense)", field="parallelism.etp", value=etp)
+        if spec.moe.expert_ffn_hidden % etp:
+            raise InputError(f"expert tensor parallelism must divide the expert width "
+                             f"({spec.moe.expert_ffn_hidden})", field="parallelism.etp",
+                             value=etp)
+        if tp > 1 and not shape.sequence_parallel:
+            raise InputError("MoE parallel folding with tp > 1 needs sequence parallelism "
+                             "(as in Megatron-Core)", field="parallelism.sequence_parallel",
+                             value=False)
     if ep > 1:
         if spec.moe is None:
             raise InputError(f"expert parallelism needs an MoE model ({spec.name} is dense)",

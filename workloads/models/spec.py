@@ -49,6 +49,11 @@ class MoESpec:
     them every ``layer_freq``-th layer is MoE (``(i - first_dense_layers) %
     layer_freq == 0``). ``imbalance`` (>= 1) is the ratio of the busiest expert-
     parallel rank's routed tokens to the mean (1.0 = perfectly balanced).
+    ``capacity_factor`` (None = dropless): each expert takes at most that many
+    times its mean share of tokens and drops the rest (GShard, Lepikhin et al.
+    2020; Megatron-Core ``moe_expert_capacity_factor`` with token dropping), so
+    the busiest rank processes ``min(imbalance, capacity_factor)`` times the
+    mean (:attr:`load`).
     """
 
     experts: int
@@ -59,6 +64,14 @@ class MoESpec:
     first_dense_layers: int = 0
     layer_freq: int = 1
     imbalance: float = 1.0
+    capacity_factor: float | None = None
+
+    @property
+    def load(self) -> float:
+        """Routed rows of the busiest expert-parallel rank over the mean."""
+        if self.capacity_factor is None:
+            return self.imbalance
+        return min(self.imbalance, self.capacity_factor)
 
     def __post_init__(self):
         _validate_fields(self, "model.moe", ("experts", "top_k", "expert_ffn_hidden",
@@ -208,13 +221,19 @@ def _moe_from_dict(d: Any, ffn: int, where: str, file: str | None) -> MoESpec:
             or not 1.0 <= imbalance < float("inf"):
         raise InputError("expected a number >= 1 (busiest rank / mean tokens)", file=file,
                          field=f"{where}.imbalance", value=imbalance)
+    cf = d.get("capacity_factor")
+    if cf is not None and (isinstance(cf, bool) or not isinstance(cf, (int, float))
+                           or not 0.0 < cf < float("inf")):
+        raise InputError("expected a positive number (tokens per expert / mean) or null "
+                         "(dropless)", file=file, field=f"{where}.capacity_factor", value=cf)
     return MoESpec(
         experts=experts, top_k=top_k, expert_ffn_hidden=expert_ffn,
         shared_experts=_int(d, "shared_experts", where, file, 0, minimum=0),
         shared_ffn_hidden=_int(d, "shared_ffn_hidden", where, file, expert_ffn),
         first_dense_layers=_int(d, "first_dense_layers", where, file, 0, minimum=0),
         layer_freq=_int(d, "layer_freq", where, file, 1),
-        imbalance=float(imbalance))
+        imbalance=float(imbalance),
+        capacity_factor=None if cf is None else float(cf))
 
 
 def _mla_from_dict(d: Any, where: str, file: str | None) -> MLASpec:
