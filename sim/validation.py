@@ -114,8 +114,17 @@ def cases(suite: str | None = None) -> list[Case]:
 
 
 def run_case(case: Case) -> dict:
+    """Simulate one case; a case the model cannot run (e.g. its layout does
+    not fit in memory as modelled) is reported with the reason, not raised."""
     scn = validate_scenario(dict(case.scenario), f"validation case '{case.name}'")
-    res = run_scenario(scn).result
+    try:
+        res = run_scenario(scn).result
+    except InputError as e:
+        return {"name": case.name, "source": case.source, "suite": case.suite,
+                "group": case.group, "fit": case.fit, "gpus": scn.cluster.gpus,
+                "gpu": scn.cluster.gpu, "dtype": scn.training.dtype,
+                "measured_s": case.measured_s, "predicted_s": None, "error": None,
+                "mfu": None, "cannot_run": str(e)}
     predicted = res["step_time_s"]
     err = (predicted - case.measured_s) / case.measured_s
     return {"name": case.name, "source": case.source, "suite": case.suite,
@@ -137,17 +146,26 @@ def _worst(rows: list[dict]) -> dict | None:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """MAPE and worst row per group: all rows, fitted rows, held-back rows."""
+    """MAPE and worst row per group: all rows, fitted rows, held-back rows;
+    rows that cannot run are counted apart (``cannot_run``)."""
     groups: dict[str, dict] = {}
     for g in dict.fromkeys(r["group"] for r in rows):
-        rs = [r for r in rows if r["group"] == g]
+        blocked = [r for r in rows if r["group"] == g and r.get("error") is None]
+        rs = [r for r in rows if r["group"] == g and r.get("error") is not None]
+        if not rs:
+            groups[g] = {"suite": blocked[0]["suite"], "cases": 0, "mape": None,
+                         "worst": None, "fit": {"cases": 0, "mape": None, "worst": None},
+                         "held_back": {"cases": 0, "mape": None, "worst": None},
+                         "cannot_run": len(blocked)}
+            continue
         fit = [r for r in rs if r["fit"]]
         held = [r for r in rs if not r["fit"]]
         groups[g] = {"suite": rs[0]["suite"], "cases": len(rs), "mape": _mape(rs),
                      "worst": _worst(rs), "fit": {"cases": len(fit), "mape": _mape(fit),
                                                   "worst": _worst(fit)},
                      "held_back": {"cases": len(held), "mape": _mape(held),
-                                   "worst": _worst(held)}}
+                                   "worst": _worst(held)},
+                     "cannot_run": len(blocked)}
     return groups
 
 
@@ -157,7 +175,7 @@ def validate(selected: list[Case] | None = None, progress=None) -> dict:
         rows.append(run_case(case))
         if progress is not None:
             progress(rows[-1])
-    mape = _mape(rows)
+    mape = _mape([r for r in rows if r.get("error") is not None])
     gpus = sorted({r["gpu"] for r in rows})
     return {"mape": mape, "rows": rows,
             "gpu": ", ".join(gpus), "groups": summarise(rows)}

@@ -53,6 +53,10 @@ def test_summary_reports_fit_and_held_back_rows_apart():
     assert g["fit"]["mape"] == pytest.approx(0.03) and g["fit"]["cases"] == 2
     assert g["held_back"]["mape"] == pytest.approx(0.10)
     assert g["worst"] == {"name": "b", "error": -0.10}
+    assert g["cannot_run"] == 0
+    blocked = summarise(rows + [{"name": "d", "group": "G", "suite": "s", "fit": False,
+                                 "error": None, "cannot_run": "does not fit"}])["G"]
+    assert blocked["cannot_run"] == 1 and blocked["mape"] == pytest.approx(0.16 / 3)
 
 
 def test_megatron_measured_time_follows_the_papers_flop_formula():

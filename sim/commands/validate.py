@@ -25,6 +25,10 @@ def table(report: dict) -> str:
         if r.get("group") != group:
             group = r.get("group")
             lines.append(f"[{group}]")
+        if r.get("error") is None:
+            lines.append(f"{r['name'][:35]:<36}{'*' if r.get('fit') else '':>4}{r['gpus']:>6}"
+                         f"{r['measured_s']:>12.3f}  cannot run: {r['cannot_run']}")
+            continue
         lines.append(f"{r['name'][:35]:<36}{'*' if r.get('fit') else '':>4}{r['gpus']:>6}"
                      f"{r['measured_s']:>12.3f}{r['predicted_s']:>13.3f}"
                      f"{r['error'] * 100:>8.1f}%{r['mfu'] * 100:>7.1f}%")
@@ -33,7 +37,8 @@ def table(report: dict) -> str:
         lines.append(f"{g:<12} MAPE {_pct(s['mape']):>7} over {s['cases']:>2} "
                      f"(fit {_pct(s['fit']['mape'])} over {s['fit']['cases']}, held back "
                      f"{_pct(s['held_back']['mape'])} over {s['held_back']['cases']}); "
-                     f"worst {_worst(s['worst'])}")
+                     f"worst {_worst(s['worst'])}"
+                     + (f"; {s['cannot_run']} cannot run" if s.get("cannot_run") else ""))
     lines.append(f"MAPE {_pct(report['mape'])} over {len(report['rows'])} cases "
                  f"({report['gpu']}; one set of efficiencies per GPU type and precision; "
                  "* = row used for fitting)")
