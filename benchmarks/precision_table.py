@@ -25,7 +25,7 @@ MODELS = {
     "llama3-70b": (64, {"tp": 4, "pp": 8, "vpp": 5, "schedule": "interleaved",
                         "sequence_parallel": True, "zero": 1},
                    {"global_batch": 128, "micro_batch": 1, "seq_len": 8192}),
-    "nemotron4-15b": (64, {"tp": 1, "zero": 1},
+    "nemotron4-15b": (64, {"tp": 2, "sequence_parallel": True, "zero": 1},
                       {"global_batch": 256, "micro_batch": 2, "seq_len": 4096}),
 }
 PUBLISHED = {"llama3-8b": "1.28x (torchtitan, 8 H100); NeMo 1.3-1.5x",

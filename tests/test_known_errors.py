@@ -66,3 +66,57 @@ def test_causal_mfu_is_the_other_published_convention():
     assert r["tflops_per_gpu_causal_attention"] / r["tflops_per_gpu"] == pytest.approx(
         causal / full)
     assert 0.85 < causal / full < 0.9          # modern.yaml: newer tables print ~0.889x
+
+
+NEMOTRON_340B = {"model": "nemotron4-340b", "cluster": {"gpu": "h100-sxm", "gpus": 128},
+                 "parallelism": {"tp": 8, "pp": 8, "vpp": 12, "schedule": "interleaved",
+                                 "sequence_parallel": True, "zero": 1},
+                 "training": {"global_batch": 32, "micro_batch": 1, "seq_len": 4096}}
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp8"])
+def test_nemotron4_340b_fits_on_h100_with_its_recipes_bf16_optimizer_state(dtype):
+    # NeMo's recipe: distributed_fused_adam with optim.dtype bf16 (moments and the
+    # optimizer's weight copy in bf16, sharded over dp = 2)
+    from workloads.errors import InputError
+    base = {**NEMOTRON_340B, "training": {**NEMOTRON_340B["training"], "dtype": dtype}}
+    with pytest.raises(InputError, match="does not fit"):
+        generate_trace(validate(base, "fp32 state"))
+    scn = validate({**base, "training": {**base["training"], "optimizer_dtype": "bf16"}}, "n")
+    mem = generate_trace(scn).meta["memory"]
+    params = mem["gradients_bytes"] / 2                     # bf16 gradients
+    # 3 bf16 values (m, v, weight copy) per parameter, sharded over dp = 2
+    assert mem["optimizer_bytes"] == pytest.approx(params * 6 / 2, rel=1e-9)
+    assert mem["total_bytes"] < 80e9
+
+
+def test_tp_comm_overlap_hides_sequence_parallel_collectives():
+    def run(overlap):
+        scn = validate({**SP, "parallelism": {**SP["parallelism"], "tp_comm_overlap": overlap}},
+                       "o")
+        return run_scenario(scn)
+    plain, over = run(False), run(True)
+    ops = over.trace.programs[0].ops
+    ag = [o for o in ops if o.id.endswith(".sp_ag1")]
+    assert ag and all(o.stream == "tp_overlap" for o in ag)
+    assert over.result["step_time_s"] < plain.result["step_time_s"]
+    assert over.result["breakdown"]["exposed_comm_s"] < plain.result["breakdown"][
+        "exposed_comm_s"]
+
+
+def test_param_gather_overlaps_the_forward():
+    scn = {"model": "gpt3-1.3b", "cluster": {"gpu": "a100-80gb", "gpus": 16},
+           "parallelism": {"dp": 16, "zero": 1},
+           "training": {"global_batch": 32, "micro_batch": 1}}
+    plain = run_scenario(validate(scn, "p"))
+    over = run_scenario(validate({**scn, "parallelism": {**scn["parallelism"],
+                                                         "overlap_param_gather": True}}, "o"))
+    ops = over.trace.programs[0].ops
+    gathers = [o for o in ops if o.layer == "param_sync"]
+    assert gathers and ops[0] is gathers[0] and all(o.stream == "dp_ag" for o in gathers)
+    first_fwd = next(o for o in ops if o.id.startswith("F.") and o.kind == "compute")
+    assert gathers[0].id in first_fwd.deps
+    # same bytes moved, less of it exposed
+    assert sum(o.bytes for o in gathers) == pytest.approx(sum(
+        o.bytes for o in plain.trace.programs[0].ops if o.layer == "param_sync"))
+    assert over.result["step_time_s"] < plain.result["step_time_s"]

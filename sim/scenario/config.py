@@ -40,6 +40,13 @@ class ParallelismConfig(_Section):
     expert_imbalance: float = Field(1.0, ge=1.0, description="max/mean tokens per expert")
     overlap_grad_reduce: bool = Field(True, description="reduce gradient buckets during the "
                                       "backward pass (false: after it)")
+    overlap_param_gather: bool = Field(False, description="ZeRO 1/2: all-gather updated "
+                                       "parameters under the next forward (Megatron-Core)")
+    tp_comm_overlap: bool = Field(False, description="pipeline sequence-parallel collectives "
+                                  "with their GEMMs (TE userbuffers)")
+    etp: int | None = Field(None, gt=0, description="expert tensor parallelism (MoE parallel "
+                            "folding: experts over ep x etp of the tp*cp*dp ranks); "
+                            "default: experts split by tp, ep inside dp*cp")
 
 
 class TrainingConfig(_Section):
@@ -53,6 +60,9 @@ class TrainingConfig(_Section):
     tokens: float | None = Field(None, gt=0, description="tokens to train (time-to-train)")
     flash_attention: bool = Field(True, description="fused attention (FlashAttention); false "
                                   "materialises the score matrix, as Megatron-LM did in 2021-22")
+    optimizer_dtype: Literal["fp32", "bf16"] = Field(
+        "fp32", description="Adam state (moments and the optimizer's copy of the weights): "
+        "fp32, or bf16 as NeMo's distributed_fused_adam with optim.dtype bf16")
 
 
 class StragglerConfig(_Section):

@@ -16,6 +16,8 @@ from workloads.trace import Trace
 # Low precisions keep bf16 weights and activations; only the layer GEMMs run
 # in them (Transformer Engine recipes, see workloads.models.builder).
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "mxfp8": 2, "nvfp4": 2, "fp32": 4}
+# Adam state per element: moments and the optimizer's copy of the weights
+OPTIMIZER_STATE_BYTES = {"fp32": 4, "bf16": 2}
 
 
 def layout_of(scn: Scenario) -> Layout:
@@ -37,7 +39,9 @@ def layout_of(scn: Scenario) -> Layout:
                          "the GPU count", field="parallelism.dp", value=dp)
     return Layout(tp=p.tp, pp=p.pp, dp=dp, vpp=p.vpp, cp=p.cp, ep=p.ep,
                   sequence_parallel=p.sequence_parallel, zero=p.zero, schedule=p.schedule,
-                  recompute=p.recompute, overlap_grad_reduce=p.overlap_grad_reduce)
+                  recompute=p.recompute, overlap_grad_reduce=p.overlap_grad_reduce,
+                  overlap_param_gather=p.overlap_param_gather,
+                  tp_comm_overlap=p.tp_comm_overlap, etp=p.etp)
 
 
 def training_of(scn: Scenario, spec) -> Training:
@@ -45,6 +49,8 @@ def training_of(scn: Scenario, spec) -> Training:
     return Training(global_batch=t.global_batch, micro_batch=t.micro_batch,
                     seq_len=t.seq_len or spec.seq_len, dtype_bytes=DTYPE_BYTES[t.dtype],
                     flash_attention=t.flash_attention, precision=t.dtype,
+                    optimizer_state_bytes=OPTIMIZER_STATE_BYTES[t.optimizer_dtype],
+                    master_weight_bytes=OPTIMIZER_STATE_BYTES[t.optimizer_dtype],
                     grad_dtype_bytes=DTYPE_BYTES[t.grad_dtype] if t.grad_dtype else None)
 
 

@@ -160,6 +160,7 @@ def generate(model: Any, layout: Layout, training: Training, *,
                          grad_bytes=tr.grad_bytes, zero=lo.zero,
                          bucket_bytes=float(lo.gradient_bucket_bytes),
                          overlap_grad_reduce=lo.overlap_grad_reduce,
+                         overlap_param_gather=lo.overlap_param_gather,
                          dense_family=dense_family, group_sizes=sizes,
                          optimizer=tmpl(costs.optimizer_items(dense + expert, tr.dtype_bytes)
                                         + (costs.weight_cast_items(layer_params, tr.precision)

@@ -43,7 +43,9 @@ class Layout:
     start each bucket's reduction as soon as its gradients are final (True) or
     after the whole backward pass (False). ``tp_comm_overlap``: pipeline the
     sequence-parallel all-gathers and reduce-scatters with the GEMMs next to
-    them (Megatron-Core / Transformer Engine userbuffers). ``etp``: expert
+    them (Megatron-Core / Transformer Engine userbuffers).
+    ``overlap_param_gather``: ZeRO 1/2 parameter all-gathers run under the
+    next forward pass instead of after the optimizer. ``etp``: expert
     tensor parallelism under MoE parallel folding (None: experts split by
     ``tp`` and ``ep`` carved out of dp * cp); with it, ``ep * etp`` ranks of
     the tp * cp * dp ranks of a stage hold one copy of the experts and
@@ -70,6 +72,7 @@ class Layout:
     gradient_bucket_bytes: float = DEFAULT_BUCKET_BYTES
     overlap_grad_reduce: bool = True
     tp_comm_overlap: bool = False
+    overlap_param_gather: bool = False
     etp: int | None = None
 
     def __post_init__(self) -> None:
@@ -84,6 +87,7 @@ class Layout:
         _bool(self.sequence_parallel, "parallelism.sequence_parallel")
         _bool(self.overlap_grad_reduce, "parallelism.overlap_grad_reduce")
         _bool(self.tp_comm_overlap, "parallelism.tp_comm_overlap")
+        _bool(self.overlap_param_gather, "parallelism.overlap_param_gather")
         if isinstance(self.zero, bool) or self.zero not in (0, 1, 2, 3):
             raise InputError("must be 0, 1, 2 or 3", field="parallelism.zero", value=self.zero)
         if self.recompute not in RECOMPUTE:

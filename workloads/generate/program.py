@@ -86,6 +86,7 @@ class StagePlan:
     group_sizes: dict[str, int]
     optimizer: Template
     tied_embedding_params: float = 0.0   # per rank, first/last stage only
+    overlap_param_gather: bool = False
 
 
 def p2p_tag(backward: bool, microbatch: int, receiver_vs: int, m: int, v_total: int) -> int:
@@ -234,8 +235,30 @@ def stage_ops(plan: StagePlan, actions: list[Action]) -> list[Op]:
                       layer="grad_sync"))
         last_dp[:] = ["embd.ar"]
     opt = run(plan.optimizer, "opt", "optimizer", deps + last_dp)
-    if plan.zero in (1, 2):
+    if plan.zero in (1, 2) and plan.overlap_param_gather:
+        _param_gather_ahead(ops, buckets, plan, sizes)
+    elif plan.zero in (1, 2):
         for k, (family, params) in enumerate(buckets):
             collective(f"{family}.ag{k}", "all_gather", family, params * plan.dtype_bytes,
                        opt, "param_sync")
     return ops
+
+
+def _param_gather_ahead(ops: list[Op], buckets: list, plan: StagePlan,
+                        sizes: dict[str, int]) -> None:
+    """The distributed optimizer's parameter all-gather overlapped with the
+    forward pass (Megatron-Core ``overlap_param_gather``): in steady state the
+    gathers of step i's updated parameters run under step i + 1's forward, in
+    forward order, and the first forward waits only for the first bucket. A
+    one-step trace shows that as gathers at the start of the step (stream
+    ``dp_ag``)."""
+    gathers = [Op(id=f"{family}.ag{k}", kind="all_gather", stream="dp_ag",
+                  bytes=params * plan.dtype_bytes, group=family, layer="param_sync")
+               for k, (family, params) in reversed(list(enumerate(buckets)))
+               if sizes[family] > 1 and params > 0]
+    if not gathers:
+        return
+    first = next((o for o in ops if o.id.startswith("F.") and o.kind == "compute"), None)
+    if first is not None:
+        first.deps = tuple(first.deps) + (gathers[0].id,)
+    ops[:0] = gathers
