@@ -102,7 +102,8 @@ def chrome_events(spans: list[Span], classes: list[RankClass], pid_offset: int =
             args["layer"] = sp.layer
         events.append({"ph": "X", "name": sp.op, "cat": sp.kind, "pid": pid_offset + sp.cls,
                        "tid": tids[key], "ts": us(sp.start),
-                       "dur": us(sp.end - sp.start), "args": args})
+                       # from the rounded ends, so back-to-back spans never overlap
+                       "dur": round(us(sp.end) - us(sp.start), 3), "args": args})
     return events
 
 
