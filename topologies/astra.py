@@ -36,6 +36,8 @@ from topologies.graph import add_gpu, add_switch, duplex, new_graph
 
 KINDS = ("Ring", "Switch", "FullyConnected")
 GIB = 2**30
+MAX_NPUS = 1 << 17              # NPUs in all: the graph holds every NPU and link
+MAX_LINKS = 1 << 22
 KEYS = frozenset({"topology", "npus_count", "bandwidth", "latency"})
 
 
@@ -141,10 +143,16 @@ def load_astra_network(path: str | Path, endpoint_delay_s: float = 0.0) -> nx.Di
                             "dimension", file=label, field="npus_count",
                             value=[len(topo), len(npus), len(bw), len(lat)])
     for d, kind in enumerate(topo):
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise TopologyError(f"unknown dimension kind (known: {', '.join(KINDS)})",
                                 file=label, field=f"topology[{d}]", value=kind)
     dims = [v.int_at_least(n, 1, f"npus_count[{d}]", label) for d, n in enumerate(npus)]
+    total = math.prod(dims)
+    links = sum(total * (n - 1 if kind == "FullyConnected" else 1) for kind, n in zip(topo, dims))
+    if total > MAX_NPUS or links > MAX_LINKS:
+        raise TopologyError(f"more than {MAX_NPUS} NPUs or {MAX_LINKS} links in all (the graph "
+                            "holds every NPU and link)", file=label, field="npus_count",
+                            value=dims)
     bws = [v.positive_float(b, f"bandwidth[{d}]", label) * GIB for d, b in enumerate(bw)]
     lats = [v.nonneg_float(x, f"latency[{d}]", label) * 1e-9 for d, x in enumerate(lat)]
     try:

@@ -87,7 +87,7 @@ def _add_node(G: nx.DiGraph, entry: object, where: str, gpn: int, f: str) -> Non
     v.known_keys(entry, _NODE_KEYS, where, f)
     node_id = v.required(entry, "id", where, f)
     kind = v.required(entry, "kind", where, f)
-    if kind not in NODE_KINDS:
+    if not isinstance(kind, str) or kind not in NODE_KINDS:
         raise TopologyError(f"must be one of {', '.join(sorted(NODE_KINDS))}",
                             file=f, field=f"{where}.kind", value=kind)
     attrs: dict = {"kind": kind}
@@ -113,7 +113,7 @@ def _add_node(G: nx.DiGraph, entry: object, where: str, gpn: int, f: str) -> Non
         raise TopologyError("duplicate node id", file=f, field=f"{where}.id", value=node_id)
     if kind == "switch":
         tier = entry.get("tier", "leaf")
-        if tier not in SWITCH_TIERS:
+        if not isinstance(tier, str) or tier not in SWITCH_TIERS:
             raise TopologyError(f"must be one of {', '.join(sorted(SWITCH_TIERS))}",
                                 file=f, field=f"{where}.tier", value=tier)
         attrs["tier"] = tier
@@ -155,7 +155,7 @@ def _add_link(G: nx.DiGraph, entry: object, i: int, first_seen: dict, f: str) ->
     else:
         lat = v.nonneg_float(entry["latency_s"], f"{where}.latency_s", f)
     kind = entry.get("kind", "link")
-    if kind not in LINK_KINDS:
+    if not isinstance(kind, str) or kind not in LINK_KINDS:
         raise TopologyError(f"must be one of {', '.join(sorted(LINK_KINDS))}",
                             file=f, field=f"{where}.kind", value=kind)
     eff = v.fraction(entry.get("efficiency", 1.0), f"{where}.efficiency", f)

@@ -115,6 +115,10 @@ class Router:
     def _is_gpu(self, node) -> bool:
         return self.graph.nodes[node].get("kind") == "gpu"
 
+    def _no_transit(self, node) -> bool:
+        """A GPU that traffic may not pass through (unless the graph says GPUs forward)."""
+        return self._is_gpu(node) and not self.graph.graph.get("gpu_transit", False)
+
     def _distances_to(self, dst) -> dict:
         dist = self._dist.get(dst)
         if dist is not None:
@@ -124,7 +128,7 @@ class Router:
         pred = self.graph.predecessors
         while queue:
             v = queue.popleft()
-            if v != dst and self._is_gpu(v):
+            if v != dst and self._no_transit(v):
                 continue  # a GPU is an endpoint: do not route through it
             d = dist[v] + 1
             for u in pred(v):
@@ -174,7 +178,7 @@ class Router:
         while u != dst:
             want = dist[u] - 1
             nxt = [v for v in self.graph.successors(u)
-                   if dist.get(v) == want and (v == dst or not self._is_gpu(v))]
+                   if dist.get(v) == want and (v == dst or not self._no_transit(v))]
             u = nxt[hash((src, dst, salt, hop)) % len(nxt)] if len(nxt) > 1 else nxt[0]
             nodes.append(u)
             hop += 1
