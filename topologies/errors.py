@@ -9,8 +9,13 @@ from __future__ import annotations
 import itertools
 import reprlib
 
+
 class _Bounded(reprlib.Repr):
-    """reprlib with insertion-ordered dicts and huge integers summarised."""
+    """reprlib with insertion-ordered dicts and huge integers summarised.
+
+    ``workloads.errors`` renders values the same way; ``topologies`` imports
+    nothing of the rest of clustersim, so it keeps this small copy.
+    """
 
     def __init__(self):
         super().__init__()

@@ -22,7 +22,7 @@ Blast = Literal["node", "job"]
 class ComponentConfig(BaseModel):
     """One failure cause, e.g. ``gpu: {mtbf_h_per_unit: 50000, units: gpu}``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     rate_per_unit_h: float | None = Field(
         None, gt=0, description="Failures per unit per hour (give this or mtbf_h_per_unit).")
@@ -56,7 +56,7 @@ class ComponentConfig(BaseModel):
 class SparesConfig(BaseModel):
     """Hot spare nodes standing by; a repaired node returns to the pool."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     nodes: int = Field(..., ge=0, description="Spare nodes available at the start.")
     repair_h: float = Field(..., gt=0, description="Hours to repair a failed node.")
@@ -72,7 +72,7 @@ class FaultConfig(BaseModel):
     a large job take minutes).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     job_mtbf_h: float | None = Field(
         None, gt=0, description="Mean time between failures of the whole job, hours.")
@@ -143,7 +143,7 @@ class CheckpointConfig(BaseModel):
     figure wins. See :mod:`sim.reliability.costs` for the formulas.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     mode: Literal["sync", "async", "in-memory"] = Field(
         "sync", description="sync: training stops while writing to storage; async: "
@@ -195,7 +195,7 @@ class CheckpointConfig(BaseModel):
 class RunConfig(BaseModel):
     """Scenario key ``run``: horizon and Monte Carlo count (the seed comes from outside)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     days: float | None = Field(None, gt=0, description="Wall-clock horizon, days.")
     tokens: float | None = Field(None, gt=0, description="Stop once this many tokens are trained.")

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # assignments after loading are validated too (``scn.parallelism.tp = 0`` is an error)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class ClusterConfig(_Section):

@@ -50,7 +50,13 @@ def raw_scenario(spec: str | None) -> tuple[dict, str, Path]:
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply ``KEY.SUB=VALUE`` overrides (values parsed as YAML scalars)."""
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, (list, tuple)):
+        raise InputError("overrides must be a list of 'KEY=VALUE' strings, e.g. "
+                         "['cluster.gpus=64']", field="overrides", value=overrides)
     for item in overrides:
+        if not isinstance(item, str):
+            raise InputError("an override must be a 'KEY=VALUE' string", field="overrides",
+                             value=item)
         if "=" not in item:
             raise InputError("expected KEY=VALUE", field="--set", value=item)
         key, text = item.split("=", 1)
@@ -90,5 +96,5 @@ def _renamed(data: dict, overrides: list[str]) -> dict:
 
 def load_scenario(spec: str | None, overrides: list[str] = ()) -> tuple[Scenario, str, Path]:
     data, label, folder = raw_scenario(spec)
-    data = _renamed(apply_overrides(data, list(overrides)), list(overrides))
+    data = _renamed(apply_overrides(data, overrides), list(overrides))
     return validate(data, label), label, folder

@@ -71,6 +71,10 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
     ``progress``: a bar over the phases on stderr (None: only on a terminal).
     """
     from sim.progress import progress as progress_bar
+    if not isinstance(scn, Scenario):
+        raise InputError("run_scenario takes a Scenario (from load_scenario, or "
+                         "sim.scenario.load.validate(mapping, label) for a dict), got "
+                         f"{type(scn).__name__}", field="scn", value=type(scn).__name__)
     t0 = time.perf_counter()
     seed = scn.sim.seed if seed is None else seed
     phases = 2 + bool(scn.stragglers) + (scn.faults is not None)
