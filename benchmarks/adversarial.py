@@ -68,7 +68,7 @@ def trace(**change) -> str:
             op_a[key[2:]] = value
         else:
             t[key] = value
-    return json.dumps(t)
+    return json.dumps(t, ensure_ascii=False)
 
 
 def cases() -> list[Case]:
@@ -203,7 +203,7 @@ def cases() -> list[Case]:
           Case("duplicate keys", "sweep file", ["sweep", "{d}/w.yaml", "--out", "{d}/o"],
                {"w.yaml": SWEEP + "seeds: [0]\nseeds: [1]\n"}),
           Case("duplicate keys", "trace JSON", ["run", "{d}/t.json"],
-               {"t.json": trace()[:-1] + ', "name": "again"}'})]
+               {"t.json": trace()[:-1] + ', "world_size": 2}'})]
     # -- trace field types
     for name, change in [("category as a list", {"c_category": ["gemm"]}),
                          ("algorithm as a list", {"a_algorithm": ["ring"]}),
@@ -255,9 +255,9 @@ def run_case(case: Case, root: Path, timeout: float) -> tuple[str, str]:
                    "import sys\ntry:\n" + "".join("    " + ln + "\n" for ln in
                                                  case.python.splitlines())
                    + "except Exception as e:\n    from workloads.errors import InputError\n"
-                     "    print(type(e).__name__, e, file=sys.stderr)\n"
-                     "    sys.exit(2 if isinstance(e, (InputError, TypeError, ValueError)) "
-                     "and '\\n' not in str(e) else 1)\n"]
+                     "    from pydantic import ValidationError\n"
+                     "    print(type(e).__name__, str(e).splitlines()[-1], file=sys.stderr)\n"
+                     "    sys.exit(2 if isinstance(e, (InputError, ValidationError)) else 1)\n"]
         elif case.shell is not None:
             cmd = ["bash", "-c", case.shell.format(py=py, d=d, small=" ".join(SMALL))]
         else:
