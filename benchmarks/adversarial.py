@@ -224,7 +224,7 @@ def cases() -> list[Case]:
                ["collective", "--op", "all_reduce", "--bytes", "1G", "--gpus", "8",
                 "--topology", "ring", "--link-bw", "-1"])]
     # -- Python API
-    api = "from sim.scenario.load import load_scenario\nfrom sim.scenario.runner import run_scenario\n"
+    api = "from sim.scenario.load import load_scenario\nfrom sim.scenario.execute import run_scenario\n"
     c += [Case("Python API", "None overrides", [], python=api + "load_scenario('default', None)"),
           Case("Python API", "dict as scenario", [],
                python=api + "run_scenario({'model': 'gpt3-175b'}, '.')"),

@@ -124,7 +124,7 @@ def run_toy(nodes: int, gpus_per_node: int, fold: bool) -> dict:
 
 def run_scenario_case(spec: str | None, overrides: list[str], fold: bool) -> dict:
     from sim.scenario.load import load_scenario
-    from sim.scenario.runner import run_scenario
+    from sim.scenario.execute import run_scenario
     scn, _, folder = load_scenario(spec, list(overrides) + [f"sim.fold={str(fold).lower()}"])
     res = run_scenario(scn, folder).result
     s = res["sim"]

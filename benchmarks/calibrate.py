@@ -18,9 +18,8 @@ import argparse
 import dataclasses
 
 from sim.compute import Efficiency, compute_model_for
-from sim.scenario.load import validate as validate_scenario
-from sim.scenario.runner import _cluster
-from sim.scenario.workload import generate_trace
+from sim.scenario.load import parse_scenario
+from sim.scenario.workload import generate_workload
 from sim.simulate import simulate_trace
 from sim.validation import cases
 from workloads.errors import InputError
@@ -34,13 +33,13 @@ def prepare(gpu: str, fit: bool) -> list:
     for case in cases():
         if case.scenario["cluster"].get("gpu") != gpu or case.fit != fit:
             continue
-        scn = validate_scenario(dict(case.scenario), case.name)
         try:
-            trace = generate_trace(scn)
+            scn = parse_scenario(dict(case.scenario), case.name)
+            trace, _ = generate_workload(scn)
         except InputError as e:
             print(f"skipped {case.name}: {e}")
             continue
-        out.append((case, scn.training.dtype, trace, _cluster(scn, trace.world_size)))
+        out.append((case, scn.training.dtype, trace, scn.job.cluster.graph()))
     return out
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from sim.scenario.load import validate
-from sim.scenario.runner import run_scenario
+from sim.scenario.execute import run_scenario
+from sim.scenario.load import parse_scenario
 
 MODELS = {
     # model: (gpus, parallelism, training)
@@ -34,7 +34,7 @@ PUBLISHED = {"llama3-8b": "1.28x (torchtitan, 8 H100); NeMo 1.3-1.5x",
 
 def tokens_per_gpu(model: str, gpu: str, dtype: str) -> float:
     gpus, par, tr = MODELS[model]
-    scn = validate({"name": f"{model}-{gpu}-{dtype}", "model": model,
+    scn = parse_scenario({"name": f"{model}-{gpu}-{dtype}", "model": model,
                     "cluster": {"gpu": gpu, "gpus": gpus}, "parallelism": par,
                     "training": {**tr, "dtype": dtype}}, model)
     r = run_scenario(scn).result

@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _reference(args):
     """The scenario (validated), its step time, tokens per step and GPU count."""
+    from sim.scenario.execute import run_scenario
     from sim.scenario.load import load_scenario
-    from sim.scenario.runner import run_scenario
     from workloads.errors import InputError
     scn, label, folder = load_scenario(args.scenario, args.overrides)
     for key in ("faults", "checkpoint", "training"):
@@ -104,13 +104,13 @@ def _reference(args):
                          field="training.tokens", value=None)
     step_only = scn.model_copy(update={"faults": None})
     if args.step_time_s is not None:
-        from sim.scenario.workload import generate_trace
-        trace = generate_trace(step_only)
+        from sim.scenario.workload import generate_workload
+        trace, _ = generate_workload(step_only)
         gpus = trace.world_size
         step_s = args.step_time_s
     else:
         print(f"simulating one step of {scn.name} ...", file=sys.stderr)
-        res = run_scenario(step_only, folder, seed=args.seed).result
+        res = run_scenario(step_only, folder, seed=args.seed, label=label).result
         gpus, step_s = int(res["gpus"]), float(res["step_time_s"])
         trace = None
     tokens = (trace.meta.get("tokens_per_step") if trace is not None else None) or (
@@ -124,10 +124,10 @@ def compute(args) -> list[dict]:
     from sim.progress import progress
     from sim.reliability import (CheckpointConfig, FaultConfig, RunConfig, parse_section,
                                  simulate_run)
-    from sim.scenario.reliability import _checkpoint_section, _gpus_per_node
+    from sim.scenario.cluster import resolve_cluster
     scn, ref_gpus, step_s, ref_tokens = _reference(args)
-    ckpt_data, _ = _checkpoint_section(scn)
-    gpn = _gpus_per_node(scn, ref_gpus)
+    ckpt_data = scn.reliability.checkpoint.model_dump(exclude_unset=True)
+    gpn = min(resolve_cluster(scn.cluster, ref_gpus).gpus_per_node, ref_gpus)
     base_rate = float(dict(scn.faults).get("rate_scale", 1.0))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     points = [(m, s, g) for m in modes for s in args.rate_scales for g in args.gpus]

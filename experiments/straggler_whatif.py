@@ -69,10 +69,10 @@ def compute(args) -> tuple[dict, object, float]:
     """Simulate; returns CSV tables, the attribution and the wall time (s)."""
     import time
 
-    from sim.scenario.load import validate
-    from sim.scenario.runner import run_scenario
+    from sim.scenario.execute import run_scenario
+    from sim.scenario.load import parse_scenario
     t0 = time.perf_counter()
-    scn = validate(scenario_dict(args), "straggler_whatif")
+    scn = parse_scenario(scenario_dict(args), "straggler_whatif")
     run = run_scenario(scn, progress=None)
     s = run.result["stragglers"]
     gpus = run.result["gpus"]

@@ -17,13 +17,12 @@ from __future__ import annotations
 import gzip
 import re
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sim.io import dumps_json, write_bytes, write_text
 from workloads.errors import InputError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:       # annotations only: writing traces needs no engine import
     from sim.engine.classes import RankClass
     from sim.engine.executor import Span
 
@@ -116,6 +115,32 @@ def run_timeline_path(path: str | Path) -> Path:
     stem, dot, ext = base.rpartition(".")
     name = f"{stem}.run.{ext}" if dot else f"{base}.run"
     return p.with_name(name + (".gz" if gz else ""))
+
+
+TIMELINE_TRACK = "run timeline (replica 0)"
+
+
+def timeline_events(timeline: list, pid: int) -> list[dict]:
+    """Chrome trace events (microseconds) of a run-level timeline on process ``pid``.
+
+    Spans (training, checkpoints, detection, waiting for repair, restarts,
+    restores) become complete events ("X") on thread 0; failures, which
+    take no time, become instant events ("i") on thread 1.
+    """
+    events = [
+        {"ph": "M", "name": "process_name", "pid": pid, "args": {"name": TIMELINE_TRACK}},
+        {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}},
+        {"ph": "M", "name": "thread_name", "pid": pid, "tid": 0, "args": {"name": "job"}},
+        {"ph": "M", "name": "thread_name", "pid": pid, "tid": 1, "args": {"name": "failures"}},
+    ]
+    for name, cat, start_s, dur_s in timeline:
+        if dur_s > 0:
+            events.append({"ph": "X", "name": name, "cat": cat, "pid": pid, "tid": 0,
+                           "ts": round(start_s * 1e6, 3), "dur": round(dur_s * 1e6, 3)})
+        elif cat == "failure":
+            events.append({"ph": "i", "s": "t", "name": name, "cat": cat, "pid": pid,
+                           "tid": 1, "ts": round(start_s * 1e6, 3)})
+    return events
 
 
 def write_chrome_trace(path: str | Path, events: list[dict]) -> None:

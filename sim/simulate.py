@@ -34,14 +34,21 @@ class StepResult:
     wall_s: float
     extra: dict = field(default_factory=dict)
 
+    @property
+    def step_time_s(self) -> float:
+        return self.makespan_s
+
     def slowest(self) -> RankTimes:
         return max(self.ranks, key=lambda r: (r.compute_s, -r.idle_s))
 
 
 def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
                    fold: bool = True, speeds: list[float] | None = None,
-                   router: Router | None = None) -> StepResult:
-    """Replay ``trace`` on ``graph``; ``speeds[r]`` scales rank r's compute speed."""
+                   router: Router | None = None, routing: str | None = None) -> StepResult:
+    """Replay ``trace`` on ``graph``; ``speeds[r]`` scales rank r's compute speed.
+
+    ``routing``: ``spray`` or ``ecmp`` (see :class:`~sim.network.routing.Router`).
+    """
     n_gpus = graph.graph.get("num_gpus", sum(1 for _, d in graph.nodes(data=True)
                                              if d.get("kind") == "gpu"))
     used = max(trace.gpu_of(r) for r in range(trace.world_size)) + 1
@@ -53,7 +60,7 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     t0 = time.perf_counter()
     env = simpy.Environment()
     classes = rank_classes(trace, speeds, fold=fold)
-    net = FlowNetwork(env, router or Router(graph))
+    net = FlowNetwork(env, router or Router(graph, routing))
     ex = Executor(env, trace, classes, net, TopologyView(graph), compute)
     counter = _count_events(env)
     spans = ex.run()

@@ -27,8 +27,8 @@ from importlib import resources
 
 import yaml
 
-from sim.scenario.load import validate as validate_scenario
-from sim.scenario.runner import run_scenario
+from sim.scenario.execute import run_scenario
+from sim.scenario.load import parse_scenario
 from workloads.errors import InputError
 
 SEQ_LEN = 2048
@@ -116,13 +116,15 @@ def cases(suite: str | None = None) -> list[Case]:
 def run_case(case: Case) -> dict:
     """Simulate one case; a case the model cannot run (e.g. its layout does
     not fit in memory as modelled) is reported with the reason, not raised."""
-    scn = validate_scenario(dict(case.scenario), f"validation case '{case.name}'")
+    label = f"validation case '{case.name}'"
     try:
-        res = run_scenario(scn).result
+        scn = parse_scenario(dict(case.scenario), label)
+        res = run_scenario(scn, label=label).result
     except InputError as e:
+        sc = case.scenario
         return {"name": case.name, "source": case.source, "suite": case.suite,
-                "group": case.group, "fit": case.fit, "gpus": scn.cluster.gpus,
-                "gpu": scn.cluster.gpu, "dtype": scn.training.dtype,
+                "group": case.group, "fit": case.fit, "gpus": sc["cluster"].get("gpus"),
+                "gpu": sc["cluster"].get("gpu"), "dtype": sc["training"].get("dtype", "bf16"),
                 "measured_s": case.measured_s, "predicted_s": None, "error": None,
                 "mfu": None, "cannot_run": str(e)}
     predicted = res["step_time_s"]

@@ -1,8 +1,8 @@
 """Folded and unfolded runs of the same job agree (design: scale section)."""
 import pytest
 
-from sim.scenario.load import validate
-from sim.scenario.runner import run_scenario
+from sim.scenario.load import parse_scenario
+from sim.scenario.execute import run_scenario
 
 TINY = {"layers": 8, "hidden": 512, "heads": 8, "ffn_hidden": 2048, "vocab": 8192,
         "seq_len": 512}
@@ -23,7 +23,7 @@ LAYOUTS = [
 
 
 def _run(model, gpus, par, batch, fold, stragglers=()):
-    scn = validate({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
+    scn = parse_scenario({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
                     "parallelism": par, "training": {"global_batch": batch, "micro_batch": 1},
                     "stragglers": list(stragglers), "sim": {"fold": fold}}, "test")
     return run_scenario(scn).result

@@ -2,8 +2,8 @@
 import pytest
 
 from sim.compute import GemmTiling, compute_model_for
-from sim.scenario.load import validate
-from sim.scenario.runner import run_scenario
+from sim.scenario.execute import run_scenario
+from sim.scenario.load import parse_scenario
 from workloads import models
 from workloads.models import Shape
 
@@ -49,7 +49,7 @@ def test_small_model_computes_slower_split_eight_ways():
     # gpt3-1.3b on 8 A100: TP8 cuts every GEMM's N or K to 1/8 (e.g. the
     # attention projection's K = 256), so the same FLOPs take longer than at TP1
     def compute_s(tp):
-        scn = validate({"model": "gpt3-1.3b", "cluster": {"gpu": "a100-80gb", "gpus": 8},
+        scn = parse_scenario({"model": "gpt3-1.3b", "cluster": {"gpu": "a100-80gb", "gpus": 8},
                         "parallelism": {"tp": tp, "dp": 8 // tp},
                         "training": {"global_batch": 64, "micro_batch": 8 // (8 // tp)}}, "t")
         return run_scenario(scn).result["breakdown"]["compute_s"]

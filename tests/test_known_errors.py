@@ -1,9 +1,9 @@
 """Fixes of known modelling errors, each against its closed form."""
 import pytest
 
-from sim.scenario.load import validate
-from sim.scenario.runner import run_scenario
-from sim.scenario.workload import generate_trace, layout_of, stage_memory, training_of
+from sim.scenario.execute import run_scenario
+from sim.scenario.load import parse_scenario
+from sim.scenario.workload import generate_workload, layout_of, stage_memory, training_of
 from workloads import models
 from workloads.generate import in_flight_microbatches
 
@@ -13,7 +13,7 @@ SP = {"model": "gpt-22b", "cluster": {"gpu": "a100-80gb", "gpus": 8},
 
 
 def test_sp_backward_regather_overlaps_its_dgrad():
-    trace = generate_trace(validate(dict(SP), "sp"))
+    trace, _ = generate_workload(parse_scenario(dict(SP), "sp"))
     ops = {o.id: o for o in trace.programs[0].ops}
     regather = [o for o in ops.values() if "sp_ag" in o.id and o.id.endswith("_w")]
     assert regather and all(o.stream == "tp_overlap" for o in regather)
@@ -28,8 +28,8 @@ def test_grad_fp32_changes_memory_by_two_bytes_per_param():
     base = {**SP, "parallelism": {"tp": 8, "sequence_parallel": True}}
     mem = {}
     for g in ("bf16", "fp32"):
-        scn = validate({**base, "training": {**SP["training"], "grad_dtype": g}}, g)
-        mem[g] = generate_trace(scn).meta["memory"]
+        scn = parse_scenario({**base, "training": {**SP["training"], "grad_dtype": g}}, g)
+        mem[g] = generate_workload(scn)[1].extra["memory"]
     params = models.get_model("gpt-22b")
     grads = mem["fp32"]["gradients_bytes"] - mem["bf16"]["gradients_bytes"]
     assert grads == pytest.approx(mem["bf16"]["gradients_bytes"])   # 4 bytes vs 2
@@ -38,7 +38,7 @@ def test_grad_fp32_changes_memory_by_two_bytes_per_param():
 
 
 def test_interleaved_in_flight_microbatches_are_not_rounded():
-    scn = validate({"model": "gpt3-175b", "cluster": {"gpu": "a100-80gb", "gpus": 64},
+    scn = parse_scenario({"model": "gpt3-175b", "cluster": {"gpu": "a100-80gb", "gpus": 64},
                     "parallelism": {"tp": 8, "pp": 8, "vpp": 3, "schedule": "interleaved",
                                     "sequence_parallel": True, "recompute": "selective"},
                     "training": {"global_batch": 64, "micro_batch": 1}}, "vpp")
@@ -55,10 +55,11 @@ def test_interleaved_in_flight_microbatches_are_not_rounded():
 
 
 def test_causal_mfu_is_the_other_published_convention():
-    r = run_scenario(validate({"model": "llama3-8b", "cluster": {"gpu": "b200", "gpus": 8},
-                               "parallelism": {"dp": 8, "zero": 1},
-                               "training": {"global_batch": 8, "micro_batch": 1,
-                                            "seq_len": 8192}}, "m")).result
+    scn = parse_scenario({"model": "llama3-8b", "cluster": {"gpu": "b200", "gpus": 8},
+                          "parallelism": {"dp": 8, "zero": 1},
+                          "training": {"global_batch": 8, "micro_batch": 1,
+                                       "seq_len": 8192}}, "m")
+    r = run_scenario(scn).result
     spec = models.get_model("llama3-8b")
     full = models.model_flops_per_token(spec, 8192)
     causal = models.model_flops_per_token(spec, 8192, causal_attention_flop_fraction=0.5)
@@ -81,9 +82,10 @@ def test_nemotron4_340b_fits_on_h100_with_its_recipes_bf16_optimizer_state(dtype
     from workloads.errors import InputError
     base = {**NEMOTRON_340B, "training": {**NEMOTRON_340B["training"], "dtype": dtype}}
     with pytest.raises(InputError, match="does not fit"):
-        generate_trace(validate(base, "fp32 state"))
-    scn = validate({**base, "training": {**base["training"], "optimizer_dtype": "bf16"}}, "n")
-    mem = generate_trace(scn).meta["memory"]
+        generate_workload(parse_scenario(base, "fp32 state"))
+    scn = parse_scenario({**base, "training": {**base["training"], "optimizer_dtype": "bf16"}},
+                         "n")
+    mem = generate_workload(scn)[1].extra["memory"]
     params = mem["gradients_bytes"] / 2                     # bf16 gradients
     # 3 bf16 values (m, v, weight copy) per parameter, sharded over dp = 2
     assert mem["optimizer_bytes"] == pytest.approx(params * 6 / 2, rel=1e-9)
@@ -92,8 +94,8 @@ def test_nemotron4_340b_fits_on_h100_with_its_recipes_bf16_optimizer_state(dtype
 
 def test_tp_comm_overlap_hides_sequence_parallel_collectives():
     def run(overlap):
-        scn = validate({**SP, "parallelism": {**SP["parallelism"], "tp_comm_overlap": overlap}},
-                       "o")
+        scn = parse_scenario({**SP, "parallelism": {**SP["parallelism"],
+                                                    "tp_comm_overlap": overlap}}, "o")
         return run_scenario(scn)
     plain, over = run(False), run(True)
     ops = over.trace.programs[0].ops
@@ -108,8 +110,8 @@ def test_param_gather_overlaps_the_forward():
     scn = {"model": "gpt3-1.3b", "cluster": {"gpu": "a100-80gb", "gpus": 16},
            "parallelism": {"dp": 16, "zero": 1},
            "training": {"global_batch": 32, "micro_batch": 1}}
-    plain = run_scenario(validate(scn, "p"))
-    over = run_scenario(validate({**scn, "parallelism": {**scn["parallelism"],
+    plain = run_scenario(parse_scenario(scn, "p"))
+    over = run_scenario(parse_scenario({**scn, "parallelism": {**scn["parallelism"],
                                                          "overlap_param_gather": True}}, "o"))
     ops = over.trace.programs[0].ops
     gathers = [o for o in ops if o.layer == "param_sync"]

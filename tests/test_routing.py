@@ -13,7 +13,7 @@ def _hops_bfs(router, s, d):
 
 
 @pytest.mark.parametrize("graph", [
-    topologies.build_cluster("a100-80gb", 8 * 24, fabric={"nodes_per_leaf": 4}),
+    topologies.build_cluster("a100-80gb", 8 * 24, nodes_per_leaf=4),
     topologies.fat_tree(4, 25e9, 1e-6),
     topologies.single_switch(6, 25e9, 1e-6),
 ], ids=["rail-multigroup", "fat-tree-k4", "switch"])

@@ -11,11 +11,14 @@ import yaml
 
 from sim.cli import main
 from sim.reliability import daly_goodput
+from sim.chrome_trace import timeline_events
+from sim.scenario.cluster import resolve_cluster
 from sim.scenario.config import Scenario
-from sim.scenario.reliability import checkpoint_bytes, run_reliability, timeline_events
+from sim.scenario.load import parse_scenario
+from sim.summary import StepMetrics
+from sim.scenario.reliability import checkpoint_bytes, run_reliability
 from workloads import models
 from workloads.errors import InputError
-from workloads.trace import Trace
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "workloads" / "examples" / "data_parallel_4gpu.json"
 MTBF_H, STALL_S, INTERVAL_S = 2.0, 30.0, 1800.0
@@ -117,6 +120,15 @@ def _scn(**kw):
     return Scenario.model_validate(base)
 
 
+def _reliability(scn, gpus, step_time_s, tokens_per_step, seed=0):
+    """run_reliability on a step of ``step_time_s`` on ``gpus`` GPUs."""
+    step = StepMetrics(step_time_s=step_time_s, gpus=gpus, peak_flops_per_gpu=1.0,
+                       model_flops_per_step=0.0, hardware_flops_per_step=0.0,
+                       tokens_per_step=tokens_per_step, memory_gb_per_gpu=None, breakdown={})
+    return run_reliability(scn, step, resolve_cluster(scn.cluster, gpus),
+                           np.random.default_rng(seed))
+
+
 def test_checkpoint_bytes_are_14_per_parameter_and_match_megatron_1t():
     spec = models.get_model("gpt3-175b")
     assert checkpoint_bytes(_scn()) == pytest.approx(14 * models.param_count(spec))
@@ -129,11 +141,9 @@ def test_checkpoint_bytes_are_14_per_parameter_and_match_megatron_1t():
 
 
 def test_model_checkpoint_size_sets_the_costs_and_tokens_target_the_run():
-    trace = Trace(world_size=128, programs=[], meta={"tokens_per_step": 32 * 2048})
     scn = _scn(checkpoint={"mode": "sync", "save_bytes_per_s": 1e11, "load_bytes_per_s": 4e11,
                            "interval_s": 3600})
-    rel, timeline = run_reliability(scn, trace, {"step_time_s": 2.0, "gpus": 128},
-                                    np.random.default_rng(0))
+    rel, timeline = _reliability(scn, 128, 2.0, 32 * 2048)
     size = checkpoint_bytes(scn)
     assert rel["checkpoint_size_bytes"] == size
     assert rel["checkpoint_stall_s"] == pytest.approx(size / 1e11)
@@ -147,27 +157,23 @@ def test_model_checkpoint_size_sets_the_costs_and_tokens_target_the_run():
 
 
 def test_model_checkpoint_without_bandwidths_names_the_missing_field():
-    trace = Trace(world_size=128, programs=[], meta={"tokens_per_step": 1.0})
     with pytest.raises(InputError) as e:
-        run_reliability(_scn(), trace, {"step_time_s": 1.0, "gpus": 128},
-                        np.random.default_rng(0))
+        _scn().check()          # when the scenario is loaded, before any simulation
     assert e.value.field == "checkpoint.save_bytes_per_s" and "TB" in str(e.value)
 
 
 def test_bad_run_section_names_the_field():
-    trace = Trace(world_size=128, programs=[], meta={"tokens_per_step": 1.0})
-    scn = _scn(checkpoint={"stall_s": 10}, run={"days": -1})
     with pytest.raises(InputError) as e:
-        run_reliability(scn, trace, {"step_time_s": 1.0, "gpus": 128}, np.random.default_rng(0))
-    assert e.value.field == "run.days"
+        parse_scenario({"model": "gpt3-175b", "training": {"global_batch": 32},
+                        "faults": {"job_mtbf_h": 5}, "checkpoint": {"stall_s": 10},
+                        "run": {"days": -1}}, "s.yaml")
+    assert e.value.field == "run.days" and e.value.file == "s.yaml"
 
 
 def test_partial_node_jobs_round_up_to_whole_nodes():
-    trace = Trace(world_size=12, programs=[], meta={"tokens_per_step": 1.0})
     scn = _scn(model=None, trace="x.json", training=None, checkpoint={"stall_s": 10},
                run={"days": 1, "replicas": 3})
-    rel, _ = run_reliability(scn, trace, {"step_time_s": 1.0, "gpus": 12},
-                             np.random.default_rng(0))
+    rel, _ = _reliability(scn, 12, 1.0, 1.0)
     assert rel["job_gpus"] == 16 and rel["gpus_per_node"] == 8
     assert rel["total_gpu_hours"] == pytest.approx(24 * 16)
     assert math.isfinite(rel["goodput_fraction"])
@@ -177,9 +183,7 @@ def test_llama3_preset_reproduces_the_54_day_interruption_count():
     from sim.scenario.load import load_scenario
     scn, _, _ = load_scenario("llama3-405b-16k-faults", ["run.replicas=50"])
     assert scn.cluster.gpus == 16384 and scn.training.global_batch * 8192 == 2048 * 8192
-    trace = Trace(world_size=16384, programs=[], meta={"tokens_per_step": 2048 * 8192})
-    rel, _ = run_reliability(scn, trace, {"step_time_s": 13.0, "gpus": 16384},
-                             np.random.default_rng(0))
+    rel, _ = _reliability(scn, 16384, 13.0, 2048 * 8192)
     assert rel["interruptions"] == pytest.approx(419, rel=0.04)      # Llama 3: 419
     assert 0.8 < rel["goodput_fraction"] < 0.95
     assert rel["checkpoint_size_bytes"] == pytest.approx(

@@ -5,9 +5,9 @@ import pytest
 from scipy import stats
 
 import topologies
-from sim.scenario.config import Scenario, StragglerConfig
+from sim.scenario.config import Scenario
 from sim.simulate import simulate_trace
-from sim.stragglers import apply_stragglers, simulate_with_stragglers
+from sim.stragglers import apply_stragglers, parse_stragglers, simulate_with_stragglers
 from tests.helpers import UNIT_COMPUTE, trace
 from workloads.errors import InputError
 from workloads.trace import Trace
@@ -23,7 +23,7 @@ def _dp_trace(n=16, seconds=1.0, nbytes=2**26):
 
 
 def _cfgs(*items):
-    return [StragglerConfig.model_validate(d) for d in items]
+    return parse_stragglers(list(items))
 
 
 def _step(stragglers, tr=None, fold=True, seed=0):
@@ -71,20 +71,24 @@ def test_jittered_step_is_the_slowest_rank(base_s):
 def test_slow_node_episode_mixes_normal_and_slow_steps(base_s):
     r = _step([{"kind": "slow_node_episode", "node": 1, "factor": 0.5, "fraction": 0.3}])
     slow_s = base_s + 1.0                       # node 1's GPUs take 2 s instead of 1 s
-    assert r.makespan_s == pytest.approx(0.7 * base_s + 0.3 * slow_s, rel=1e-9)
-    states = r.extra["episodes"]["states"]
+    assert r.step_time_s == pytest.approx(0.7 * base_s + 0.3 * slow_s, rel=1e-9)
+    states = r.to_json()["states"]
     assert sorted(s["probability"] for s in states) == pytest.approx([0.3, 0.7])
     assert {len(s["slow"]) for s in states} == {0, 1}
+    # the mixture's breakdown adds up to its own step time; the states are kept as simulated
+    b = r.breakdown()
+    assert b["compute_s"] + b["exposed_comm_s"] + b["bubble_s"] == pytest.approx(r.step_time_s)
+    assert r.shown.makespan_s == pytest.approx(base_s, rel=1e-9)
 
 
 def test_two_independent_episodes_give_four_states(base_s):
     r = _step([{"kind": "slow_node_episode", "node": 0, "factor": 0.5, "fraction": 0.2},
                {"kind": "slow_node_episode", "node": 1, "factor": 0.8, "fraction": 0.5}])
-    states = r.extra["episodes"]["states"]
+    states = r.to_json()["states"]
     assert len(states) == 4 and sum(s["probability"] for s in states) == pytest.approx(1.0)
     # the step takes as long as the slowest node: 2 s if node 0 is slow, else 1.25 or 1
     expected = 0.2 * 2.0 + 0.8 * (0.5 * 1.25 + 0.5 * 1.0)
-    assert r.makespan_s == pytest.approx(base_s - 1 + expected, rel=1e-9)
+    assert r.step_time_s == pytest.approx(base_s - 1 + expected, rel=1e-9)
 
 
 def test_slow_nic_halves_the_inter_node_bandwidth():
@@ -139,7 +143,7 @@ def test_leaving_one_straggler_out_keeps_the_draws_of_the_others():
 ])
 def test_bad_stragglers_name_the_field(cfg, field):
     tr = trace(16, [{"ranks": list(range(16)), "ops": []}])
-    with pytest.raises(InputError) as e:
+    with pytest.raises(InputError) as e:        # missing keys when parsed, the rest when applied
         apply_stragglers(_cfgs(cfg), tr, CLUSTER16, np.random.default_rng(0))
     assert e.value.field == field
 

@@ -74,11 +74,12 @@ def test_json_summary_is_one_object_and_ranks_by_choice(sweep_file, tmp_path, ca
 
 
 def test_crashed_point_gives_exit_1(sweep_file, tmp_path, monkeypatch, capsys):
-    import sim.scenario.runner as runner
+    import sim.scenario.execute as runner
     monkeypatch.setattr(runner, "run_scenario", lambda *a, **k: 1 / 0)
     assert cmd_sweep(parse([str(sweep_file), "--out", str(tmp_path / "o"), "--json"])) == 1
     info = json.loads(capsys.readouterr().out)
-    assert info["crashes"] == 4 and info["best"] is None
+    # two points are impossible layouts, found before the engine runs: errors, not crashes
+    assert info["crashes"] == 2 and info["errors"] == 2 and info["best"] is None
 
 
 def test_bad_sweep_file_exits_2_with_one_line(tmp_path):

@@ -50,8 +50,8 @@ def test_fabric_preset_and_overrides():
     assert G.graph["fabric"] == "ndr-rail" and G.graph["nodes_per_leaf"] == 32
     assert nic_link(G)["bw_bytes_per_s"] == 25e9          # the HDR NIC is the slower end
     assert G["leaf.r0.g0"]["spine0"]["efficiency"] == 0.94
-    G = T.build_cluster("a100-80gb", 64, fabric={"nic_bw_gbps": 400, "nodes_per_leaf": 4,
-                                                 "oversubscription": 2, "hop_latency_us": 0.5})
+    G = T.build_cluster("a100-80gb", 64, nic_bw_bytes_per_s=50e9, nodes_per_leaf=4,
+                        oversubscription=2, hop_latency_s=0.5e-6)
     T.check(G)
     assert nic_link(G)["bw_bytes_per_s"] == 50e9
     assert nic_link(G)["latency_s"] == pytest.approx(5e-7)
@@ -59,8 +59,8 @@ def test_fabric_preset_and_overrides():
     up = sum(d["bw_bytes_per_s"] for _, w, d in G.out_edges("leaf.r1.g1", data=True)
              if w.startswith("spine"))
     assert up == pytest.approx(4 * 50e9 / 2)
-    G = T.build_cluster("h100-sxm", 32, fabric={"preset": "hdr-rail", "spines": 3,
-                                                "link_efficiency": 0.5, "nic_efficiency": 0.9})
+    G = T.build_cluster("h100-sxm", 32, fabric="hdr-rail", spines=3, link_efficiency=0.5,
+                        nic_efficiency=0.9)
     assert G.graph["spines"] == 3 and G["leaf.r0.g0"]["spine2"]["efficiency"] == 0.5
     assert nic_link(G)["efficiency"] == 0.9 and nic_link(G)["bw_bytes_per_s"] == 25e9
 
@@ -72,15 +72,14 @@ def test_fabric_preset_and_overrides():
     (dict(gpu="h100-sxm", gpus=16, gpus_per_node=0), "cluster.gpus_per_node = 0"),
     (dict(gpu="h100-sxm", gpus=16, fabric="infiniband"),
      "cluster.fabric = 'infiniband': unknown fabric preset (known: hdr-rail, ndr-rail)"),
-    (dict(gpu="h100-sxm", gpus=16, fabric={"preset": "x"}), "cluster.fabric.preset = 'x'"),
-    (dict(gpu="h100-sxm", gpus=16, fabric={"radix": 64}), "cluster.fabric.radix = 64: unknown key"),
-    (dict(gpu="h100-sxm", gpus=16, fabric={"oversubscription": -1}),
-     "cluster.fabric.oversubscription = -1: must be a positive finite number"),
-    (dict(gpu="h100-sxm", gpus=16, fabric={"spines": 0}), "cluster.fabric.spines = 0"),
-    (dict(gpu="h100-sxm", gpus=16, fabric={"nic_bw_gbps": 400, "nic_bw_bytes_per_s": 5e10}),
-     "cluster.fabric.nic_bw_bytes_per_s = 50000000000.0: given twice"),
-    (dict(gpu="h100-sxm", gpus=16, fabric=5), "cluster.fabric = 5: must be a mapping"),
-    (dict(gpu="h100-sxm", gpus=8, fabric={"nic_efficiency": 2}), "cluster.fabric.nic_efficiency = 2"),
+    (dict(gpu="h100-sxm", gpus=16, fabric="x"), "cluster.fabric = 'x'"),
+    (dict(gpu="h100-sxm", gpus=16, nodes_per_leaf=0), "rail_optimized.nodes_per_leaf = 0"),
+    (dict(gpu="h100-sxm", gpus=16, oversubscription=-1),
+     "rail_optimized.oversubscription = -1: must be a positive finite number"),
+    (dict(gpu="h100-sxm", gpus=16, spines=0), "rail_optimized.spines = 0"),
+    (dict(gpu="h100-sxm", gpus=16, hop_latency_s=-1), "rail_optimized.hop_latency_s = -1"),
+    (dict(gpu="h100-sxm", gpus=16, fabric=5), "cluster.fabric = 5: unknown fabric preset"),
+    (dict(gpu="h100-sxm", gpus=16, nic_efficiency=2), "rail_optimized.nic_efficiency = 2"),
 ])
 def test_input_errors(kwargs, message):
     with pytest.raises(T.TopologyError) as err:

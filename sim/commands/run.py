@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.chrome_trace import (chrome_events, parse_indices, parse_range, run_timeline_path,
-                              select_spans, write_chrome_trace)
+                              select_spans, timeline_events, write_chrome_trace)
 from sim.io import check_output_path, ensure_dir, remove_stale, write_json, write_text
 
 
@@ -102,16 +102,16 @@ def cmd_run(args) -> int:
     # imported here: the scenario machinery (pydantic, generators) is not needed to
     # import this module's helpers, e.g. for trace replays
     from sim.scenario.load import load_scenario
-    from sim.scenario.runner import run_scenario
     scn, label, folder = load_scenario(args.scenario, args.overrides)
-    run = run_scenario(scn, folder, seed=args.seed,
+    from sim.scenario.execute import run_scenario      # the engine: after the input is checked
+    run = run_scenario(scn, folder, seed=args.seed, label=label,
                        progress=False if getattr(args, "no_progress", False) else None)
     res = run.result
     if args.chrome_trace is not None:
-        spans = select_spans(run.step.spans, microbatches=window, classes=ranks)
-        write_chrome_trace(args.chrome_trace, chrome_events(spans, run.step.classes))
+        step = run.shown_step
+        spans = select_spans(step.spans, microbatches=window, classes=ranks)
+        write_chrome_trace(args.chrome_trace, chrome_events(spans, step.classes))
         if run.timeline:
-            from sim.scenario.reliability import timeline_events
             write_chrome_trace(run_timeline_path(args.chrome_trace),
                                timeline_events(run.timeline, pid=0))
     if args.out is not None:

@@ -8,37 +8,47 @@ file, the dotted field and the offending value.
 """
 from __future__ import annotations
 
-from typing import Literal, Mapping, Type, TypeVar
+from typing import Annotated, ClassVar, Literal, Mapping, Type, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from workloads.errors import InputError
-from workloads.inputs import pydantic_error
+from workloads.schema import Float, Section, at_most, pydantic_error
 
 Distribution = Literal["exponential", "weibull"]
 Blast = Literal["node", "job"]
 
+#: shortest mean time between failures, hours: below it failures come faster than
+#: detection and restart, the job makes no progress and the simulation would not end
+MIN_MTBF_H = 0.1
+_MTBF_WHY = "the job would fail faster than it detects and restarts"
+Rate = Annotated[Float, Field(gt=0), at_most(1 / MIN_MTBF_H, _MTBF_WHY)]
+Mtbf = Annotated[Float, Field(ge=MIN_MTBF_H)]
+Days = Annotated[Float, Field(gt=0), at_most(3650, "ten years of wall-clock time; the cost of "
+                                             "a replica grows with the horizon")]
+Tokens = Annotated[Float, Field(gt=0), at_most(1e16, "over 600 times Llama 3's 15.6T tokens")]
+Replicas = Annotated[int, Field(ge=1), at_most(100_000, "Monte Carlo cost grows with the "
+                                              "replicas; 1,000 give percent-level intervals")]
 
-class ComponentConfig(BaseModel):
+
+class ComponentConfig(Section):
     """One failure cause, e.g. ``gpu: {mtbf_h_per_unit: 50000, units: gpu}``."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    rate_per_unit_h: float | None = Field(
-        None, gt=0, description="Failures per unit per hour (give this or mtbf_h_per_unit).")
-    mtbf_h_per_unit: float | None = Field(
-        None, gt=0, description="Mean time between failures of one unit, hours.")
+    rate_per_unit_h: Rate | None = Field(
+        None, description="Failures per unit per hour (give this or mtbf_h_per_unit).")
+    mtbf_h_per_unit: Mtbf | None = Field(
+        None, description="Mean time between failures of one unit, hours.")
     units: Literal["gpu", "node", "job"] | int = Field(
         "gpu", description="What fails: every GPU, every node, the job as a whole, "
                            "or a fixed count of units (e.g. 64 switches).")
     distribution: Distribution = Field(
         "exponential", description="Time between failures of one unit.")
-    weibull_shape: float | None = Field(
+    weibull_shape: Float | None = Field(
         None, gt=0, description="Weibull shape k (k < 1: infant mortality, k = 1: exponential).")
     blast: Blast = Field(
         "node", description="node: one node leaves service until replaced or repaired; "
                             "job: the job crashes and restarts, no hardware is lost.")
-    repair_h: float | None = Field(
+    repair_h: Float | None = Field(
         None, gt=0, description="Hours to repair a node lost to this cause "
                                 "(default: spares.repair_h).")
 
@@ -53,16 +63,14 @@ class ComponentConfig(BaseModel):
         return self
 
 
-class SparesConfig(BaseModel):
+class SparesConfig(Section):
     """Hot spare nodes standing by; a repaired node returns to the pool."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
     nodes: int = Field(..., ge=0, description="Spare nodes available at the start.")
-    repair_h: float = Field(..., gt=0, description="Hours to repair a failed node.")
+    repair_h: Float = Field(..., gt=0, description="Hours to repair a failed node.")
 
 
-class FaultConfig(BaseModel):
+class FaultConfig(Section):
     """Scenario key ``faults``: what fails, how often, and how the job recovers.
 
     Exactly one of ``job_mtbf_h``, ``preset`` or ``components`` says what fails.
@@ -72,10 +80,8 @@ class FaultConfig(BaseModel):
     a large job take minutes).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    job_mtbf_h: float | None = Field(
-        None, gt=0, description="Mean time between failures of the whole job, hours.")
+    job_mtbf_h: Mtbf | None = Field(
+        None, description="Mean time between failures of the whole job, hours.")
     preset: Literal["llama3-54day"] | None = Field(
         None, description="Per-cause rates from Llama 3's 54-day interruption counts, "
                           "scaled to this job's GPU count.")
@@ -83,22 +89,22 @@ class FaultConfig(BaseModel):
         None, description="Failure causes by name.")
     distribution: Distribution = Field(
         "exponential", description="For job_mtbf_h and preset: time between failures.")
-    weibull_shape: float | None = Field(
+    weibull_shape: Float | None = Field(
         None, gt=0, description="For job_mtbf_h and preset with distribution weibull.")
     blast: Blast = Field(
         "job", description="For job_mtbf_h: what a failure takes out (see components).")
-    detection_s: float = Field(
+    detection_s: Float = Field(
         300.0, ge=0, description="Time from a failure until the job notices it.")
-    restart_s: float = Field(
+    restart_s: Float = Field(
         600.0, ge=0, description="Rescheduling, process start and communicator set-up.")
-    restart_s_per_node: float = Field(
+    restart_s_per_node: Float = Field(
         0.0, ge=0, description="Extra restart seconds per node of the job: rendezvous "
                                "and communicator set-up grow with the rank count "
                                "(see sim.reliability.costs.restart_time_s).")
-    rate_scale: float = Field(
+    rate_scale: Float = Field(
         1.0, gt=0, description="Multiplies the failure rate of every cause (job_mtbf_h, "
                                "preset or components): 2 = twice as many failures.")
-    scale: dict[str, float] | None = Field(
+    scale: dict[str, Float] | None = Field(
         None, description="Per-cause rate multipliers on top of rate_scale, by cause "
                           "name (preset: sim/data/llama3_interruptions.yaml; job_mtbf_h: "
                           "job), e.g. {faulty_gpu: 2.0}.")
@@ -135,7 +141,7 @@ class FaultConfig(BaseModel):
         return self
 
 
-class CheckpointConfig(BaseModel):
+class CheckpointConfig(Section):
     """Scenario key ``checkpoint``: how and how often the job saves its state.
 
     Costs come either directly (``stall_s``, ``persist_s``, ``restore_s``,
@@ -143,32 +149,33 @@ class CheckpointConfig(BaseModel):
     figure wins. See :mod:`sim.reliability.costs` for the formulas.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    #: False where the size may still come from the model (the scenario's section)
+    needs_costs: ClassVar[bool] = True
 
     mode: Literal["sync", "async", "in-memory"] = Field(
         "sync", description="sync: training stops while writing to storage; async: "
                             "stops only to copy to host memory, then persists in the "
                             "background; in-memory: copies to peers' CPU memory.")
-    interval_s: float | Literal["auto"] = Field(
+    interval_s: Float | Literal["auto"] = Field(
         "auto", description="Training time between checkpoints, or auto (Daly 2006 optimum).")
-    stall_s: float | None = Field(
+    stall_s: Float | None = Field(
         None, ge=0, description="Time training stops per checkpoint.")
-    persist_s: float | None = Field(
+    persist_s: Float | None = Field(
         None, ge=0, description="async / in-memory: background write to storage.")
-    restore_s: float | None = Field(
+    restore_s: Float | None = Field(
         None, ge=0, description="Time to load a checkpoint from storage on restart "
                                 "(default with stall_s: 0, i.e. folded into restart_s).")
-    memory_restore_s: float | None = Field(
+    memory_restore_s: Float | None = Field(
         None, ge=0, description="in-memory: time to load from peers' memory.")
-    size_bytes: float | None = Field(None, gt=0, description="Checkpoint size, bytes.")
-    save_bytes_per_s: float | None = Field(
+    size_bytes: Float | None = Field(None, gt=0, description="Checkpoint size, bytes.")
+    save_bytes_per_s: Float | None = Field(
         None, gt=0, description="Aggregate write bandwidth to storage.")
-    load_bytes_per_s: float | None = Field(
+    load_bytes_per_s: Float | None = Field(
         None, gt=0, description="Aggregate read bandwidth from storage.")
-    host_copy_bytes_per_s_per_node: float = Field(
+    host_copy_bytes_per_s_per_node: Float = Field(
         1.0e11, gt=0, description="GPU-to-host copy bandwidth per node (async snapshot); "
                                   "default: 8 GPUs at 12.5 GB/s, below PCIe Gen4 x16.")
-    peer_copy_bytes_per_s_per_node: float = Field(
+    peer_copy_bytes_per_s_per_node: Float = Field(
         1.0e11, gt=0, description="Node-to-peer-memory bandwidth (in-memory mode); "
                                   "default: a quarter of eight 400 Gb/s NICs.")
     persist_every: int = Field(
@@ -181,7 +188,7 @@ class CheckpointConfig(BaseModel):
         if isinstance(self.interval_s, float) and self.interval_s <= 0:
             raise ValueError("interval_s must be positive or auto")
         if self.size_bytes is None:
-            if self.stall_s is None:
+            if self.stall_s is None and self.needs_costs:
                 raise ValueError("give stall_s, or size_bytes with save_bytes_per_s "
                                  "and load_bytes_per_s")
         else:
@@ -192,18 +199,19 @@ class CheckpointConfig(BaseModel):
         return self
 
 
-class RunConfig(BaseModel):
+class RunConfig(Section):
     """Scenario key ``run``: horizon and Monte Carlo count (the seed comes from outside)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    #: False where the target may still come from ``training.tokens`` (the scenario's)
+    needs_horizon: ClassVar[bool] = True
 
-    days: float | None = Field(None, gt=0, description="Wall-clock horizon, days.")
-    tokens: float | None = Field(None, gt=0, description="Stop once this many tokens are trained.")
-    replicas: int = Field(100, ge=1, description="Monte Carlo replicas.")
+    days: Days | None = Field(None, description="Wall-clock horizon, days.")
+    tokens: Tokens | None = Field(None, description="Stop once this many tokens are trained.")
+    replicas: Replicas = Field(100, description="Monte Carlo replicas.")
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
-        if self.days is None and self.tokens is None:
+        if self.days is None and self.tokens is None and self.needs_horizon:
             raise ValueError("give days, tokens or both")
         return self
 

@@ -1,4 +1,9 @@
-"""Loading scenarios: YAML files, built-in presets, trace files, ``--set`` overrides."""
+"""Loading scenarios: YAML files, built-in presets, trace files, ``--set`` overrides.
+
+:func:`parse_scenario` checks every section and every cross-section rule
+(layout, batch, cluster, checkpoint, run) before anything is simulated; its
+errors name the file, the field and the value.
+"""
 from __future__ import annotations
 
 from importlib import resources
@@ -8,9 +13,11 @@ import yaml
 from pydantic import ValidationError
 
 from sim.scenario.config import Scenario
+from topologies.errors import TopologyError
 from workloads.errors import InputError
-from workloads.inputs import parse_yaml, pydantic_error
+from workloads.inputs import parse_yaml
 from workloads.readers import read_text
+from workloads.schema import pydantic_error
 
 DEFAULT = "default"
 
@@ -79,11 +86,16 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def validate(data: dict, label: str) -> Scenario:
+def parse_scenario(data: dict, label: str) -> Scenario:
+    """The checked scenario of ``data`` (raises :class:`InputError` naming ``label``)."""
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data).check()
     except ValidationError as e:
         raise pydantic_error(e, label) from None
+    except TopologyError as e:
+        raise InputError(e.message, file=label, field=e.field, value=e.value) from None
+    except InputError as e:
+        raise e.in_file(label) from None
 
 
 def _renamed(data: dict, overrides: list[str]) -> dict:
@@ -95,6 +107,7 @@ def _renamed(data: dict, overrides: list[str]) -> dict:
 
 
 def load_scenario(spec: str | None, overrides: list[str] = ()) -> tuple[Scenario, str, Path]:
+    """The checked scenario named by ``spec`` with ``overrides``, its label and folder."""
     data, label, folder = raw_scenario(spec)
     data = _renamed(apply_overrides(data, overrides), list(overrides))
-    return validate(data, label), label, folder
+    return parse_scenario(data, label), label, folder

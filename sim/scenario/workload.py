@@ -1,42 +1,51 @@
-"""From a scenario's model, parallelism and training keys to a generated trace.
+"""From a scenario's model, parallelism, training and cluster keys to the job
+(computed once, when the scenario is checked) and its generated trace.
 
-Adds what the step metrics need to the trace's ``meta``: tokens, model and
-hardware FLOPs per step (MFU and HFU), and memory per GPU. A layout whose
-peak memory exceeds the GPU's HBM is an error, as the real job would fail.
+:class:`Job` holds the model spec, the layout, the batch and the resolved
+cluster; :func:`generate_workload` builds the trace and the facts the step
+metrics need (:class:`WorkloadFacts`: tokens, model and hardware FLOPs per
+step for MFU and HFU, memory per GPU). A layout whose peak memory exceeds the
+GPU's HBM is an error, as the real job would fail.
 """
 from __future__ import annotations
 
-import topologies
-from sim.scenario.config import Scenario
+from dataclasses import dataclass
+
+from sim.scenario.cluster import ResolvedCluster, resolve_cluster
+from sim.summary import WorkloadFacts
 from workloads import models
 from workloads.errors import InputError
-from workloads.generate import Layout, Training, generate, in_flight_microbatches, layer_split
+from workloads.generate import Layout, ModelCosts, Training, generate, in_flight_microbatches, \
+    layer_split
+from workloads.generate.generator import check_job
+from workloads.models.shape_check import DTYPES
 from workloads.trace import Trace
 
-# Low precisions keep bf16 weights and activations; only the layer GEMMs run
-# in them (Transformer Engine recipes, see workloads.models.builder).
-DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "mxfp8": 2, "nvfp4": 2, "fp32": 4}
-# Adam state per element: moments and the optimizer's copy of the weights
-OPTIMIZER_STATE_BYTES = {"fp32": 4, "bf16": 2}
+
+@dataclass(frozen=True)
+class Job:
+    """A scenario's generated job: every default resolved, every cross-field check done."""
+
+    spec: models.ModelSpec
+    layout: Layout
+    training: Training
+    microbatches: int
+    cluster: ResolvedCluster
 
 
-def layout_of(scn: Scenario) -> Layout:
+def layout_of(scn) -> Layout:
     p = scn.parallelism
-    dp = p.dp
+    dp, gpus = p.dp, scn.cluster.gpus
+    per_replica = p.tp * p.pp * p.cp
     if dp is None:
-        gpus = scn.cluster.gpus
-        if gpus is None:
-            dp = 1
-        else:
-            per_replica = p.tp * p.pp * p.cp
-            if gpus % per_replica:
-                raise InputError(f"cluster.gpus is not a multiple of tp*pp*cp = {per_replica}",
-                                 field="cluster.gpus", value=gpus)
-            dp = gpus // per_replica
-    elif scn.cluster.gpus is not None and scn.cluster.gpus != p.tp * p.pp * p.cp * dp:
-        raise InputError(f"tp*pp*cp*dp = {p.tp * p.pp * p.cp * dp} GPUs but the cluster "
-                         f"has {scn.cluster.gpus}; set parallelism.dp=null to let dp follow "
-                         "the GPU count", field="parallelism.dp", value=dp)
+        if gpus is not None and gpus % per_replica:
+            raise InputError(f"cluster.gpus is not a multiple of tp*pp*cp = {per_replica}",
+                             field="cluster.gpus", value=gpus)
+        dp = 1 if gpus is None else gpus // per_replica
+    elif gpus is not None and gpus != per_replica * dp:
+        raise InputError(f"tp*pp*cp*dp = {per_replica * dp} GPUs but the cluster "
+                         f"has {gpus}; set parallelism.dp=null to let dp follow the GPU "
+                         "count", field="parallelism.dp", value=dp)
     return Layout(tp=p.tp, pp=p.pp, dp=dp, vpp=p.vpp, cp=p.cp, ep=p.ep,
                   sequence_parallel=p.sequence_parallel, zero=p.zero, schedule=p.schedule,
                   recompute=p.recompute, overlap_grad_reduce=p.overlap_grad_reduce,
@@ -44,14 +53,36 @@ def layout_of(scn: Scenario) -> Layout:
                   tp_comm_overlap=p.tp_comm_overlap, etp=p.etp)
 
 
-def training_of(scn: Scenario, spec) -> Training:
+def training_of(scn, spec: models.ModelSpec) -> Training:
     t = scn.training
     return Training(global_batch=t.global_batch, micro_batch=t.micro_batch,
-                    seq_len=t.seq_len or spec.seq_len, dtype_bytes=DTYPE_BYTES[t.dtype],
+                    seq_len=t.seq_len or spec.seq_len, dtype_bytes=DTYPES[t.dtype],
                     flash_attention=t.flash_attention, precision=t.dtype,
-                    optimizer_state_bytes=OPTIMIZER_STATE_BYTES[t.optimizer_dtype],
-                    master_weight_bytes=OPTIMIZER_STATE_BYTES[t.optimizer_dtype],
-                    grad_dtype_bytes=DTYPE_BYTES[t.grad_dtype] if t.grad_dtype else None)
+                    optimizer_state_bytes=DTYPES[t.optimizer_dtype],
+                    master_weight_bytes=DTYPES[t.optimizer_dtype],
+                    grad_dtype_bytes=DTYPES[t.grad_dtype] if t.grad_dtype else None)
+
+
+def job_of(scn) -> Job:
+    """The job of a model scenario (raises :class:`InputError` naming the field)."""
+    from sim.compute import check_precision
+    import topologies
+    t = scn.training
+    gpu = topologies.gpu_spec(scn.cluster.gpu)
+    try:
+        check_precision(gpu.name, t.dtype, gpu.extra.get("peak_flops_by_precision") or {})
+    except InputError as e:
+        raise InputError(e.message, field="training.dtype", value=t.dtype) from None
+    spec = scn.model.spec()
+    layout = layout_of(scn)
+    training = training_of(scn, spec)
+    from workloads.generate.ranks import parse_order
+    try:
+        parse_order(scn.parallelism.placement_order)
+    except InputError as e:
+        raise InputError(e.message, field="parallelism.placement_order", value=e.value) from None
+    m = check_job(ModelCosts(spec), layout, training)
+    return Job(spec, layout, training, m, resolve_cluster(scn.cluster, layout.world_size))
 
 
 def stage_memory(spec, layout: Layout, training: Training, microbatches: int) -> dict:
@@ -81,35 +112,44 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
     return worst
 
 
-def generate_trace(scn: Scenario) -> Trace:
-    from sim.compute import check_precision
-    gpu = topologies.gpu_spec(scn.cluster.gpu)
-    check_precision(scn.cluster.gpu, scn.training.dtype,
-                    gpu.extra.get("peak_flops_by_precision") or {})
-    spec = models.get_model(scn.model)
-    layout = layout_of(scn)
-    training = training_of(scn, spec)
+def _check_fits(job: Job, mem: dict) -> None:
+    hbm = job.cluster.gpu.hbm_bytes
+    if mem["total_bytes"] <= hbm:
+        return
+    lo, tr = job.layout, job.training
+    gb = {k: mem[f"{k}_bytes"] / 1e9 for k in ("weights", "gradients", "optimizer",
+                                                "activations")}
+    if gb["activations"] > gb["weights"] + gb["gradients"] + gb["optimizer"]:
+        field, value = "training.seq_len", tr.seq_len      # activations dominate
+        hint = "shorter sequences or micro-batches, more tp/cp/pp, or recompute"
+    else:
+        field, value = "parallelism", {"tp": lo.tp, "pp": lo.pp, "dp": lo.dp, "zero": lo.zero}
+        hint = "more tp/pp, zero, or recompute"
+    raise InputError(
+        f"does not fit: stage {mem['stage']} needs {mem['total_bytes'] / 1e9:.1f} GB per GPU "
+        f"(weights {gb['weights']:.1f}, gradients {gb['gradients']:.1f}, optimizer "
+        f"{gb['optimizer']:.1f}, activations {gb['activations']:.1f}) but a "
+        f"{job.cluster.gpu.name} has {hbm / 1e9:.0f} GB; try {hint}", field=field, value=value)
+
+
+def generate_workload(scn) -> tuple[Trace, WorkloadFacts]:
+    """The trace of ``scn``'s job and the facts its step metrics need."""
+    job = scn.job
+    spec, layout, training = job.spec, job.layout, job.training
+    mem = stage_memory(spec, layout, training, job.microbatches)
+    _check_fits(job, mem)
     trace = generate(spec, layout, training, placement_order=scn.parallelism.placement_order)
-    m = trace.meta["microbatches"]
-    tokens = trace.meta["tokens_per_step"]
-    trace.meta["model_flops_per_step"] = models.model_flops_per_token(
-        spec, training.seq_len) * tokens
-    # the other published convention: causal attention counts half the square
-    trace.meta["model_flops_per_step_causal"] = models.model_flops_per_token(
-        spec, training.seq_len, causal_attention_flop_fraction=0.5) * tokens
-    trace.meta["hardware_flops_per_step"] = models.hardware_flops_per_token(
-        spec, training.seq_len, layout.recompute) * tokens
-    mem = stage_memory(spec, layout, training, m)
-    hbm = topologies.gpu_spec(scn.cluster.gpu).hbm_bytes
-    trace.meta["memory_gb_per_gpu"] = mem["total_bytes"] / 1e9
-    trace.meta["memory"] = {k: float(v) for k, v in mem.items()
-                            if k.endswith("_bytes")} | {"stage": mem["stage"]}
-    if mem["total_bytes"] > hbm:
-        raise InputError(
-            f"does not fit: stage {mem['stage']} needs {mem['total_bytes'] / 1e9:.1f} GB per GPU "
-            f"(weights {mem['weights_bytes'] / 1e9:.1f}, gradients "
-            f"{mem['gradients_bytes'] / 1e9:.1f}, optimizer {mem['optimizer_bytes'] / 1e9:.1f}, "
-            f"activations {mem['activations_bytes'] / 1e9:.1f}) but a {scn.cluster.gpu} has "
-            f"{hbm / 1e9:.0f} GB; try more tp/pp, zero, or recompute", field="parallelism",
-            value={"tp": layout.tp, "pp": layout.pp, "dp": layout.dp, "zero": layout.zero})
-    return trace
+    tokens = training.global_batch * training.seq_len
+    facts = WorkloadFacts(
+        tokens_per_step=tokens,
+        model_flops_per_step=models.model_flops_per_token(spec, training.seq_len) * tokens,
+        # the other published convention: causal attention counts half the square
+        model_flops_per_step_causal=models.model_flops_per_token(
+            spec, training.seq_len, causal_attention_flop_fraction=0.5) * tokens,
+        hardware_flops_per_step=models.hardware_flops_per_token(
+            spec, training.seq_len, layout.recompute) * tokens,
+        memory_gb_per_gpu=mem["total_bytes"] / 1e9,
+        extra={"memory": {k: float(v) for k, v in mem.items() if k.endswith("_bytes")}
+               | {"stage": mem["stage"]}, "layout": trace.meta["layout"],
+               "microbatches": job.microbatches})
+    return trace, facts

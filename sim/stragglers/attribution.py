@@ -30,9 +30,7 @@ from .step import simulate_with_stragglers
 def describe(cfg) -> str:
     """Short human-readable form of a straggler, e.g. ``slow_gpu gpu=3 factor=0.8``."""
     keys = ("gpu", "node", "nic", "factor", "sigma", "fraction")
-    parts = [f"{k}={getattr(cfg, k):g}" for k in keys
-             if getattr(cfg, k) is not None and not (k == "sigma" and cfg.kind != "jitter")
-             and not (k == "factor" and cfg.kind == "jitter")]
+    parts = [f"{k}={getattr(cfg, k):g}" for k in keys if getattr(cfg, k, None) is not None]
     return " ".join([cfg.kind] + parts)
 
 
@@ -107,11 +105,12 @@ def _baseline_waits(base: StepResult) -> dict[int, float]:
 
 
 def attribute(scenario, trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
-              seed, step: StepResult | None = None) -> Attribution:
+              seed, step=None, routing: str | None = None) -> Attribution:
     """What-if report for ``scenario.stragglers`` (``scenario.sim.fold`` is honoured).
 
     ``step``: the already simulated step with every straggler (same ``seed``),
-    to save one simulation. Runs ``len(stragglers) + 1`` more simulations
+    to save one simulation; with episodes, per-class figures are those of its
+    most probable state. Runs ``len(stragglers) + 1`` more simulations
     (times 2^episodes each).
     """
     stragglers = scenario.stragglers
@@ -119,17 +118,19 @@ def attribute(scenario, trace: Trace, graph: nx.DiGraph, compute: ComputeModel, 
 
     def sim(active):
         return simulate_with_stragglers(trace, graph, compute, stragglers, seed,
-                                        fold=fold, active=active)
+                                        fold=fold, active=active, routing=routing)
 
     full = step if step is not None else sim(None)
-    base = sim(())
+    base = _shown(sim(()))
     n = len(stragglers)
     by = []
     for i, cfg in enumerate(stragglers):
-        t_without = base.makespan_s if n == 1 else sim([j for j in range(n) if j != i]).makespan_s
+        t_without = base.step_time_s if n == 1 else \
+            sim([j for j in range(n) if j != i]).step_time_s
         by.append({"index": i, "kind": cfg.kind, "straggler": describe(cfg),
                    "step_time_without_s": t_without,
-                   "cost_s": full.makespan_s - t_without})
+                   "cost_s": full.step_time_s - t_without})
+    full_time, full = full.step_time_s, _shown(full)
     base_wait = _baseline_waits(base)
     waits = [{"class": c.index, "label": c.label(), "ranks": c.size, "program": c.program,
               "speed": c.speed, "wait_s": rt.wait_s, "idle_s": rt.idle_s,
@@ -142,4 +143,9 @@ def attribute(scenario, trace: Trace, graph: nx.DiGraph, compute: ComputeModel, 
         b, w = with_s.get(k, (0.0, 0.0)), without_s.get(k, (0.0, 0.0))
         kinds.append({"kind": k, "busy_rank_s": b[0], "wait_rank_s": b[1],
                       "extra_busy_rank_s": b[0] - w[0], "extra_wait_rank_s": b[1] - w[1]})
-    return Attribution(base.makespan_s, full.makespan_s, by, waits, kinds)
+    return Attribution(base.step_time_s, full_time, by, waits, kinds)
+
+
+def _shown(step) -> StepResult:
+    """The step whose spans stand for ``step`` (an episode mixture's most probable state)."""
+    return getattr(step, "shown", step)

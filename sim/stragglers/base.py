@@ -1,21 +1,50 @@
 """What a step-level straggler model works on: per-rank speeds and the topology.
 
-A straggler model is a function ``apply(cfg, where, target, rng)`` that edits a
+A straggler kind is a :class:`Straggler` subclass: its fields are the
+scenario keys of that kind (validated when the scenario is loaded, each kind
+only its own keys), and its ``apply(where, target, rng)`` edits a
 :class:`StepInputs` in place: it multiplies entries of ``speeds`` (compute
 speed factors per rank, 1 = nominal, < 1 slower) or scales link bandwidths of
 ``graph`` (through :meth:`StepInputs.scale_links`, which copies the caller's
 graph before the first change). ``where`` is the dotted scenario field of the
-straggler, e.g. ``stragglers[2]``, for error messages.
+straggler, e.g. ``stragglers[2]``, for error messages that depend on the job
+(a GPU index the job does not have).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import networkx as nx
 import numpy as np
 
+from pydantic import Field
+
 from workloads.errors import InputError
+from workloads.schema import Section
 from workloads.trace import Trace
+
+
+def factor_field():
+    """A speed or bandwidth factor: > 0, < 1 slower (default 1)."""
+    return Field(1.0, gt=0, description="speed factor (< 1 slower) or bandwidth factor")
+
+
+class Straggler(Section):
+    """One entry of the scenario's ``stragglers`` list; ``kind`` names the subclass.
+
+    ``episodic`` kinds are on only part of the time: :meth:`probability` is
+    the share of steps they are on (see :mod:`sim.stragglers.step`).
+    """
+
+    kind: str
+    episodic: ClassVar[bool] = False
+
+    def apply(self, where: str, x: "StepInputs", rng: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def probability(self) -> float:
+        return 1.0
 
 
 @dataclass
@@ -58,11 +87,3 @@ class StepInputs:
         if np.all(self.speeds == 1.0):
             return None
         return [float(s) for s in self.speeds]
-
-
-def need(value, where: str, name: str, what: str):
-    """``value`` unless it is None, else an InputError naming ``where.name``."""
-    if value is None:
-        raise InputError(f"this straggler kind needs {what}", field=f"{where}.{name}",
-                         value=None)
-    return value

@@ -12,17 +12,27 @@ independent). Scenario keys: ``node``, ``factor`` (speed), ``fraction`` (p).
 """
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 import numpy as np
+from pydantic import Field
 
-from .base import StepInputs, need
+from workloads.schema import Float
 
-
-def apply(cfg, where: str, x: StepInputs, rng: np.random.Generator) -> None:
-    """The slowed state (the node's GPUs at ``factor``)."""
-    ranks = x.ranks_on_node(need(cfg.node, where, "node", "the index of a node"), where)
-    x.speeds[ranks] *= cfg.factor
+from .base import StepInputs, factor_field, Straggler
 
 
-def probability(cfg, where: str) -> float:
-    """Share of steps during which the episode is on."""
-    return float(need(cfg.fraction, where, "fraction", "the share of time the node is slow"))
+class SlowNodeEpisode(Straggler):
+    kind: Literal["slow_node_episode"]
+    node: int = Field(ge=0, description="node index")
+    factor: Float = factor_field()
+    fraction: Float = Field(ge=0, le=1, description="share of the time the node is slow")
+    episodic: ClassVar[bool] = True
+
+    def apply(self, where: str, x: StepInputs, rng: np.random.Generator) -> None:
+        """The slowed state (the node's GPUs at ``factor``)."""
+        x.speeds[x.ranks_on_node(self.node, where)] *= self.factor
+
+    def probability(self) -> float:
+        """Share of steps during which the episode is on."""
+        return float(self.fraction)

@@ -10,23 +10,31 @@ communicators.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 
 from workloads.errors import InputError
+from workloads.schema import Float
 
-from .base import StepInputs, need
+from .base import StepInputs, factor_field, Straggler
 
 
-def apply(cfg, where: str, x: StepInputs, rng: np.random.Generator) -> None:
-    share = need(cfg.fraction, where, "fraction", "the share of data-parallel replicas")
-    groups = x.trace.groups.get("dp")
-    if not groups:
-        raise InputError("input_imbalance needs a trace with 'dp' communicator groups",
-                         field=f"{where}.kind", value=cfg.kind)
-    dp = len(groups[0])
-    k = int(round(share * dp))
-    if k == 0:
-        return
-    chosen = rng.choice(dp, size=k, replace=False)
-    ranks = [members[j] for members in groups for j in chosen if j < len(members)]
-    x.speeds[ranks] *= cfg.factor
+class InputImbalance(Straggler):
+    kind: Literal["input_imbalance"]
+    factor: Float = factor_field()
+    fraction: Float = Field(ge=0, le=1, description="share of the data-parallel replicas")
+
+    def apply(self, where: str, x: StepInputs, rng: np.random.Generator) -> None:
+        groups = x.trace.groups.get("dp")
+        if not groups:
+            raise InputError("input_imbalance needs a trace with 'dp' communicator groups",
+                             field=f"{where}.kind", value=self.kind)
+        dp = len(groups[0])
+        k = int(round(self.fraction * dp))
+        if k == 0:
+            return
+        chosen = rng.choice(dp, size=k, replace=False)
+        ranks = [members[j] for members in groups for j in chosen if j < len(members)]
+        x.speeds[ranks] *= self.factor

@@ -16,16 +16,27 @@ every rank unfolds the whole job; for thousands of GPUs jitter a small
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 
-from .base import StepInputs
+from workloads.schema import Float
+
+from .base import StepInputs, Straggler
 
 
-def apply(cfg, where: str, x: StepInputs, rng: np.random.Generator) -> None:
-    n = x.trace.world_size
-    share = 1.0 if cfg.fraction is None else cfg.fraction
-    k = int(round(share * n))
-    if k == 0 or cfg.sigma == 0:
-        return
-    ranks = np.arange(n) if k == n else np.sort(rng.choice(n, size=k, replace=False))
-    x.speeds[ranks] *= np.exp(-cfg.sigma * rng.standard_normal(k))
+class Jitter(Straggler):
+    kind: Literal["jitter"]
+    sigma: Float = Field(0.0, ge=0, description="lognormal sigma of per-rank jitter")
+    fraction: Float | None = Field(None, ge=0, le=1, description="share of ranks "
+                                   "(default: all)")
+
+    def apply(self, where: str, x: StepInputs, rng: np.random.Generator) -> None:
+        n = x.trace.world_size
+        share = 1.0 if self.fraction is None else self.fraction
+        k = int(round(share * n))
+        if k == 0 or self.sigma == 0:
+            return
+        ranks = np.arange(n) if k == n else np.sort(rng.choice(n, size=k, replace=False))
+        x.speeds[ranks] *= np.exp(-self.sigma * rng.standard_normal(k))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.scenario.config import Scenario
-from sim.scenario.load import apply_overrides, raw_scenario, validate
+from sim.scenario.load import apply_overrides, parse_scenario, raw_scenario
 from sim.sweep.spec import Point, SweepSpec
 from topologies.errors import TopologyError
 from workloads.errors import InputError
@@ -53,7 +53,7 @@ def resolve_base(spec: SweepSpec, sweep_file: str | Path | None) -> BaseScenario
 def prepare(base: BaseScenario, point: Point) -> Scenario:
     """The validated scenario of ``point`` (raises :class:`InputError` if invalid)."""
     data = apply_overrides(copy.deepcopy(base.data), point.set_args())
-    return validate(data, base.label)
+    return parse_scenario(data, base.label)
 
 
 def check_keys(spec: SweepSpec, base: BaseScenario, points: list[Point],
@@ -63,7 +63,7 @@ def check_keys(spec: SweepSpec, base: BaseScenario, points: list[Point],
         try:
             prepare(base, point)
         except InputError as e:
-            if e.message not in ("unknown key", "cannot set a sub-key of a non-mapping"):
+            if not e.message.startswith(("unknown key", "cannot set a sub-key of a non-mapping")):
                 continue
             bad = e.field if e.field != "--set" else str(e.value).split("=", 1)[0]
             for key in point.overrides:
@@ -82,14 +82,14 @@ def _one_line(exc: BaseException) -> str:
 
 def run_point(base: BaseScenario, point: Point) -> dict:
     """Simulate ``point``; never raises for a bad scenario (the record says what failed)."""
-    from sim.scenario.runner import run_scenario
+    from sim.scenario.execute import run_scenario
     t0 = time.perf_counter()
     record = {"index": point.index, "key": point.key, "seed": point.seed,
               "overrides": point.overrides, "varied": point.varied,
               "status": "ok", "error": None, "result": None}
     try:
         scn = prepare(base, point)
-        record["result"] = run_scenario(scn, base.folder, seed=point.seed).result
+        record["result"] = run_scenario(scn, base.folder, seed=point.seed, label=base.label).result
     except (InputError, TopologyError) as e:
         record.update(status="error", error=_one_line(e))
     except Exception as e:  # noqa: BLE001 - a crashed point must not end the sweep

@@ -34,16 +34,23 @@ from workloads.models.items import Shape
 from workloads.trace import Program, Trace
 
 
-def _check(costs: Costs, layout: Layout, training: Training) -> int:
-    """Cross-field checks; returns the number of micro-batches per step."""
+def check_job(costs: Costs, layout: Layout, training: Training) -> int:
+    """Cross-field checks; returns the number of micro-batches per step.
+
+    Each error names the field a user would change (``parallelism.vpp`` when
+    pp alone fits the layers, ``training.micro_batch`` when it does not divide
+    the per-replica batch).
+    """
     lo, tr = layout, training
     sched = get_schedule(lo.schedule)
     if costs.heads % lo.tp:
         raise InputError(f"tp must divide the model's {costs.heads} attention heads",
                          field="parallelism.tp", value=lo.tp)
     if costs.layers < lo.pp * lo.vpp:
+        field, value = ("parallelism.pp", lo.pp) if costs.layers < lo.pp else \
+            ("parallelism.vpp", lo.vpp)
         raise InputError(f"pp * vpp = {lo.pp * lo.vpp} exceeds the model's "
-                         f"{costs.layers} layers", field="parallelism.pp", value=lo.pp)
+                         f"{costs.layers} layers", field=field, value=value)
     if lo.etp is None and (lo.dp * lo.cp) % lo.ep:
         raise InputError(f"ep must divide dp * cp = {lo.dp * lo.cp} (expert parallelism "
                          "uses the data-parallel ranks)", field="parallelism.ep", value=lo.ep)
@@ -57,9 +64,13 @@ def _check(costs: Costs, layout: Layout, training: Training) -> int:
         raise InputError(f"cp must divide seq_len = {tr.seq_len}",
                          field="parallelism.cp", value=lo.cp)
     per_step = tr.micro_batch * lo.dp
-    if tr.global_batch % per_step:
-        raise InputError(f"global_batch must be a multiple of micro_batch * dp = {per_step}",
+    if tr.global_batch % lo.dp:
+        raise InputError(f"global_batch must be a multiple of dp = {lo.dp}",
                          field="training.global_batch", value=tr.global_batch)
+    if tr.global_batch % per_step:
+        raise InputError(f"micro_batch must divide global_batch / dp = "
+                         f"{tr.global_batch // lo.dp} (sequences per replica)",
+                         field="training.micro_batch", value=tr.micro_batch)
     m = tr.global_batch // per_step
     if lo.vpp > 1 and lo.schedule == "interleaved" and m % lo.pp:
         raise InputError(f"the interleaved schedule needs the micro-batch count "
@@ -98,7 +109,7 @@ def generate(model: Any, layout: Layout, training: Training, *,
     if costs is None:
         from workloads.models import get_model
         costs = ModelCosts(get_model(model))
-    m = _check(costs, layout, training)
+    m = check_job(costs, layout, training)
     lo, tr = layout, training
     sched = get_schedule(lo.schedule)
     actions = sched.actions(lo.pp, m, lo.vpp)

@@ -16,10 +16,11 @@ from workloads.models.params import (active_param_count, embedding_params,
                                      layer_params_on_rank, layer_params_split, param_count,
                                      representative_layer)
 from workloads.models.shape_check import check_shape, dtype_bytes
-from workloads.models.spec import MLASpec, ModelSpec, MoESpec, get_model, preset_names
+from workloads.models.config import ModelConfig, get_model, parse_model
+from workloads.models.spec import MLASpec, ModelSpec, MoESpec, preset_names
 
 __all__ = [
-    "CommItem", "ComputeItem", "Item", "MLASpec", "ModelSpec", "MoESpec", "Shape",
+    "CommItem", "ComputeItem", "Item", "MLASpec", "ModelConfig", "parse_model", "ModelSpec", "MoESpec", "Shape",
     "activation_bytes_per_layer", "active_param_count", "attention_flops_per_token",
     "check_shape", "dtype_bytes", "embedding_backward", "embedding_forward", "embedding_params",
     "forward_flops_per_token", "gemm_params_per_token", "get_model",

@@ -1,10 +1,11 @@
 """Transformer model shapes: :class:`ModelSpec` and its MoE / MLA parts.
 
-A spec is pure data (sizes are counts, not bytes). :func:`get_model` builds one
-from a preset name (``presets.yaml``) or from an inline dict with the scenario
-keys of the design (``layers, hidden, heads, kv_heads, ffn_hidden, vocab,
-seq_len, moe: {experts, top_k}``); every bad key or value raises
-:class:`~workloads.errors.InputError` naming the field.
+A spec is pure data (sizes are counts, not bytes).
+:func:`workloads.models.config.get_model` builds one from a preset name
+(``presets.yaml``) or from an inline dict with the scenario keys of the design
+(``layers, hidden, heads, kv_heads, ffn_hidden, vocab, seq_len, moe: {experts,
+top_k}``); every bad key or value raises :class:`~workloads.errors.InputError`
+naming the field.
 
 Defaults for inline dicts follow the Megatron GPT layout (Narayanan et al.,
 SC'21): ``kv_heads = heads``, ``head_dim = hidden / heads``,
@@ -14,10 +15,8 @@ embeddings, tied input/output embeddings, dropout, vocab 51200, seq_len 2048.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import yaml
 
 from workloads.errors import InputError
@@ -167,156 +166,12 @@ class ModelSpec:
         return self.heads * self.head_dim
 
 
-# ---------------------------------------------------------------------------
-# Building specs from dicts
-# ---------------------------------------------------------------------------
-
-def _int(d: dict, key: str, where: str, file: str | None, default: Any = ...,
-         minimum: int = 1) -> int:
-    if key not in d:
-        if default is ...:
-            raise InputError("missing required key", file=file, field=f"{where}.{key}")
-        return default
-    v = d[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v) \
-            or v < minimum:
-        raise InputError(f"expected an integer >= {minimum}", file=file,
-                         field=f"{where}.{key}", value=v)
-    return int(v)
-
-
-def _choice(d: dict, key: str, options: tuple, where: str, file: str | None,
-            default: Any) -> Any:
-    v = d.get(key, default)
-    if v not in options:
-        raise InputError(f"expected one of {', '.join(map(str, options))}", file=file,
-                         field=f"{where}.{key}", value=v)
-    return v
-
-
-def _check_keys(d: Any, known: set[str], where: str, file: str | None) -> None:
-    if not isinstance(d, dict):
-        raise InputError("expected a mapping", file=file, field=where, value=d)
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise InputError(f"unknown key (known: {', '.join(sorted(known))})", file=file,
-                         field=f"{where}.{unknown[0]}", value=d[unknown[0]])
-
-
-_MOE_KEYS = {f.name for f in fields(MoESpec)}
-_MLA_KEYS = {f.name for f in fields(MLASpec)}
-_MODEL_KEYS = {f.name for f in fields(ModelSpec)} | {"preset", "source"}
-
-
-def _moe_from_dict(d: Any, ffn: int, where: str, file: str | None) -> MoESpec:
-    _check_keys(d, _MOE_KEYS, where, file)
-    experts = _int(d, "experts", where, file)
-    top_k = _int(d, "top_k", where, file)
-    if top_k > experts:
-        raise InputError(f"top_k exceeds the number of experts ({experts})", file=file,
-                         field=f"{where}.top_k", value=top_k)
-    expert_ffn = _int(d, "expert_ffn_hidden", where, file, ffn)
-    imbalance = d.get("imbalance", 1.0)
-    if isinstance(imbalance, bool) or not isinstance(imbalance, (int, float)) \
-            or not 1.0 <= imbalance < float("inf"):
-        raise InputError("expected a number >= 1 (busiest rank / mean tokens)", file=file,
-                         field=f"{where}.imbalance", value=imbalance)
-    cf = d.get("capacity_factor")
-    if cf is not None and (isinstance(cf, bool) or not isinstance(cf, (int, float))
-                           or not 0.0 < cf < float("inf")):
-        raise InputError("expected a positive number (tokens per expert / mean) or null "
-                         "(dropless)", file=file, field=f"{where}.capacity_factor", value=cf)
-    return MoESpec(
-        experts=experts, top_k=top_k, expert_ffn_hidden=expert_ffn,
-        shared_experts=_int(d, "shared_experts", where, file, 0, minimum=0),
-        shared_ffn_hidden=_int(d, "shared_ffn_hidden", where, file, expert_ffn),
-        first_dense_layers=_int(d, "first_dense_layers", where, file, 0, minimum=0),
-        layer_freq=_int(d, "layer_freq", where, file, 1),
-        imbalance=float(imbalance),
-        capacity_factor=None if cf is None else float(cf))
-
-
-def _mla_from_dict(d: Any, where: str, file: str | None) -> MLASpec:
-    _check_keys(d, _MLA_KEYS, where, file)
-    return MLASpec(q_lora_rank=_int(d, "q_lora_rank", where, file, 0, minimum=0),
-                   kv_lora_rank=_int(d, "kv_lora_rank", where, file),
-                   qk_nope_head_dim=_int(d, "qk_nope_head_dim", where, file),
-                   qk_rope_head_dim=_int(d, "qk_rope_head_dim", where, file, 0, minimum=0),
-                   v_head_dim=_int(d, "v_head_dim", where, file))
-
-
-def _bool(d: dict, key: str, where: str, file: str | None, default: bool) -> bool:
-    v = d.get(key, default)
-    if not isinstance(v, bool):
-        raise InputError("expected true or false", file=file, field=f"{where}.{key}",
-                         value=v)
-    return v
-
-
-def spec_from_dict(d: Any, *, where: str = "model", file: str | None = None,
-                   name: str = "custom") -> ModelSpec:
-    """Validate an inline model dict (no ``preset`` key) into a :class:`ModelSpec`."""
-    _check_keys(d, _MODEL_KEYS - {"preset"}, where, file)
-    layers = _int(d, "layers", where, file)
-    hidden = _int(d, "hidden", where, file)
-    heads = _int(d, "heads", where, file)
-    if "head_dim" not in d and hidden % heads:
-        raise InputError(f"hidden is not divisible by heads ({heads}); give head_dim",
-                         file=file, field=f"{where}.hidden", value=hidden)
-    head_dim = _int(d, "head_dim", where, file, hidden // heads)
-    kv_heads = _int(d, "kv_heads", where, file, heads)
-    if heads % kv_heads:
-        raise InputError(f"heads ({heads}) must be a multiple of kv_heads", file=file,
-                         field=f"{where}.kv_heads", value=kv_heads)
-    ffn = _int(d, "ffn_hidden", where, file, 4 * hidden)
-    moe = d.get("moe")
-    mla = d.get("mla")
-    return ModelSpec(
-        name=str(d.get("name", name)), layers=layers, hidden=hidden, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, ffn_hidden=ffn,
-        vocab=_int(d, "vocab", where, file, 51200),
-        seq_len=_int(d, "seq_len", where, file, 2048),
-        activation=_choice(d, "activation", ACTIVATIONS, where, file, "gelu"),
-        norm=_choice(d, "norm", NORMS, where, file, "layernorm"),
-        tied_embeddings=_bool(d, "tied_embeddings", where, file, True),
-        position=_choice(d, "position", POSITIONS, where, file, "learned"),
-        bias=_bool(d, "bias", where, file, True),
-        dropout=_bool(d, "dropout", where, file, True),
-        moe=None if moe is None else _moe_from_dict(moe, ffn, f"{where}.moe", file),
-        mla=None if mla is None else _mla_from_dict(mla, f"{where}.mla", file))
-
-
 @functools.lru_cache(maxsize=1)
-def _preset_table() -> dict[str, dict]:
-    data = yaml.safe_load(PRESETS_FILE.read_text())
-    return data["models"]
+def preset_table() -> dict[str, dict]:
+    """The model presets of ``presets.yaml``: name -> the keys of an inline model."""
+    return yaml.safe_load(PRESETS_FILE.read_text())["models"]
 
 
 def preset_names() -> list[str]:
     """Names of the model presets in ``presets.yaml``."""
-    return sorted(_preset_table())
-
-
-def get_model(name_or_dict: str | dict | ModelSpec, *, file: str | None = None,
-              where: str = "model") -> ModelSpec:
-    """A :class:`ModelSpec` from a preset name, ``{preset: NAME, **overrides}``,
-    an inline dict, or a spec (returned as is)."""
-    if isinstance(name_or_dict, ModelSpec):
-        return name_or_dict
-    table = _preset_table()
-    if isinstance(name_or_dict, str):
-        name_or_dict = {"preset": name_or_dict}
-    if not isinstance(name_or_dict, dict):
-        raise InputError("expected a preset name or a mapping", file=file, field=where,
-                         value=name_or_dict)
-    d = dict(name_or_dict)
-    if "preset" in d:
-        _check_keys(d, _MODEL_KEYS, where, file)
-        name = d.pop("preset")
-        if name not in table:
-            raise InputError(f"unknown model preset (known: {', '.join(sorted(table))})",
-                             file=file, field=f"{where}.preset", value=name)
-        merged = dict(table[name])
-        merged.update(d)
-        return spec_from_dict(merged, where=where, file=file, name=str(name))
-    return spec_from_dict(d, where=where, file=file)
+    return sorted(preset_table())
