@@ -179,8 +179,7 @@ def test_pxn_keeps_inter_host_traffic_on_its_rail():
 def test_pxn_beats_direct_on_an_oversubscribed_spine_and_the_tuner_takes_it():
     # 4 nodes on rail leaves with one spine uplink each (4:1): direct all-to-all
     # pushes 21 of 32 shares per GPU across the spine, PXN none
-    g = topologies.build_cluster("a100-80gb", 32, fabric={"nodes_per_leaf": 4,
-                                                         "oversubscription": 4})
+    g = topologies.build_cluster("a100-80gb", 32, nodes_per_leaf=4, oversubscription=4)
     gpus = list(range(32))
     t_direct, _, _ = simulate_collective(g, "all_to_all", S, gpus, "direct", "simple")
     t_pxn, _, _ = simulate_collective(g, "all_to_all", S, gpus, "pxn", "simple")
