@@ -84,20 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def candidates(args) -> tuple[dict, list[dict], Counter]:
     """The base scenario (dict), the layouts that fit, and why the others were dropped."""
-    from sim.scenario.load import apply_overrides, raw_scenario, validate
+    from sim.scenario.cluster import resolve_cluster
+    from sim.scenario.load import apply_overrides, parse_scenario, raw_scenario
     from sim.scenario.workload import layout_of, stage_memory, training_of
-    import topologies
     from workloads import models
     overrides = (TINY + ["cluster.gpus=16"] if args.quick else []) + list(args.overrides)
     if args.gpus:
         overrides.append(f"cluster.gpus={args.gpus}")
     data, label, _ = raw_scenario(args.scenario)
     data = apply_overrides(data, overrides + ["parallelism.dp=null"])
-    base = validate(data, label)
+    base = parse_scenario(data, label, check=False)     # its layout is replaced below
     spec = models.get_model(base.model)
-    gpus = base.cluster.gpus
-    gpu = topologies.gpu_spec(base.cluster.gpu)
-    gpn = base.cluster.gpus_per_node or topologies.node_spec(gpu.node).gpus_per_node
+    cluster = resolve_cluster(base.cluster, base.cluster.gpus or 1)
+    gpus, gpu, gpn = cluster.gpus, cluster.gpu, cluster.gpus_per_node
     experts = getattr(getattr(spec, "moe", None), "experts", None)
     t = base.training
     kept, dropped = [], Counter()
@@ -124,10 +123,10 @@ def candidates(args) -> tuple[dict, list[dict], Counter]:
         if ep > 1 and (not experts or experts % ep or dp % ep):
             dropped["ep does not divide the experts or dp"] += 1
             continue
-        scn = base.model_copy(deep=True)
-        p = scn.parallelism
-        p.tp, p.pp, p.dp, p.cp, p.ep, p.zero, p.recompute, p.schedule, p.vpp = (
-            tp, pp, dp, cp, ep, zero, rec, sched, vpp)
+        p = base.parallelism.model_copy(update=dict(
+            tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, zero=zero, recompute=rec, schedule=sched,
+            vpp=vpp))
+        scn = base.model_copy(update={"parallelism": p})
         try:
             layout, training = layout_of(scn), training_of(scn, spec)
             mem = stage_memory(spec, layout, training, t.global_batch // (dp * t.micro_batch))

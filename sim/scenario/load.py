@@ -86,10 +86,15 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def parse_scenario(data: dict, label: str) -> Scenario:
-    """The checked scenario of ``data`` (raises :class:`InputError` naming ``label``)."""
+def parse_scenario(data: dict, label: str, *, check: bool = True) -> Scenario:
+    """The checked scenario of ``data`` (raises :class:`InputError` naming ``label``).
+
+    ``check=False`` checks every section but not the rules between them (for
+    a base whose layout is about to be replaced, as in a layout search).
+    """
     try:
-        return Scenario.model_validate(data).check()
+        scn = Scenario.model_validate(data)
+        return scn.check() if check else scn
     except ValidationError as e:
         raise pydantic_error(e, label) from None
     except TopologyError as e:
