@@ -3,7 +3,7 @@ import pytest
 from pydantic import ValidationError
 
 from sim.scenario.load import load_scenario
-from sim.scenario.runner import run_scenario
+from sim.scenario.execute import run_scenario
 from workloads.errors import InputError
 
 
@@ -19,15 +19,20 @@ def test_a_dict_is_not_a_scenario():
         run_scenario({"model": "gpt3-175b"})
 
 
-def test_assignments_after_loading_are_validated():
+def test_a_checked_scenario_is_immutable_and_copies_are_derived_afresh():
+    # the job (layout, cluster) is derived once when the scenario is checked, so an
+    # assignment would leave it stale: every assignment is refused, valid or not
     scn, _, _ = load_scenario("default", ["cluster.gpus=64", "parallelism.dp=1",
                                           "training.global_batch=16"])
-    with pytest.raises(ValidationError, match="greater than 0"):
+    with pytest.raises(ValidationError, match="frozen"):
         scn.parallelism.tp = 0
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="frozen"):
         scn.parallelism.schedule = "round-robin"
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="frozen"):
         scn.cluster.gpus = "many"
-    assert scn.parallelism.tp == 8                  # the rejected values were not kept
-    scn.parallelism.pp = 8
-    assert scn.parallelism.pp == 8
+    with pytest.raises(ValidationError, match="frozen"):
+        scn.parallelism.pp = 4
+    assert scn.parallelism.tp == 8 and scn.job.layout.pp == 8
+    fewer = scn.model_copy(update={"training": scn.training.model_copy(
+        update={"global_batch": 8})})
+    assert fewer.job.microbatches == 8 and scn.job.microbatches == 16
