@@ -81,7 +81,7 @@ def current() -> dict:
 
 def search(fit: list[dict]) -> dict:
     base = current()
-    grid = {"ll_base_s": [3e-6, 5e-6, 7e-6, 9e-6], "ll_intra_s": [0.0],
+    grid = {"ll_base_s": [3e-6, 5e-6, 7e-6, 9e-6], "ll_intra_s": [0.0, 0.3e-6],
             "ll128_base_s": [5e-6, 7e-6, 9e-6], "ll128_intra_s": [0.3e-6],
             "simple_base_s": [7e-6, 9e-6, 12e-6], "simple_intra_s": [1.0e-6, 1.5e-6, 2.5e-6],
             "nvls_setup_s": [5e-6, 10e-6, 20e-6]}

@@ -45,8 +45,8 @@ KIB = 1024
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("ll", 0.5, 7.0e-6, 0.0, 1.0e-6, 64 * KIB, 8 * KIB),
-    Protocol("ll128", 120 / 128, 9.0e-6, 0.3e-6, 2.0e-6, 256 * KIB, 32 * KIB),
-    Protocol("simple", 1.0, 12.0e-6, 2.5e-6, 4.0e-6, 512 * KIB, 64 * KIB),
+    Protocol("ll128", 120 / 128, 7.0e-6, 0.3e-6, 2.0e-6, 256 * KIB, 32 * KIB),
+    Protocol("simple", 1.0, 7.0e-6, 1.0e-6, 4.0e-6, 512 * KIB, 64 * KIB),
     # no protocol cost at all: for imported ASTRA-sim systems, whose collectives
     # pay only link latency and bandwidth
     Protocol("ideal", 1.0, 0.0, 0.0, 0.0, 512 * KIB, 64 * KIB),
