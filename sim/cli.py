@@ -5,7 +5,7 @@
     clustersim collective --op OP --bytes N --gpus N [--topology ring|switch|PRESET]
                    [--link-bw GBPS --latency-us US] [--algorithm NAME] [--protocol NAME]
                    [--chunks N] [--explain] [--json]
-    clustersim validate [--json]
+    clustersim validate [--suite a100|modern] [--json]
     clustersim sweep SWEEP.yaml [--workers N] [--scheduler ADDRESS] [--out DIR] [--plot]
     clustersim run --chakra PREFIX --network NET.yml [--system SYS.json] [--comm-groups FILE]
     clustersim trace convert chakra|kineto INPUT... -o OUT.json
@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
     v = sub.add_parser("validate", help="published measurements vs prediction, with MAPE")
+    v.add_argument("--suite", default=None, help="one suite of sim/data/validation.yaml "
+                   "(a100, modern); default: all")
     v.add_argument("--json", action="store_true")
 
     s = sub.add_parser("sweep", help="run a grid of scenarios (processes or a dask cluster)")

@@ -85,3 +85,8 @@ def test_validate_json_reports_rows_and_mape(monkeypatch, capsys):
     assert len(out["rows"]) == 2
     assert out["mape"] == pytest.approx(sum(abs(r["error"]) for r in out["rows"]) / 2)
     assert out["groups"]["A100 2021-22"]["cases"] == 2
+
+
+def test_unknown_suite_exits_2(capsys):
+    assert main(["validate", "--suite", "nope"]) == 2
+    assert "unknown suite (known: a100, modern)" in capsys.readouterr().err

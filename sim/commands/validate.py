@@ -47,7 +47,7 @@ def table(report: dict) -> str:
 
 def cmd_validate(args) -> int:
     from sim.cli import print_json
-    todo = cases()
+    todo = cases(getattr(args, "suite", None))
     bar = tqdm(total=len(todo), desc="validate", file=sys.stderr, disable=None)
 
     def tick(row):

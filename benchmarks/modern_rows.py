@@ -1,0 +1,118 @@
+"""Which rows of calibration/modern.yaml the simulator can run, and why not.
+
+    python benchmarks/modern_rows.py [PATH/TO/modern.yaml] [--json]
+
+Every row becomes a scenario by the rules the modern validation suite uses
+(sim/data/validation.yaml: the row's GPU, model preset, layout, batch and
+precision, NeMo's overlaps, ZeRO 1 or, for ``fsdp`` rows, ZeRO 3); its trace
+is generated, which checks the layout and the memory, but not simulated. The
+rows that cannot run are printed with the reason, then a count per reason.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from sim.scenario.load import validate
+from sim.scenario.workload import generate_trace
+from workloads.errors import InputError
+
+def _default() -> str:
+    """The calibration file next to the repository (../shared/calibration/)."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "calibration" / "modern.yaml"
+        if candidate.exists():
+            return str(candidate)
+    return "modern.yaml"
+
+GPU = {"DGX-H100": "h100-sxm", "DGX-B200": "b200", "DGX-GB200": "gb200"}
+PRESET = {"llama2_7b": "llama2-7b", "llama3_8b": "llama3-8b", "llama3_70b": "llama3-70b",
+          "llama3.1_405b": "llama3-405b", "nemotron4_15b": "nemotron4-15b",
+          "nemotron4_340b": "nemotron4-340b", "mixtral_8x7b": "mixtral-8x7b",
+          "mixtral_8x22b": "mixtral-8x22b", "qwen3_30b_a3b": "qwen3-30b-a3b",
+          "deepseek_v3": "deepseek-v3", "gpt3_175b": "gpt3-175b"}
+
+
+def precision(text: str) -> str:
+    p = text.upper()
+    if "NVFP4" in p:
+        return "nvfp4"
+    if "PRECISION COLUMN ABSENT" in p:
+        return "fp8"
+    if "MX" in p or "BLOCKWISE" in p:
+        return "mxfp8"
+    return "fp8" if "FP8" in p else "bf16"
+
+
+def scenario(r: dict) -> tuple[dict | None, str | None]:
+    """The scenario of row ``r``, or None and the reason it has none."""
+    if r["system"] not in GPU:
+        return None, f"hardware not modelled ({r['system']})"
+    if r["model_key"] not in PRESET:
+        return None, f"model not a preset ({r['model_key']})"
+    missing = [k for k in ("gbs", "seq_len", "tp", "pp") if r.get(k) is None]
+    if missing:
+        return None, "layout or batch not printed (" + ", ".join(missing) + ")"
+    if r.get("tokens_per_sec_per_gpu") is None:
+        return None, "no tokens/s printed (only TFLOP/s, whose convention varies)"
+    par = {"tp": r["tp"], "pp": r["pp"], "cp": r.get("cp") or 1,
+           "zero": 3 if r.get("fsdp") else 1, "overlap_param_gather": True,
+           "tp_comm_overlap": True, "sequence_parallel": r["tp"] > 1}
+    if (r.get("vp") or 1) > 1:
+        par.update(vpp=r["vp"], schedule="interleaved")
+    if (r.get("ep") or 1) > 1:
+        par["ep"] = r["ep"]
+    return {"name": f"row {r['id']}", "model": PRESET[r["model_key"]],
+            "cluster": {"gpu": GPU[r["system"]], "gpus": r["gpus"]}, "parallelism": par,
+            "training": {"global_batch": r["gbs"], "micro_batch": r.get("mbs") or 1,
+                         "seq_len": r["seq_len"], "dtype": precision(r["precision"])}}, None
+
+
+def classify(rows: list[dict]) -> list[dict]:
+    out = []
+    for r in rows:
+        scn, why = scenario(r)
+        if scn is not None:
+            try:
+                generate_trace(validate(scn, scn["name"]))
+            except InputError as e:
+                why = str(e)
+        out.append({"id": r["id"], "system": r["system"], "precision": r["precision"][:24],
+                    "model": r["model_key"], "gpus": r["gpus"], "runs": why is None,
+                    "reason": why})
+    return out
+
+
+def _kind(reason: str) -> str:
+    for key in ("does not fit", "hardware not modelled", "model not a preset",
+                "not printed", "no tokens/s"):
+        if key in reason:
+            return key
+    return reason.split(":")[0][:60]
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("path", nargs="?", default=_default())
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    rows = yaml.safe_load(Path(args.path).read_text())["rows"]
+    result = classify(rows)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    blocked = [r for r in result if not r["runs"]]
+    for r in blocked:
+        print(f"row {r['id']:>4} {r['system'][:10]:<10} {r['model']:<24} {r['gpus']:>5}  "
+              f"{r['reason'][:150]}")
+    print(f"\n{len(result) - len(blocked)} of {len(result)} rows run; cannot run:")
+    for kind, n in Counter(_kind(r["reason"]) for r in blocked).most_common():
+        print(f"  {n:>4}  {kind}")
+
+
+if __name__ == "__main__":
+    main()
