@@ -57,6 +57,8 @@ def scenario(r: dict) -> tuple[dict | None, str | None]:
     missing = [k for k in ("gbs", "seq_len", "tp", "pp") if r.get(k) is None]
     if missing:
         return None, "layout or batch not printed (" + ", ".join(missing) + ")"
+    if r.get("gbs") == 1 and r.get("mbs") == 64:     # known misprint (file header)
+        r = {**r, "gbs": 64, "mbs": 1}
     if r.get("tokens_per_sec_per_gpu") is None:
         return None, "no tokens/s printed (only TFLOP/s, whose convention varies)"
     par = {"tp": r["tp"], "pp": r["pp"], "cp": r.get("cp") or 1,

@@ -88,9 +88,17 @@ def measured_step_s(measured: dict, scn: dict, where: str) -> float:
         flops = megatron_flops(tr["global_batch"], m["layers"], m["hidden"], m["seq_len"],
                                m["vocab"])
         return flops / (gpus * measured["megatron_tflops_per_gpu"] * 1e12)
+    if "causal_model_tflops_per_gpu" in measured:
+        from workloads.models import get_model, model_flops_per_token
+        seq = _seq_len(scn)
+        flops = model_flops_per_token(get_model(scn["model"]), seq,
+                                      causal_attention_flop_fraction=0.5)
+        return tr["global_batch"] * seq * flops / (
+            gpus * measured["causal_model_tflops_per_gpu"] * 1e12)
     if "tokens_per_s_per_gpu" in measured:
         return tr["global_batch"] * _seq_len(scn) / (measured["tokens_per_s_per_gpu"] * gpus)
-    raise InputError("expected iteration_s, megatron_tflops_per_gpu or tokens_per_s_per_gpu",
+    raise InputError("expected iteration_s, megatron_tflops_per_gpu, "
+                     "causal_model_tflops_per_gpu or tokens_per_s_per_gpu",
                      file=DATA, field=f"{where}.measured", value=measured)
 
 

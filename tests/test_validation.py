@@ -90,3 +90,12 @@ def test_validate_json_reports_rows_and_mape(monkeypatch, capsys):
 def test_unknown_suite_exits_2(capsys):
     assert main(["validate", "--suite", "nope"]) == 2
     assert "unknown suite (known: a100, modern)" in capsys.readouterr().err
+
+
+def test_causal_tflops_rows_convert_with_the_causal_flop_count():
+    from workloads.models import get_model, model_flops_per_token
+    c = next(c for c in cases("modern") if c.name.endswith("#95"))
+    f = model_flops_per_token(get_model("llama3-70b"), 8192, causal_attention_flop_fraction=0.5)
+    assert c.measured_s == pytest.approx(256 * 8192 * f / (64 * 1664e12))
+    # the same row prints 3,712 tokens/s/GPU (rounded): within 1 %
+    assert 256 * 8192 / (c.measured_s * 64) == pytest.approx(3712, rel=0.01)
