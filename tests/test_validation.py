@@ -22,6 +22,7 @@ def test_modern_cases_come_from_the_calibration_file():
     rows = {r["id"]: r for r in yaml.safe_load(path.read_text())["rows"]} if path.exists() \
         else None
     cs = cases("modern")
+    raw = {c["name"]: c["measured"] for c in validation_data()["suites"]["modern"]["cases"]}
     assert {c.group for c in cs} == {"H100 FP8", "H100 BF16", "B200", "GB200", "MoE"}
     for c in cs:
         row_id = int(c.name.rsplit("#", 1)[1])
@@ -32,6 +33,8 @@ def test_modern_cases_come_from_the_calibration_file():
             assert scn["cluster"]["gpus"] == r["gpus"]
             assert scn["training"]["global_batch"] == r["gbs"]
             assert scn["parallelism"]["tp"] == (r.get("tp") or 1)
+            if "tokens_per_s_per_gpu" not in raw[c.name]:
+                continue
             # tokens/s/GPU = gbs * seq / (step * gpus)
             assert c.measured_s == pytest.approx(
                 r["gbs"] * r["seq_len"] / (r["tokens_per_sec_per_gpu"] * r["gpus"]))
