@@ -198,3 +198,30 @@ def test_failed_run_removes_earlier_result(tmp_path):
     proc = _cli("{py} run {small} --set parallelism.tp=3 --out " + str(out))
     assert proc.returncode == 2
     assert not (out / "result.json").exists()
+
+
+# -- found by benchmarks/fuzz.py ----------------------------------------------------------
+
+@pytest.mark.parametrize("change, field", [
+    ({"distributedInfo": [1]}, "distributedInfo"),
+    ({"distributedInfo": {"rank": "0"}}, "distributedInfo.rank"),
+    ({"distributedInfo": {"world_size": 10**9}}, "distributedInfo.world_size"),
+    ({"traceEvents": [{"ph": "X", "ts": 0, "dur": 1, "tid": [1], "name": "a"}]},
+     "traceEvents[0].tid"),
+])
+def test_kineto_fields_are_checked(tmp_path, change, field):
+    import json
+
+    from workloads.importers.kineto import load_kineto
+    data = {"traceEvents": [{"ph": "X", "ts": 0, "dur": 1, "tid": 1, "name": "a"}], **change}
+    path = tmp_path / "k.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError) as err:
+        load_kineto([str(path)])
+    assert err.value.field == field
+
+
+def test_a_scenario_name_too_long_for_the_os_is_a_clean_error():
+    from sim.scenario.load import raw_scenario
+    with pytest.raises(InputError, match="no such scenario file or preset"):
+        raw_scenario("x" * 5000)

@@ -37,16 +37,24 @@ def _read_yaml(text: str, label: str) -> dict:
     return data
 
 
+def exists(path: Path) -> bool:
+    """``path.exists()``, False for names the OS refuses (too long, NUL bytes)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def raw_scenario(spec: str | None) -> tuple[dict, str, Path]:
     """The scenario dict named by ``spec``, a label for messages, and its folder."""
     if spec is None:
         spec = DEFAULT
     path = Path(spec)
     if path.suffix == ".json":
-        if not path.exists():
+        if not exists(path):
             raise InputError("no such trace file", file=spec)
         return {"name": path.stem, "trace": str(path.resolve())}, spec, path.parent
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or exists(path):
         return _read_yaml(read_text(path, "scenario"), spec), spec, path.parent
     if spec in preset_names():
         text = resources.files("sim").joinpath(f"data/scenarios/{spec}.yaml").read_text()

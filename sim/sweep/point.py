@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.scenario.config import Scenario
-from sim.scenario.load import apply_overrides, parse_scenario, raw_scenario
+from sim.scenario.load import apply_overrides, exists, parse_scenario, raw_scenario
 from sim.sweep.spec import Point, SweepSpec
 from topologies.errors import TopologyError
 from workloads.errors import InputError
@@ -41,7 +41,7 @@ def resolve_base(spec: SweepSpec, sweep_file: str | Path | None) -> BaseScenario
     if isinstance(spec.base, dict):
         return BaseScenario(copy.deepcopy(spec.base), f"{label}: base", where)
     candidate = where / spec.base
-    name = str(candidate) if candidate.exists() or candidate.suffix in (
+    name = str(candidate) if exists(candidate) or candidate.suffix in (
         ".yaml", ".yml", ".json") else spec.base
     try:
         data, scn_label, folder = raw_scenario(name)

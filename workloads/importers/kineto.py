@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workloads.errors import InputError
-from workloads.trace import Op, Program, Trace, validate
+from workloads.trace import MAX_RANKS, Op, Program, Trace, validate
 
 DTYPE_BYTES = {"float": 4, "float32": 4, "double": 8, "float64": 8, "half": 2, "float16": 2,
                "bfloat16": 2, "c10::bfloat16": 2, "c10::half": 2, "int": 4, "int32": 4,
@@ -86,6 +86,16 @@ def _events(data, file: str) -> tuple[list[_Ev], dict]:
         raw, info = data, {}
     elif isinstance(data, dict) and isinstance(data.get("traceEvents"), list):
         raw, info = data["traceEvents"], data.get("distributedInfo") or {}
+        if not isinstance(info, dict):
+            raise InputError("distributedInfo must be an object", file=file,
+                             field="distributedInfo", value=info)
+        for key, limit in (("rank", MAX_RANKS - 1), ("world_size", MAX_RANKS)):
+            v = info.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)
+                                  or not (key == "rank" or v > 0) or not 0 <= v <= limit):
+                raise InputError(f"must be an integer in 0..{limit}" if key == "rank" else
+                                 f"must be an integer in 1..{limit}", file=file,
+                                 field=f"distributedInfo.{key}", value=v)
     else:
         raise InputError("not a Chrome trace: expected an object with a traceEvents list",
                          file=file, field="traceEvents")
@@ -100,7 +110,11 @@ def _events(data, file: str) -> tuple[list[_Ev], dict]:
                 raise InputError("event time must be a number (dur >= 0)", file=file,
                                  field=f"traceEvents[{i}].{key}", value=v)
         args = e.get("args") if isinstance(e.get("args"), dict) else {}
-        out.append(_Ev(str(e.get("name", "")), str(e.get("cat", "")), e.get("tid"),
+        tid = e.get("tid")
+        if not isinstance(tid, (int, str)) and tid is not None:
+            raise InputError("thread id must be a number or a string", file=file,
+                             field=f"traceEvents[{i}].tid", value=tid)
+        out.append(_Ev(str(e.get("name", "")), str(e.get("cat", "")), tid,
                        float(ts), float(dur), args))
     out.sort(key=lambda x: (x.ts, -x.dur))
     return out, info
@@ -112,6 +126,17 @@ def _kind(name: str | None) -> str | None:
     return COLLECTIVE_NAMES.get(name.strip().lower())
 
 
+def _count(v, key: str, where: str, file: str) -> float:
+    """A non-negative element count (numbers or numeric strings, as the profiler writes)."""
+    try:
+        n = float(v)
+    except (TypeError, ValueError, OverflowError):
+        n = float("nan")
+    if isinstance(v, bool) or not 0 <= n <= 2.0**60:
+        raise InputError(f"not an element count in {where}", file=file, field=key, value=v)
+    return n
+
+
 def _nbytes(args: dict, kind: str, where: str, file: str) -> float:
     """Buffer bytes in the trace format's convention (see :mod:`workloads.trace`)."""
     dtype = str(args.get("dtype", "")).lower()
@@ -119,8 +144,8 @@ def _nbytes(args: dict, kind: str, where: str, file: str) -> float:
         elem = DTYPE_BYTES.get(dtype)
         if elem is None:
             raise InputError(f"unknown dtype in {where}", file=file, field="dtype", value=dtype)
-        n_in, n_out = float(args["In msg nelems"]), float(args.get("Out msg nelems",
-                                                                   args["In msg nelems"]))
+        n_in = _count(args["In msg nelems"], "In msg nelems", where, file)
+        n_out = _count(args.get("Out msg nelems", n_in), "Out msg nelems", where, file)
         return (n_out if kind == "all_gather" else n_in) * elem
     dims, types = args.get("Input Dims"), args.get("Input type")
     if isinstance(dims, list) and dims and isinstance(types, list) and types:
@@ -129,10 +154,10 @@ def _nbytes(args: dict, kind: str, where: str, file: str) -> float:
             shape = shape[0]            # TensorList: the first tensor
         elem = DTYPE_BYTES.get(str(types[0]).lower())
         if isinstance(shape, list) and elem:
-            n = 1
+            n = 1.0
             for d in shape:
-                n *= int(d)
-            return float(n * elem)
+                n *= _count(d, "Input Dims", where, file)
+            return _count(n * elem, "Input Dims", where, file)
     raise InputError(f"cannot tell the size of collective {where} (no 'In msg nelems' + "
                      "'dtype' or 'Input Dims' + 'Input type' arguments)", file=file,
                      field=where)
