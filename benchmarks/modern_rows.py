@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from sim.scenario.load import validate
-from sim.scenario.workload import generate_trace
+from sim.scenario.load import parse_scenario
+from sim.scenario.workload import generate_workload
 from workloads.errors import InputError
 
 def _default() -> str:
@@ -80,7 +80,7 @@ def classify(rows: list[dict]) -> list[dict]:
         scn, why = scenario(r)
         if scn is not None:
             try:
-                generate_trace(validate(scn, scn["name"]))
+                generate_workload(parse_scenario(scn, scn["name"]))
             except InputError as e:
                 why = str(e)
         out.append({"id": r["id"], "system": r["system"], "precision": r["precision"][:24],

@@ -234,10 +234,5 @@ def _dispatch(args) -> int:
         sys.stdout.flush()                  # write errors surface here, inside main()
 
 
-def print_json(obj: dict) -> None:
-    from sim.io import dumps_json
-    sys.stdout.write(dumps_json(obj, indent=1) + "\n")
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,6 +1,9 @@
 """Both scale benchmarks in --quick mode: table and CSV columns, sane values.
 
-No timing assertions: wall times depend on the machine.
+No timing assertions: wall times depend on the machine. The two runs of the
+benchmark scripts themselves are ``slow`` (they run whole benchmark cases;
+folding and the closed forms are checked in the unit tests too); the
+helpers and preset checks run in CI.
 """
 import csv
 import importlib.util
@@ -18,6 +21,7 @@ def _load(name):
     return mod
 
 
+@pytest.mark.slow
 def test_bench_scale_quick_table(capsys):
     rows = _load("bench_scale").main(["--quick"])
     out = capsys.readouterr().out
@@ -65,6 +69,7 @@ def test_toy_closed_form_is_comm_bound_when_allreduce_is_long():
     assert fast["step_s"] == pytest.approx(8 * 100e-6 + 8 * 200e-6 + fast["allreduce_s"])
 
 
+@pytest.mark.slow
 def test_bench_cost_vs_gpus_quick_csv_and_plot(tmp_path, capsys):
     rows = _load("bench_cost_vs_gpus").main(["--quick", "--out", str(tmp_path)])
     out = capsys.readouterr().out

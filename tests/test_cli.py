@@ -1,8 +1,11 @@
 """The command line: JSON contract, Chrome traces, and exit status 2 on bad input."""
+import io
 import json
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +16,18 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "workloads" / "examples"
 
 
 def run_cli(*args):
+    """``clustersim ARGS`` in this process: exit status, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:         # argparse's own errors
+            code = e.code
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def run_subprocess(*args):
+    """``python -m sim.cli ARGS`` as a real process (the installed entry point's path)."""
     return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True,
                           text=True)
 
@@ -70,6 +85,9 @@ def test_cyclic_trace_exits_2(tmp_path):
 
 
 def test_broken_yaml_exits_2_naming_the_file(tmp_path):
+    # a real process too: exit status and stderr as a shell sees them
+    one_line_error(run_subprocess("run", _write(tmp_path, "s.yaml", "model: [unclosed\n")),
+                   "s.yaml", "invalid YAML")
     one_line_error(run_cli("run", _write(tmp_path, "s.yaml", "model: [unclosed\n")),
                     "s.yaml", "invalid YAML")
 

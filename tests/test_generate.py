@@ -382,12 +382,10 @@ def test_invalid_layouts_name_field_and_value(kwargs, field, value):
 # speed
 # ---------------------------------------------------------------------------
 
-def test_large_job_generates_quickly():
+def test_large_job_generates():
     # Llama-3-405B-like shape: 126 layers, 128 heads, pp=16, 128 micro-batches
+    # (generation speed is measured in benchmarks/, not asserted here)
     costs = ToyCosts(layers=126, heads=128, name="405b-like")
-    t0 = time.perf_counter()
     t = gen(costs=costs, tp=8, pp=16, dp=2, global_batch=256, seq_len=64)
-    elapsed = time.perf_counter() - t0
     assert t.meta["microbatches"] == 128 and len(t.programs) == 16
     assert sum(len(p.ops) for p in t.programs) > 250_000
-    assert elapsed < 15.0

@@ -93,13 +93,11 @@ def test_model_shape_errors_surface():
         generate("no-such-model", Layout(), Training(8, 1, 2048))
 
 
-def test_llama3_405b_pipeline_generates_in_seconds():
-    t0 = time.perf_counter()
+def test_llama3_405b_pipeline_generates():
+    # generation speed is measured in benchmarks/, not asserted here
     t = generate("llama3-405b", Layout(tp=8, pp=16, dp=2, sequence_parallel=True,
                                        recompute="selective"), Training(256, 1, 8192))
-    elapsed = time.perf_counter() - t0
     assert t.meta["microbatches"] == 128 and len(t.programs) == 16
-    assert elapsed < 10.0
     # 126 layers over 16 stages: 14 stages of 8 layers, then 2 of 7
     layers = [len({o.layer for o in p.ops if o.layer and o.layer.startswith("L")})
               for p in t.programs]

@@ -49,7 +49,7 @@ def _check(args):
 
 
 def cmd_collective(args) -> int:
-    from sim.cli import print_json
+    from sim.commands.output import print_json
     from sim.collectives.timing import collective_report, explain
     algo, proto, chunking = _check(args)
     graph = collective_topology(args.topology, args.gpus, args.link_bw, args.latency_us)

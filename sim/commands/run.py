@@ -92,7 +92,7 @@ def reliability_lines(rel: dict) -> list[str]:
 
 
 def cmd_run(args) -> int:
-    from sim.cli import print_json
+    from sim.commands.output import print_json
     _clear_outputs(args)
     window = ranks = None
     if getattr(args, "trace_microbatches", None):

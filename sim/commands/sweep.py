@@ -73,7 +73,7 @@ def cmd_sweep(args) -> int:
     check_rank_by(outcome.records, rank_by, args.sweep)
     info = summary(outcome, rank_by)
     if getattr(args, "json", False):
-        from sim.cli import print_json
+        from sim.commands.output import print_json
         print_json(info)
     else:
         print(table_text(outcome.records, spec.varied_keys(), spec.metrics))

@@ -46,7 +46,7 @@ def table(report: dict) -> str:
 
 
 def cmd_validate(args) -> int:
-    from sim.cli import print_json
+    from sim.commands.output import print_json
     todo = cases(getattr(args, "suite", None))
     bar = tqdm(total=len(todo), desc="validate", file=sys.stderr, disable=None)
 

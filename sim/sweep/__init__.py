@@ -6,7 +6,7 @@
 """
 from sim.sweep.backends import BACKENDS, choose_backend, have_dask
 from sim.sweep.point import BaseScenario, resolve_base, run_point
-from sim.sweep.runner import SweepOutcome, run_sweep
+from sim.sweep.driver import SweepOutcome, run_sweep
 from sim.sweep.spec import DEFAULT_METRICS, Point, SweepSpec, expand_points, load_sweep, \
     parse_sweep
 from sim.sweep.store import RESULTS_CSV, RESULTS_JSONL, lookup
