@@ -97,30 +97,22 @@ class StepMetrics:
     def tokens_per_s(self) -> float | None:
         return self._per_time(self.tokens_per_step)
 
-    @property
-    def mfu(self) -> float | None:
-        f = self._per_time(self.model_flops_per_step)
+    def _utilisation(self, flops: float | None) -> float | None:
+        f = self._per_time(flops)
         return None if f is None else f / (self.gpus * self.peak_flops_per_gpu)
 
-    @property
-    def hfu(self) -> float | None:
-        f = self._per_time(self.hardware_flops_per_step)
-        return None if f is None else f / (self.gpus * self.peak_flops_per_gpu)
-
-    @property
-    def tflops_per_gpu(self) -> float | None:
-        f = self._per_time(self.model_flops_per_step)
+    def _tflops_per_gpu(self, flops: float | None) -> float | None:
+        f = self._per_time(flops)
         return None if f is None else f / self.gpus / 1e12
 
-    @property
-    def mfu_causal_attention(self) -> float | None:
-        f = self._per_time(self.model_flops_per_step_causal)
-        return None if f is None else f / (self.gpus * self.peak_flops_per_gpu)
-
-    @property
-    def tflops_per_gpu_causal_attention(self) -> float | None:
-        f = self._per_time(self.model_flops_per_step_causal)
-        return None if f is None else f / self.gpus / 1e12
+    mfu = property(lambda self: self._utilisation(self.model_flops_per_step))
+    hfu = property(lambda self: self._utilisation(self.hardware_flops_per_step))
+    tflops_per_gpu = property(lambda self: self._tflops_per_gpu(self.model_flops_per_step))
+    #: the other published convention: causal attention counts half the square
+    mfu_causal_attention = property(
+        lambda self: self._utilisation(self.model_flops_per_step_causal))
+    tflops_per_gpu_causal_attention = property(
+        lambda self: self._tflops_per_gpu(self.model_flops_per_step_causal))
 
     def to_json(self) -> dict:
         """The step-level part of the ``run --json`` contract."""
