@@ -76,6 +76,24 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
         raise (e.in_file(label) if label else e) from None
 
 
+def _simulate_step(scn: Scenario, folder: Path, trace: Trace, cluster: ResolvedCluster,
+                   compute, seed) -> StepResult | EpisodeMixture:
+    try:
+        return simulate_with_stragglers(trace, cluster.graph(), compute, scn.stragglers, seed,
+                                        fold=scn.sim.fold, routing=cluster.routing)
+    except InputError as e:
+        # a stuck or mismatched trace: name the trace file
+        raise (e.in_file(_trace_path(scn, folder)) if scn.trace else e) from None
+
+
+def _sim_json(scn: Scenario, step, seed: int, t0: float) -> dict:
+    shown = step.shown if isinstance(step, EpisodeMixture) else step
+    return {"wall_s": time.perf_counter() - t0, "step_wall_s": step.wall_s,
+            "events": step.events, "rank_classes": len(shown.classes),
+            "flows": shown.network.flows, "network_solves": shown.network.solves,
+            "fold": scn.sim.fold, "seed": seed}
+
+
 def _run(scn: Scenario, folder: Path, seed: int | None, progress: bool | None) -> ScenarioRun:
     from sim.progress import progress as progress_bar
     t0 = time.perf_counter()
@@ -86,24 +104,18 @@ def _run(scn: Scenario, folder: Path, seed: int | None, progress: bool | None) -
     trace, facts, cluster = load_or_generate(scn, folder)
     bar.update()
     bar.set_description("step")
-    graph = cluster.graph()
-    gspec = cluster.gpu
-    compute = compute_model_for(gspec.name,
+    compute = compute_model_for(cluster.gpu.name,
                                 scn.training.dtype if scn.training is not None else "bf16")
     straggler_seed = [seed, 1]      # a stream of its own, apart from the run-level one
-    try:
-        step = simulate_with_stragglers(trace, graph, compute, scn.stragglers, straggler_seed,
-                                        fold=scn.sim.fold, routing=cluster.routing)
-    except InputError as e:
-        # a stuck or mismatched trace: name the trace file
-        raise (e.in_file(_trace_path(scn, folder)) if scn.trace else e) from None
-    metrics = StepMetrics.of(trace, step, facts, gspec.peak_dense_flops)
+    step = _simulate_step(scn, folder, trace, cluster, compute, straggler_seed)
+    metrics = StepMetrics.of(trace, step, facts, cluster.gpu.peak_dense_flops)
     result = metrics.to_json()
     bar.update()
     if scn.stragglers:
         bar.set_description("straggler attribution")
-        result["stragglers"] = attribute(scn, trace, graph, compute, seed=straggler_seed,
-                                         step=step, routing=cluster.routing).to_json()
+        result["stragglers"] = attribute(scn, trace, cluster.graph(), compute,
+                                         seed=straggler_seed, step=step,
+                                         routing=cluster.routing).to_json()
         result["stragglers"]["episodes"] = (step.to_json() if isinstance(step, EpisodeMixture)
                                             else None)
         bar.update()
@@ -111,15 +123,10 @@ def _run(scn: Scenario, folder: Path, seed: int | None, progress: bool | None) -
     if scn.reliability is not None:
         from sim.scenario.reliability import run_reliability
         bar.set_description("run-level replicas")
-        rel, timeline = run_reliability(scn, metrics, cluster, np.random.default_rng(seed),
-                                        seed=seed, progress=progress)
-        result["reliability"] = rel
+        result["reliability"], timeline = run_reliability(
+            scn, metrics, cluster, np.random.default_rng(seed), seed=seed, progress=progress)
         bar.update()
     bar.close()
-    shown = step.shown if isinstance(step, EpisodeMixture) else step
-    result["sim"] = {"wall_s": time.perf_counter() - t0, "step_wall_s": step.wall_s,
-                     "events": step.events, "rank_classes": len(shown.classes),
-                     "flows": shown.network.flows, "network_solves": shown.network.solves,
-                     "fold": scn.sim.fold, "seed": seed}
+    result["sim"] = _sim_json(scn, step, seed, t0)
     result["name"] = scn.name
     return ScenarioRun(scn, trace, cluster, step, metrics, result, timeline)
