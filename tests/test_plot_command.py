@@ -86,3 +86,12 @@ def test_sweep_plot_draws_the_ranking_metric(tmp_path, capsys):
     assert len(pngs) == 1 and str(pngs[0]) in out
     rows = read_rows(tmp_path / "results.csv")
     assert any(r["status"] == "ok" for r in rows)
+    # the Parquet table holds the same rows as the CSV, typed
+    import pyarrow.parquet as pq
+    table = pq.read_table(tmp_path / "results.parquet")
+    assert table.schema.field("parallelism.tp").type == "int64"
+    assert table.schema.field("mfu").type == "double"
+    for csv_row, pq_row in zip(rows, table.to_pylist(), strict=True):
+        for key, value in csv_row.items():
+            assert pq_row[key] == (pytest.approx(value) if isinstance(value, float)
+                                   else value)

@@ -79,6 +79,16 @@ def _resume(store: ResultStore, spec: SweepSpec, base: BaseScenario, points: lis
     return records, len(records)
 
 
+def _write_parquet(spec: SweepSpec, out: Path, records) -> None:
+    """``results.parquet`` next to the CSV when pyarrow is installed (see sim.sweep.parquet)."""
+    from sim.sweep import parquet
+    if parquet.available():
+        parquet.write_parquet(records, [k for k in spec.varied_keys()
+                                        if k not in ("index", "status", "seed")],
+                              spec.metrics, out / parquet.RESULTS_PARQUET, name=spec.name,
+                              seeds=bool(spec.seeds))
+
+
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, sweep_file: str | Path | None = None,
               workers: int = 1, scheduler: str | None = None, backend: str = "auto",
               progress: bool | None = None, resume: bool = True) -> SweepOutcome:
@@ -109,6 +119,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, sweep_file: str | Path | 
         finally:
             bar.close()
             store.write_csv(records.values())
+            _write_parquet(spec, out, records.values())
     ordered = [records[i] for i in sorted(records)]
     return SweepOutcome(spec, points, ordered, resumed, out, backend)
 

@@ -1,0 +1,81 @@
+"""The commands shown in README.md run: each exits 0, or 2 where the README says
+the command is an error ("exits 2" on the line). Commands run in README order
+in one scratch folder (later ones may read what earlier ones wrote), with the
+repository's data folders linked in. Long ones are marked slow (not in CI)."""
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Commands that take more than a few seconds (full-size models or long runs).
+SLOW = ("clustersim run llama3-405b-16k-faults", "clustersim validate",
+        "clustersim run --set cluster.gpus=2048")
+
+
+def readme_commands(text: str) -> list[tuple[str, int]]:
+    """``(command, expected exit status)`` for each runnable line of an indented
+    code block or inline code span that starts with clustersim or python -m."""
+    lines = text.splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        cmd = None
+        if line.startswith("    ") and not line.startswith("     "):
+            body = line.strip().removeprefix("$ ")
+            if body.startswith(("clustersim ", "python -m ")) or body == "clustersim":
+                cmd = body
+                while cmd.endswith("\\") and i + 1 < len(lines):
+                    i += 1
+                    cmd = cmd[:-1].rstrip() + " " + lines[i].strip()
+        for span in re.findall(r"`(clustersim [^`]+ --set [^`]+)`", line):
+            out.append((span, 0))
+        if cmd and "[" not in cmd.split("#")[0] and not re.search(r"\b[A-Z]{3,}\b",
+                                                                  cmd.split("#")[0]):
+            status = 2 if "exits 2" in cmd else 0
+            out.append((cmd if status else cmd.split("  #")[0].strip(), status))
+        i += 1
+    return [(c, s) for c, s in out if "[" not in c and "..." not in c]
+
+
+COMMANDS = readme_commands((ROOT / "README.md").read_text())
+
+
+def _argv(cmd: str) -> list[str]:
+    parts = shlex.split(cmd)
+    if parts[0] == "clustersim":
+        return [sys.executable, "-m", "sim.cli", *parts[1:]]
+    return [sys.executable, *parts[1:]]
+
+
+def _is_slow(cmd: str) -> bool:
+    if "exits 2" in cmd:                 # errors are found before anything is simulated
+        return False
+    return any(s.strip() == cmd if s.endswith("\n") else s in cmd for s in SLOW)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("readme")
+    for name in ("workloads", "tests", "sim", "topologies", "experiments"):
+        (folder / name).symlink_to(ROOT / name)
+    return folder
+
+
+def test_readme_has_commands():
+    assert len(COMMANDS) >= 10
+    assert any(c.startswith("clustersim plot") for c, _ in COMMANDS)
+
+
+@pytest.mark.parametrize("cmd,status", [
+    pytest.param(c, s, marks=[pytest.mark.slow] if _is_slow(c) else [], id=c[:70])
+    for c, s in COMMANDS])
+def test_readme_command(cmd, status, scratch):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(_argv(cmd.split("  #")[0]), cwd=scratch, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == status, proc.stderr[-2000:]
