@@ -68,6 +68,9 @@ def scenario(r: dict) -> tuple[dict | None, str | None]:
         par.update(vpp=r["vp"], schedule="interleaved")
     if (r.get("ep") or 1) > 1:
         par["ep"] = r["ep"]
+        dp_cp = r["gpus"] // (r["tp"] * r["pp"])
+        if dp_cp % r["ep"]:            # EP spans TP ranks: MoE parallel folding, ETP 1
+            par["etp"] = 1
     return {"name": f"row {r['id']}", "model": PRESET[r["model_key"]],
             "cluster": {"gpu": GPU[r["system"]], "gpus": r["gpus"]}, "parallelism": par,
             "training": {"global_batch": r["gbs"], "micro_batch": r.get("mbs") or 1,
@@ -89,12 +92,23 @@ def classify(rows: list[dict]) -> list[dict]:
     return out
 
 
+KINDS = {"does not fit": "does not fit in HBM as modelled",
+         "hardware not modelled": "hardware not modelled",
+         "model not a preset": "model not a preset",
+         "not printed": "layout or batch not printed",
+         "no tokens/s": "no tokens/s printed",
+         "exceeds the model": "pp * vpp exceeds the layers (Megatron counts the embedding "
+                              "and the loss as pipeline layers in these recipes)",
+         "tensor cores": "precision the GPU lacks (H100 blockwise FP8 is not MXFP8)",
+         "must divide tp * cp * dp": "ep larger than the tp * cp * dp ranks of a stage "
+                                     "(layout as printed cannot exist)"}
+
+
 def _kind(reason: str) -> str:
-    for key in ("does not fit", "hardware not modelled", "model not a preset",
-                "not printed", "no tokens/s"):
+    for key, kind in KINDS.items():
         if key in reason:
-            return key
-    return reason.split(":")[0][:60]
+            return kind
+    return reason[:80]
 
 
 def main(argv=None) -> None:
