@@ -91,7 +91,7 @@ def test_empty_spare_pool_waits_for_repair_exactly():
     assert np.all(res.interruptions > 0)
     assert np.all((short > -1e-6) & (short <= repair_h * 3600 + 1e-6))
     pool = simulate_run(5.0, 1e6, 64, 8, faults.model_copy(
-        update={"spares": SparesConfig(nodes=4, repair_h=repair_h)}),
+        update={"spares": SparesConfig(nodes=8, repair_h=repair_h)}),
         CheckpointConfig(stall_s=10), RunConfig(days=20, replicas=20), np.random.default_rng(8))
     assert np.all(pool.per_replica["waiting_for_repair"] == 0.0)
     assert pool.goodput.mean() > res.goodput.mean()

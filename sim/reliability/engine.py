@@ -17,7 +17,7 @@ from workloads.errors import InputError
 from .config import CheckpointConfig, FaultConfig, RunConfig
 from .costs import resolve_costs, restart_time_s
 from .failures import FailureStream, resolve_sources
-from .replica import CATEGORIES, Plan, run_replica
+from .replica import CATEGORIES, Plan, replica_streams, run_replica
 from .result import RunResult
 
 # Without a wall-clock horizon, stop a run that has not reached its target
@@ -110,9 +110,10 @@ def simulate_run(step_time_s: float, tokens_per_step: float, gpus: int, gpus_per
     by_cause = np.zeros(len(sources))
     timeline = []
     from sim.progress import progress as progress_bar
+    streams = replica_streams(rng, run.replicas)
     for r in progress_bar(range(run.replicas), desc="replicas", unit="replica",
                           enabled=progress):
-        out = run_replica(plan, FailureStream(sources, rng, block_s), record=(r == 0))
+        out = run_replica(plan, FailureStream(sources, streams[r], block_s), record=(r == 0))
         for k in keys:
             acc[k][r] = out[k]
         by_cause += out["by_source"]

@@ -36,6 +36,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from .costs import CheckpointCosts
 from .failures import FailureStream
 
@@ -71,76 +73,146 @@ class Plan:
     speed: Callable[[int], float]
 
 
-def run_replica(p: Plan, stream: FailureStream, record: bool) -> dict:
-    """Simulate one replica; returns totals (seconds) and, if ``record``, spans."""
-    c = p.costs
-    tau = max(c.interval_s, c.persist_s) if c.mode == "async" else c.interval_s
-    a, P, pe, mode = c.stall_s, c.persist_s, c.persist_every, c.mode
-    cyc = tau + a
-    H, gpus = p.horizon_s, p.gpus
-    ft, fs, fu, fv = [], [], [], []
-    st = dict(i=0, t_end=0.0)
-    waste = dict.fromkeys(CATEGORIES, 0.0)
-    by_src = [0] * len(p.blast_node)
-    spans = [] if record else None
+class _Arrivals:
+    """Failure arrivals of one replica, drawn block by block up to the horizon,
+    with a cursor: ``times``, ``source``, ``u_keep``, ``u_node`` per arrival."""
 
-    def rec(name, cat, start, dur):
-        if spans is not None and len(spans) < MAX_SPANS:
-            spans.append((name, cat, start, dur))
+    def __init__(self, stream: FailureStream, horizon_s: float):
+        self.stream = stream
+        self.horizon_s = horizon_s
+        self.times: list[float] = []
+        self.source: list[int] = []
+        self.u_keep: list[float] = []
+        self.u_node: list[float] = []
+        self.i = 0
+        self._drawn_to_s = 0.0
 
-    def refill():
-        while st["i"] >= len(ft):
-            if st["t_end"] >= H:
+    def _available(self) -> bool:
+        """True if arrival ``i`` exists (drawing blocks as needed)."""
+        while self.i >= len(self.times):
+            if self._drawn_to_s >= self.horizon_s:
                 return False
-            blk = stream.next_block()
-            st["t_end"] += stream.block_s
-            ft.extend(blk[0]); fs.extend(blk[1]); fu.extend(blk[2]); fv.extend(blk[3])
+            blk = self.stream.next_block()
+            self._drawn_to_s += self.stream.block_s
+            self.times.extend(blk[0])
+            self.source.extend(blk[1])
+            self.u_keep.extend(blk[2])
+            self.u_node.extend(blk[3])
         return True
 
-    def next_strike(limit, active):
-        """Index of the next arrival before ``limit`` that hits a job of ``active`` GPUs."""
-        frac = active / gpus
-        while st["i"] < len(ft) or refill():
-            j = st["i"]
-            if ft[j] >= limit:
+    def next_strike(self, limit: float, job_fraction: float, scales) -> int:
+        """Index of the next arrival before ``limit`` that hits a job running on
+        ``job_fraction`` of its GPUs (-1 if none); skips the ones that miss it."""
+        while self._available():
+            j = self.i
+            if self.times[j] >= limit:
                 return -1
-            if frac >= 1.0 or not p.scales[fs[j]] or fu[j] < frac:
+            if job_fraction >= 1.0 or not scales[self.source[j]] or \
+                    self.u_keep[j] < job_fraction:
                 return j
-            st["i"] = j + 1
+            self.i = j + 1
         return -1
 
-    def drop_before(limit):
-        while (st["i"] < len(ft) or refill()) and ft[st["i"]] < limit:
-            st["i"] += 1
+    def drop_before(self, limit: float) -> None:
+        """Skip every arrival before ``limit`` (the job is not running)."""
+        while self._available() and self.times[self.i] < limit:
+            self.i += 1
 
-    t = W = Wt = ckW = ckWt = stW = stWt = 0.0
-    active, missing, free, repairs = gpus, 0, p.spare_nodes, []
-    f, n_fail, groups, mem_lost = 1.0, 0, {}, False
 
-    def strike(j, now):
-        """Count arrival j at ``now``; take its node out of service. True if shards were lost."""
-        nonlocal n_fail, missing
-        st["i"] = j + 1
-        n_fail += 1
-        src = fs[j]
-        by_src[src] += 1
-        rec("failure", "failure", now, 0.0)
+class Replica:
+    """One replica's state machine (see the module docstring).
+
+    State: the clock ``t``; progress ``W`` (full-job-equivalent training
+    seconds) and ``Wt`` (wall training seconds); the last usable checkpoint
+    ``ck`` and the last one on storage ``stored`` as (W, Wt); the job's shape
+    (missing nodes, free spares, pending repairs, speed ``f``); waste by
+    cause. :meth:`run` alternates :meth:`train` and :meth:`recover`.
+    """
+
+    def __init__(self, plan: Plan, stream: FailureStream, record: bool):
+        c = plan.costs
+        self.p, self.c = plan, c
+        self.tau = max(c.interval_s, c.persist_s) if c.mode == "async" else c.interval_s
+        self.cyc = self.tau + c.stall_s
+        self.arrivals = _Arrivals(stream, plan.horizon_s)
+        self.waste = dict.fromkeys(CATEGORIES, 0.0)
+        self.by_source = [0] * len(plan.blast_node)
+        self.spans: list | None = [] if record else None
+        self.t = self.W = self.Wt = 0.0
+        self.ck = (0.0, 0.0)
+        self.stored = (0.0, 0.0)
+        self.active, self.missing, self.free = plan.gpus, 0, plan.spare_nodes
+        self.repairs: list[float] = []
+        self.f, self.failures = 1.0, 0
+        self.groups: dict[int, set] = {}
+        self.mem_lost = False
+
+    # -- helpers ---------------------------------------------------------------
+    def record(self, name: str, category: str, start: float, duration: float) -> None:
+        if self.spans is not None and len(self.spans) < MAX_SPANS:
+            self.spans.append((name, category, start, duration))
+
+    def next_strike(self, limit: float) -> int:
+        return self.arrivals.next_strike(limit, self.active / self.p.gpus, self.p.scales)
+
+    def spend(self, category: str, until: float) -> None:
+        """Spend wall time up to ``until`` on ``category`` (recorded as one span)."""
+        self.waste[category] += until - self.t
+        self.record(category.replace("_", " "), category, self.t, until - self.t)
+        self.t = until
+
+    def strike(self, j: int, now: float) -> None:
+        """Count arrival j at ``now``; take its node out of service; note lost shards."""
+        p, c, arr = self.p, self.c, self.arrivals
+        arr.i = j + 1
+        self.failures += 1
+        src = arr.source[j]
+        self.by_source[src] += 1
+        self.record("failure", "failure", now, 0.0)
         if not p.blast_node[src]:
-            return False
-        missing += 1
-        heapq.heappush(repairs, now + p.repair_s[src])
-        if mode != "in-memory":
-            return False
-        node = min(int(fv[j] * p.nodes), p.nodes - 1)
-        hit = groups.setdefault(node // c.in_memory_copies, set())
+            return
+        self.missing += 1
+        heapq.heappush(self.repairs, now + p.repair_s[src])
+        if c.mode != "in-memory":
+            return
+        node = min(int(arr.u_node[j] * p.nodes), p.nodes - 1)
+        hit = self.groups.setdefault(node // c.in_memory_copies, set())
         hit.add(node)
-        return len(hit) >= c.in_memory_copies
+        if len(hit) >= c.in_memory_copies:
+            self.mem_lost = True
 
-    done = False
-    while not done:
-        # ---- training phase: periodic train/checkpoint cycles from t ----
-        t0, W0, Wt0 = t, W, Wt
-        end, reason = H, "horizon"
+    def collect_repairs(self, now: float) -> None:
+        while self.repairs and self.repairs[0] <= now:
+            heapq.heappop(self.repairs)
+            self.free += 1
+
+    # -- the run ---------------------------------------------------------------
+    def run(self) -> dict:
+        p = self.p
+        while True:
+            reason, j, t0, W0, Wt0, n = self.train()
+            if reason in ("horizon", "target"):
+                break
+            reason, j, k, stop = self.usable_checkpoints(reason, j, t0, n)
+            if stop:
+                break
+            self.roll_back(W0, Wt0, t0, n, k)
+            if reason == "failure":
+                self.strike(j, self.t)
+            if self.recover(planned=reason != "failure"):
+                break
+        return dict(wall_s=self.t, useful_s=self.W, productive_s=self.Wt,
+                    failures=self.failures,
+                    reached=(p.target_w_s < math.inf and self.W >= p.target_w_s * (1 - 1e-12)),
+                    by_source=self.by_source, spans=self.spans, **self.waste)
+
+    def train(self):
+        """Periodic train/checkpoint cycles from ``t`` to the next failure, the
+        horizon, the target or a planned grow-back, advanced in closed form.
+        Returns (reason, arrival index, t0, W0, Wt0, full cycles n)."""
+        p, tau, cyc, a = self.p, self.tau, self.cyc, self.c.stall_s
+        t0, W0, Wt0, f = self.t, self.W, self.Wt, self.f
+        end, reason = p.horizon_s, "horizon"
         if p.target_w_s < math.inf:
             need = max(p.target_w_s - W0, 0.0) / f
             k = max(math.ceil(need / tau) - 1, 0)
@@ -148,131 +220,147 @@ def run_replica(p: Plan, stream: FailureStream, record: bool) -> dict:
             if t_cross <= end:
                 end, reason = t_cross, "target"
         n_regrow = 0
-        if missing:
-            while repairs and repairs[0] <= t0:
-                heapq.heappop(repairs)
-                free += 1
-            t_rep = t0 if free else (repairs[0] if repairs else math.inf)
+        if self.missing:
+            self.collect_repairs(t0)
+            t_rep = t0 if self.free else (self.repairs[0] if self.repairs else math.inf)
             if t_rep < math.inf:
                 n_regrow = max(1, math.ceil((t_rep - t0) / cyc))
                 if t0 + n_regrow * cyc < end:
                     end, reason = t0 + n_regrow * cyc, "regrow"
-        j = next_strike(end, active)
+        j = self.next_strike(end)
         if j >= 0:
-            end, reason = ft[j], "failure"
+            end, reason = self.arrivals.times[j], "failure"
         if reason == "regrow":
             n, rem = n_regrow, 0.0
         else:
             n = int((end - t0) // cyc)
             rem = (end - t0) - n * cyc
         train = n * tau + min(rem, tau)
-        W, Wt = W0 + f * train, Wt0 + train
-        waste["elastic_slowdown"] += (1.0 - f) * train
-        waste["checkpoint_stall"] += n * a + max(rem - tau, 0.0)
-        if spans is not None:
+        self.W, self.Wt = W0 + f * train, Wt0 + train
+        self.waste["elastic_slowdown"] += (1.0 - f) * train
+        self.waste["checkpoint_stall"] += n * a + max(rem - tau, 0.0)
+        if self.spans is not None:
             for q in range(min(n, MAX_SPANS)):
-                rec("train", "training", t0 + q * cyc, tau)
-                rec("checkpoint", "checkpoint", t0 + q * cyc + tau, a)
+                self.record("train", "training", t0 + q * cyc, tau)
+                self.record("checkpoint", "checkpoint", t0 + q * cyc + tau, a)
             if rem > 0:
-                rec("train", "training", t0 + n * cyc, min(rem, tau))
+                self.record("train", "training", t0 + n * cyc, min(rem, tau))
                 if rem > tau:
-                    rec("checkpoint", "checkpoint", t0 + n * cyc + tau, rem - tau)
-        t = end
-        if reason in ("horizon", "target"):
-            break
-        # usable checkpoints at time t, n snapshots into this phase
+                    self.record("checkpoint", "checkpoint", t0 + n * cyc + tau, rem - tau)
+        self.t = end
+        return reason, j, t0, W0, Wt0, n
+
+    def usable_checkpoints(self, reason: str, j: int, t0: float, n: int):
+        """How many of the phase's n snapshots are usable at ``t`` (an async one
+        still persisting is not; before a planned grow-back the job waits for it).
+        Returns (reason, arrival index, usable snapshots k, stop the run)."""
         k = n
-        if mode == "async" and n and t0 + n * cyc + P > t:
-            if reason == "regrow":      # wait for the persist before stopping
-                j = next_strike(t0 + n * cyc + P, active)
-                stop = ft[j] if j >= 0 else min(t0 + n * cyc + P, H)
-                waste["checkpoint_stall"] += stop - t
-                rec("persist wait", "checkpoint", t, stop - t)
-                t = stop
-                if j < 0 and t >= H:
-                    break
-                if j < 0:
-                    reason = "regrow-ready"
-                else:
-                    reason, k = "failure", n - 1
-            else:
-                k = n - 1
+        c, cyc = self.c, self.cyc
+        if c.mode == "async" and n and t0 + n * cyc + c.persist_s > self.t:
+            if reason != "regrow":
+                return reason, j, n - 1, False
+            j = self.next_strike(t0 + n * cyc + c.persist_s)
+            stop = self.arrivals.times[j] if j >= 0 else min(t0 + n * cyc + c.persist_s,
+                                                             self.p.horizon_s)
+            self.waste["checkpoint_stall"] += stop - self.t
+            self.record("persist wait", "checkpoint", self.t, stop - self.t)
+            self.t = stop
+            if j < 0 and self.t >= self.p.horizon_s:
+                return reason, j, k, True
+            if j < 0:
+                return "regrow-ready", j, k, False
+            return "failure", j, n - 1, False
+        return reason, j, k, False
+
+    def roll_back(self, W0: float, Wt0: float, t0: float, n: int, k: int) -> None:
+        """Lose the work since the last usable checkpoint (k snapshots in)."""
+        c, f, tau = self.c, self.f, self.tau
         if k:
-            ckW, ckWt = W0 + f * k * tau, Wt0 + k * tau
-            if mode != "in-memory":
-                stW, stWt = ckW, ckWt
-        if mode == "in-memory" and n:
-            m = (n // pe) * pe
-            while m > 0 and t0 + m * cyc + P > t:
-                m -= pe
+            self.ck = (W0 + f * k * tau, Wt0 + k * tau)
+            if c.mode != "in-memory":
+                self.stored = self.ck
+        if c.mode == "in-memory" and n:
+            m = (n // c.persist_every) * c.persist_every
+            while m > 0 and t0 + m * self.cyc + c.persist_s > self.t:
+                m -= c.persist_every
             if m > 0:
-                stW, stWt = W0 + f * m * tau, Wt0 + m * tau
-        waste["lost_work"] += W - ckW
-        W, Wt = ckW, ckWt
-        groups, mem_lost = {}, False
-        planned = reason != "failure"
-        if not planned:
-            mem_lost = strike(j, t)
-        # ---- recovery: detection, repair wait, restart, restore ----
+                self.stored = (W0 + f * m * tau, Wt0 + m * tau)
+        self.waste["lost_work"] += self.W - self.ck[0]
+        self.W, self.Wt = self.ck
+        self.groups, self.mem_lost = {}, False
+
+    def recover(self, planned: bool) -> bool:
+        """Detection -> waiting for repair -> restart -> restore, started over
+        by failures that may interrupt them. True when the horizon is reached."""
         while True:
-            if not planned:
-                td = min(t + p.detection_s, H)
-                while (j := next_strike(td, active)) >= 0:
-                    mem_lost = strike(j, ft[j]) or mem_lost
-                waste["detection"] += td - t
-                rec("detection", "detection", t, td - t)
-                t = td
-                if t >= H:
-                    done = True
-                    break
+            if not planned and self.detect():
+                return True
             planned = False
-            while missing:
-                while repairs and repairs[0] <= t:
-                    heapq.heappop(repairs)
-                    free += 1
-                take = min(free, missing)
-                free, missing = free - take, missing - take
-                if not missing or (p.elastic and gpus - missing * p.gpus_per_lost_node
-                                   >= p.min_gpus):
-                    break
-                tw = min(repairs[0], H)
-                waste["waiting_for_repair"] += tw - t
-                rec("waiting for repair", "waiting_for_repair", t, tw - t)
-                t = tw
-                drop_before(t)
-                if t >= H:
-                    done = True
-                    break
-            if done:
-                break
-            if mem_lost and W > stW:     # every copy of a shard is gone: use storage
-                waste["lost_work"] += W - stW
-                W, Wt = ckW, ckWt = stW, stWt
-            active = gpus - missing * p.gpus_per_lost_node
-            f = p.speed(active)
-            stages = (("restart", p.restart_s, p.restart_can_fail),
-                      ("restore", c.memory_restore_s if mode == "in-memory" and not mem_lost
-                       else c.restore_s, True))
-            failed = False
-            for name, dur, can_fail in stages:
-                stop = min(t + dur, H)
-                j = next_strike(stop, active) if can_fail else -1
-                if not can_fail:
-                    drop_before(stop)
-                if j >= 0:
-                    stop = ft[j]
-                waste[name] += stop - t
-                rec(name, name, t, stop - t)
-                t = stop
-                if j >= 0:
-                    mem_lost = strike(j, t) or mem_lost
-                    failed = True
-                    break
-                if t >= H:
-                    done = True
-                    break
+            if self.wait_for_repair():
+                return True
+            if self.mem_lost and self.W > self.stored[0]:   # every copy of a shard is gone
+                self.waste["lost_work"] += self.W - self.stored[0]
+                self.W, self.Wt = self.ck = self.stored
+            self.active = self.p.gpus - self.missing * self.p.gpus_per_lost_node
+            self.f = self.p.speed(self.active)
+            done, failed = self.restart_and_restore()
             if done or not failed:
+                return done
+
+    def detect(self) -> bool:
+        """Failures arriving during detection join this recovery."""
+        td = min(self.t + self.p.detection_s, self.p.horizon_s)
+        while (j := self.next_strike(td)) >= 0:
+            self.strike(j, self.arrivals.times[j])
+        self.spend("detection", td)
+        return self.t >= self.p.horizon_s
+
+    def wait_for_repair(self) -> bool:
+        """Replace missing nodes with spares; wait for repairs unless an elastic
+        job can go on without them. True when the horizon is reached."""
+        p = self.p
+        while self.missing:
+            self.collect_repairs(self.t)
+            take = min(self.free, self.missing)
+            self.free, self.missing = self.free - take, self.missing - take
+            if not self.missing or (p.elastic and p.gpus - self.missing * p.gpus_per_lost_node
+                                    >= p.min_gpus):
                 break
-    return dict(wall_s=t, useful_s=W, productive_s=Wt, failures=n_fail,
-                reached=(p.target_w_s < math.inf and W >= p.target_w_s * (1 - 1e-12)),
-                by_source=by_src, spans=spans, **{k: v for k, v in waste.items()})
+            self.spend("waiting_for_repair", min(self.repairs[0], p.horizon_s))
+            self.arrivals.drop_before(self.t)
+            if self.t >= p.horizon_s:
+                return True
+        return False
+
+    def restart_and_restore(self) -> tuple[bool, bool]:
+        """(horizon reached, interrupted by a failure)."""
+        p, c = self.p, self.c
+        restore_s = (c.memory_restore_s if c.mode == "in-memory" and not self.mem_lost
+                     else c.restore_s)
+        for name, dur, can_fail in (("restart", p.restart_s, p.restart_can_fail),
+                                    ("restore", restore_s, True)):
+            stop = min(self.t + dur, p.horizon_s)
+            j = self.next_strike(stop) if can_fail else -1
+            if not can_fail:
+                self.arrivals.drop_before(stop)
+            if j >= 0:
+                stop = self.arrivals.times[j]
+            self.spend(name, stop)
+            if j >= 0:
+                self.strike(j, self.t)
+                return False, True
+            if self.t >= p.horizon_s:
+                return True, False
+        return False, False
+
+
+def run_replica(p: Plan, stream: FailureStream, record: bool) -> dict:
+    """Simulate one replica; returns totals (seconds) and, if ``record``, spans."""
+    return Replica(p, stream, record).run()
+
+
+def replica_streams(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
+    """``n`` independent random streams, one per replica (``Generator.spawn``):
+    replica r's draws do not depend on how many the replicas before it made,
+    so replicas can run in any order or in parallel."""
+    return rng.spawn(n)
