@@ -44,10 +44,13 @@ class StepResult:
 
 def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
                    fold: bool = True, speeds: list[float] | None = None,
-                   router: Router | None = None, routing: str | None = None) -> StepResult:
+                   router: Router | None = None, routing: str | None = None,
+                   alone_fast_path: bool = True) -> StepResult:
     """Replay ``trace`` on ``graph``; ``speeds[r]`` scales rank r's compute speed.
 
     ``routing``: ``spray`` or ``ecmp`` (see :class:`~sim.network.routing.Router`).
+    ``alone_fast_path=False`` sends every transfer through the shared max-min
+    solve (see :mod:`sim.network.flows`), the slower reference path.
     """
     n_gpus = graph.graph.get("num_gpus", sum(1 for _, d in graph.nodes(data=True)
                                              if d.get("kind") == "gpu"))
@@ -60,7 +63,7 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     t0 = time.perf_counter()
     env = simpy.Environment()
     classes = rank_classes(trace, speeds, fold=fold)
-    net = FlowNetwork(env, router or Router(graph, routing))
+    net = FlowNetwork(env, router or Router(graph, routing), alone_fast_path=alone_fast_path)
     ex = Executor(env, trace, classes, net, TopologyView(graph), compute)
     counter = _count_events(env)
     spans = ex.run()

@@ -15,7 +15,7 @@ from sim.collectives.layout import lay_out, merge_instances
 from sim.collectives.protocols import PROTOCOLS
 from sim.collectives.tuner import Tuner
 from sim.network.flows import FlowNetwork
-from sim.network.isolated import isolated_duration_s
+from sim.network.alone import alone_duration_s
 
 
 class CollectivePlanner:
@@ -67,7 +67,7 @@ class CollectivePlanner:
         hit = self._isolated.get(key)
         if hit is None:
             cap = self.net.router.capacity
-            hit = sum(delay + isolated_duration_s(cap, r.ptr, r.flat, sizes, counts, r.share)
+            hit = sum(delay + alone_duration_s(cap, r.ptr, r.flat, sizes, counts, r.share)
                       for r, sizes, counts, delay in self.plan(op, nbytes, instances,
                                                                algorithm, key))
             self._isolated[key] = hit

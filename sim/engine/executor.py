@@ -23,7 +23,7 @@ from sim.collectives import TopologyView
 from sim.collectives.planner import CollectivePlanner
 from sim.compute import ComputeModel
 from sim.engine.classes import RankClass
-from sim.engine.isolation import isolated_families
+from sim.engine.private_families import private_families
 from sim.errors import SimulationStuck, UserError
 from sim.network.flows import FlowNetwork
 from workloads.trace import COMPUTE, Op, Trace
@@ -77,7 +77,7 @@ class Executor:
         self._rdv: dict[tuple, _Rendezvous] = {}
         self._classset_cache: dict[tuple[int, str], frozenset] = {}
         self._instances_cache: dict[tuple[str, frozenset], list[list[int]]] = {}
-        self._isolated = isolated_families(self.trace, self.topo)
+        self._private = private_families(self.trace, self.topo)
         self._pairs: dict[tuple, tuple] = {}
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
@@ -116,7 +116,7 @@ class Executor:
             self._where[where] = (op, "running")
             delay = delays[i]
             if delay is not None:
-                # run consecutive fixed-length ops (compute, isolated collectives)
+                # run consecutive fixed-length ops (compute, private-family collectives)
                 # as one delay while nothing else waits on them and their
                 # dependencies are already met
                 t = start
@@ -154,13 +154,13 @@ class Executor:
         for op, base in zip(ops, plan.duration_at[stream]):
             if base is not None:
                 out.append(base / speed)
-            elif op.is_collective and op.group in self._isolated:
-                out.append(self._isolated_delay(c, op))
+            elif op.is_collective and op.group in self._private:
+                out.append(self._private_delay(c, op))
             else:
                 out.append(None)
         return out
 
-    def _isolated_delay(self, c: RankClass, op: Op) -> float | None:
+    def _private_delay(self, c: RankClass, op: Op) -> float | None:
         classset = self._classset(c, op.group)
         if len(classset) != 1:
             return None
@@ -232,7 +232,7 @@ class Executor:
     def _run_collective(self, op: Op, classset: frozenset):
         instances = self._instances(op.group, classset)
         key = (op.group, classset, op.kind, op.bytes, op.algorithm)
-        if op.group in self._isolated:
+        if op.group in self._private:
             yield self.env.timeout(self._planner.isolated_time_s(
                 op.kind, op.bytes, instances, op.algorithm, key))
         else:

@@ -96,152 +96,195 @@ def p2p_tag(backward: bool, microbatch: int, receiver_vs: int, m: int, v_total: 
 
 def stage_ops(plan: StagePlan, actions: list[Action]) -> list[Op]:
     """The ordered op list of one pipeline stage."""
-    pp, m, s = plan.pp, plan.microbatches, plan.stage
-    v_total = pp * plan.vpp
-    ops: list[Op] = []
-    tag_cursor = 2 * m * v_total          # ring tags start past every P2P tag
-    block_ends: list[list[str]] = []
-    b_outputs: dict[tuple[int, int], list[str]] = {}
-    buckets: list[tuple[str, float]] = []  # (family, params) of emitted reductions
-    last_dp: list[str] = []
-    weight_kind = "W" if any(a.kind == "W" for a in actions) else "B"
-    last_grad = {a.chunk: i for i, a in enumerate(actions) if a.kind == weight_kind}
-    sizes = {f: plan.group_sizes[f] for f in (plan.dense_family, "edp")}
-    pending = {plan.dense_family: 0.0, "edp": 0.0}
-    deferred: list[tuple[Block, int]] = []     # (block, chunk) without overlap
-    reduce_kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+    return _StageBuilder(plan, actions).build()
 
-    def run(t: Template, prefix: str, layer: str, deps: list[str]) -> list[str]:
-        nonlocal tag_cursor
-        out = instantiate(t, ops, prefix, layer, deps, tag_cursor)
-        tag_cursor += t.n_tags
+
+class _StageBuilder:
+    """Expands one stage's actions into ops (one method per part of the
+    module docstring: pipeline transfers, F / B / W actions, data-parallel
+    buckets, ZeRO gathers and reduce-scatters, the tail of the step)."""
+
+    def __init__(self, plan: StagePlan, actions: list[Action]):
+        self.plan = plan
+        self.actions = actions
+        self.v_total = plan.pp * plan.vpp
+        self.ops: list[Op] = []
+        self.tag_cursor = 2 * plan.microbatches * self.v_total   # ring tags start past P2P tags
+        self.block_ends: list[list[str]] = []
+        self.b_outputs: dict[tuple[int, int], list[str]] = {}
+        self.buckets: list[tuple[str, float]] = []   # (family, params) of emitted reductions
+        self.last_dp: list[str] = []
+        self.weight_kind = "W" if any(a.kind == "W" for a in actions) else "B"
+        self.last_grad = {a.chunk: i for i, a in enumerate(actions) if a.kind == self.weight_kind}
+        self.sizes = {f: plan.group_sizes[f] for f in (plan.dense_family, "edp")}
+        self.pending = {plan.dense_family: 0.0, "edp": 0.0}
+        self.deferred: list[tuple[Block, int]] = []   # (block, chunk) without overlap
+        self.reduce_kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+
+    # -- building blocks -------------------------------------------------------
+    def run(self, t: Template, prefix: str, layer: str, deps: list[str]) -> list[str]:
+        out = instantiate(t, self.ops, prefix, layer, deps, self.tag_cursor)
+        self.tag_cursor += t.n_tags
         return out
 
-    def collective(oid: str, kind: str, family: str, nbytes: float, deps: list[str],
-                   layer: str, stream: str = "dp") -> str | None:
-        if sizes[family] <= 1 or nbytes <= 0:
-            return None
-        ops.append(Op(id=oid, kind=kind, stream=stream, deps=tuple(dict.fromkeys(deps)),
-                      bytes=nbytes, group=family, layer=layer))
-        last_dp[:] = [oid]
+    def pipeline(self, kind: str, head: str, backward: bool, mb: int, vs: int,
+                 deps: list[str]) -> str:
+        """A send to or receive from the neighbouring virtual stage.
+
+        Forward activations flow to the next virtual stage (offset +1), input
+        gradients to the previous one (-1); the tag names the receiver."""
+        plan = self.plan
+        toward = -1 if backward else 1               # where this action's output goes
+        offset = toward if kind == "send" else -toward
+        receiver = vs + toward if kind == "send" else vs
+        oid = f"{head}.{kind}"
+        self.ops.append(Op(id=oid, kind=kind, stream=f"pp_{kind}", deps=tuple(deps),
+                           bytes=plan.activation_bytes, peer=Peer(group="pp", offset=offset),
+                           tag=p2p_tag(backward, mb, receiver, plan.microbatches,
+                                       self.v_total), layer="pipeline"))
         return oid
 
-    def flush(family: str, deps: list[str], c: int) -> None:
-        params = pending[family]
-        if params > 0 and collective(f"{family}.c{c}.b{len(buckets)}", reduce_kind, family,
-                                     params * plan.grad_bytes, deps, "grad_sync"):
-            buckets.append((family, params))
-        pending[family] = 0.0
+    def collective(self, oid: str, kind: str, family: str, nbytes: float, deps: list[str],
+                   layer: str, stream: str = "dp") -> str | None:
+        if self.sizes[family] <= 1 or nbytes <= 0:
+            return None
+        self.ops.append(Op(id=oid, kind=kind, stream=stream, deps=tuple(dict.fromkeys(deps)),
+                           bytes=nbytes, group=family, layer=layer))
+        self.last_dp[:] = [oid]
+        return oid
 
-    def add_grads(blk: Block, deps: list[str], c: int) -> None:
+    # -- data-parallel gradients and ZeRO parameters ----------------------------
+    def flush(self, family: str, deps: list[str], c: int) -> None:
+        params = self.pending[family]
+        if params > 0 and self.collective(f"{family}.c{c}.b{len(self.buckets)}",
+                                          self.reduce_kind, family,
+                                          params * self.plan.grad_bytes, deps, "grad_sync"):
+            self.buckets.append((family, params))
+        self.pending[family] = 0.0
+
+    def add_grads(self, blk: Block, deps: list[str], c: int) -> None:
+        plan = self.plan
         for family, params in ((plan.dense_family, blk.dense_params),
                                ("edp", blk.expert_params)):
-            pending[family] += params
-            if pending[family] * plan.grad_bytes >= plan.bucket_bytes:
-                flush(family, deps, c)
+            self.pending[family] += params
+            if self.pending[family] * plan.grad_bytes >= plan.bucket_bytes:
+                self.flush(family, deps, c)
 
-    def gather(blk: Block, prefix: str, deps: list[str]) -> list[str]:
-        ahead = block_ends[-2] if len(block_ends) >= 2 else []
+    def gather(self, blk: Block, prefix: str, deps: list[str]) -> list[str]:
+        plan = self.plan
+        ahead = self.block_ends[-2] if len(self.block_ends) >= 2 else []
         out = list(deps)
         for suf, family, params in ((".ag", plan.dense_family, blk.dense_params),
                                     (".agx", "edp", blk.expert_params)):
-            oid = collective(prefix + suf, "all_gather", family, params * plan.dtype_bytes,
-                             ahead, blk.name, stream="dp_ag")
+            oid = self.collective(prefix + suf, "all_gather", family,
+                                  params * plan.dtype_bytes, ahead, blk.name, stream="dp_ag")
             if oid:
                 out.append(oid)
         return out
 
-    def after_wgrad(blk: Block, prefix: str, deps: list[str], final: bool, c: int) -> None:
+    def after_wgrad(self, blk: Block, prefix: str, deps: list[str], final: bool,
+                    c: int) -> None:
+        plan = self.plan
         if plan.zero >= 2:
-            collective(prefix + ".rs", "reduce_scatter", plan.dense_family,
-                       blk.dense_params * plan.grad_bytes, deps, blk.name)
-            collective(prefix + ".rsx", "reduce_scatter", "edp",
-                       blk.expert_params * plan.grad_bytes, deps, blk.name)
+            self.collective(prefix + ".rs", "reduce_scatter", plan.dense_family,
+                            blk.dense_params * plan.grad_bytes, deps, blk.name)
+            self.collective(prefix + ".rsx", "reduce_scatter", "edp",
+                            blk.expert_params * plan.grad_bytes, deps, blk.name)
             if plan.zero == 2 and final:      # updated shards are all-gathered after the step
-                buckets.extend((f, p) for f, p in ((plan.dense_family, blk.dense_params),
-                                                   ("edp", blk.expert_params)) if p > 0)
+                self.buckets.extend((f, p) for f, p in ((plan.dense_family, blk.dense_params),
+                                                        ("edp", blk.expert_params)) if p > 0)
         elif final and plan.overlap_grad_reduce:
-            add_grads(blk, deps, c)
+            self.add_grads(blk, deps, c)
         elif final:
-            deferred.append((blk, c))
+            self.deferred.append((blk, c))
 
-    deps: list[str] = []
-    for i, a in enumerate(actions):
-        c, mb = a.chunk, a.microbatch
-        vs = c * pp + s
-        blocks = plan.chunks[c]
-        head = f"{a.kind}.mb{mb}.c{c}"
-        final = i == last_grad.get(c)
-        if a.kind == "F":
-            deps = []
-            if vs > 0:
-                ops.append(Op(id=f"{head}.recv", kind="recv", stream="pp_recv",
-                              bytes=plan.activation_bytes, peer=Peer(group="pp", offset=-1),
-                              tag=p2p_tag(False, mb, vs, m, v_total), layer="pipeline"))
-                deps = [f"{head}.recv"]
-            for blk in blocks:
-                if plan.zero == 3:
-                    deps = gather(blk, f"{head}.{blk.name}", deps)
-                deps = run(blk.fwd, f"{head}.{blk.name}", blk.name, deps)
-                block_ends.append(deps)
-            if vs < v_total - 1:
-                ops.append(Op(id=f"{head}.send", kind="send", stream="pp_send",
-                              deps=tuple(deps), bytes=plan.activation_bytes,
-                              peer=Peer(group="pp", offset=1),
-                              tag=p2p_tag(False, mb, vs + 1, m, v_total), layer="pipeline"))
-        elif a.kind == "B":
-            deps = []
-            if vs < v_total - 1:
-                ops.append(Op(id=f"{head}.recv", kind="recv", stream="pp_recv",
-                              bytes=plan.activation_bytes, peer=Peer(group="pp", offset=1),
-                              tag=p2p_tag(True, mb, vs, m, v_total), layer="pipeline"))
-                deps = [f"{head}.recv"]
-            for blk in reversed(blocks):
-                pre = f"{head}.{blk.name}"
-                if plan.zero == 3:
-                    deps = gather(blk, pre, deps)
-                if blk.rec.steps:
-                    deps = run(blk.rec, pre + ".r", blk.name, deps)
-                deps = run(blk.bwd, pre, blk.name, deps)
-                if weight_kind == "B":
-                    deps = run(blk.wgt, pre + ".w", blk.name, deps)
-                    after_wgrad(blk, pre, deps, final, c)
-                block_ends.append(deps)
-            b_outputs[(mb, c)] = deps
-            if vs > 0:
-                ops.append(Op(id=f"{head}.send", kind="send", stream="pp_send",
-                              deps=tuple(deps), bytes=plan.activation_bytes,
-                              peer=Peer(group="pp", offset=-1),
-                              tag=p2p_tag(True, mb, vs - 1, m, v_total), layer="pipeline"))
-        else:
-            deps = b_outputs.pop((mb, c))
-            for blk in reversed(blocks):
-                pre = f"{head}.{blk.name}"
-                deps = run(blk.wgt, pre, blk.name, deps)
-                after_wgrad(blk, pre, deps, final, c)
-                block_ends.append(deps)
-        if final and plan.zero < 2 and plan.overlap_grad_reduce:
-            flush(plan.dense_family, deps, c)
-            flush("edp", deps, c)
-    for blk, c in deferred:                 # overlap_grad_reduce = False
-        add_grads(blk, deps, c)
-    if deferred:
-        last_c = deferred[-1][1]
-        flush(plan.dense_family, deps, last_c)
-        flush("edp", deps, last_c)
-    if plan.tied_embedding_params > 0:     # sum the two copies' gradients
-        ops.append(Op(id="embd.ar", kind="all_reduce", stream="dp", deps=tuple(deps),
-                      bytes=plan.tied_embedding_params * plan.grad_bytes, group="embd",
-                      layer="grad_sync"))
-        last_dp[:] = ["embd.ar"]
-    opt = run(plan.optimizer, "opt", "optimizer", deps + last_dp)
-    if plan.zero in (1, 2) and plan.overlap_param_gather:
-        _param_gather_ahead(ops, buckets, plan, sizes)
-    elif plan.zero in (1, 2):
-        for k, (family, params) in enumerate(buckets):
-            collective(f"{family}.ag{k}", "all_gather", family, params * plan.dtype_bytes,
-                       opt, "param_sync")
-    return ops
+    # -- actions -----------------------------------------------------------------
+    def forward(self, head: str, mb: int, vs: int, blocks: list[Block]) -> list[str]:
+        deps: list[str] = []
+        if vs > 0:
+            deps = [self.pipeline("recv", head, False, mb, vs, [])]
+        for blk in blocks:
+            if self.plan.zero == 3:
+                deps = self.gather(blk, f"{head}.{blk.name}", deps)
+            deps = self.run(blk.fwd, f"{head}.{blk.name}", blk.name, deps)
+            self.block_ends.append(deps)
+        if vs < self.v_total - 1:
+            self.pipeline("send", head, False, mb, vs, deps)
+        return deps
+
+    def backward(self, head: str, mb: int, vs: int, c: int, blocks: list[Block],
+                 final: bool) -> list[str]:
+        deps: list[str] = []
+        if vs < self.v_total - 1:
+            deps = [self.pipeline("recv", head, True, mb, vs, [])]
+        for blk in reversed(blocks):
+            pre = f"{head}.{blk.name}"
+            if self.plan.zero == 3:
+                deps = self.gather(blk, pre, deps)
+            if blk.rec.steps:
+                deps = self.run(blk.rec, pre + ".r", blk.name, deps)
+            deps = self.run(blk.bwd, pre, blk.name, deps)
+            if self.weight_kind == "B":
+                deps = self.run(blk.wgt, pre + ".w", blk.name, deps)
+                self.after_wgrad(blk, pre, deps, final, c)
+            self.block_ends.append(deps)
+        self.b_outputs[(mb, c)] = deps
+        if vs > 0:
+            self.pipeline("send", head, True, mb, vs, deps)
+        return deps
+
+    def weight(self, head: str, mb: int, c: int, blocks: list[Block],
+               final: bool) -> list[str]:
+        deps = self.b_outputs.pop((mb, c))
+        for blk in reversed(blocks):
+            pre = f"{head}.{blk.name}"
+            deps = self.run(blk.wgt, pre, blk.name, deps)
+            self.after_wgrad(blk, pre, deps, final, c)
+            self.block_ends.append(deps)
+        return deps
+
+    def build(self) -> list[Op]:
+        plan = self.plan
+        deps: list[str] = []
+        for i, a in enumerate(self.actions):
+            c, mb = a.chunk, a.microbatch
+            vs = c * plan.pp + plan.stage
+            blocks = plan.chunks[c]
+            head = f"{a.kind}.mb{mb}.c{c}"
+            final = i == self.last_grad.get(c)
+            if a.kind == "F":
+                deps = self.forward(head, mb, vs, blocks)
+            elif a.kind == "B":
+                deps = self.backward(head, mb, vs, c, blocks, final)
+            else:
+                deps = self.weight(head, mb, c, blocks, final)
+            if final and plan.zero < 2 and plan.overlap_grad_reduce:
+                self.flush(plan.dense_family, deps, c)
+                self.flush("edp", deps, c)
+        return self.finish(deps)
+
+    def finish(self, deps: list[str]) -> list[Op]:
+        """Deferred gradient reductions, tied embeddings, optimizer, ZeRO 1/2 gathers."""
+        plan = self.plan
+        for blk, c in self.deferred:                 # overlap_grad_reduce = False
+            self.add_grads(blk, deps, c)
+        if self.deferred:
+            last_c = self.deferred[-1][1]
+            self.flush(plan.dense_family, deps, last_c)
+            self.flush("edp", deps, last_c)
+        if plan.tied_embedding_params > 0:           # sum the two copies' gradients
+            self.ops.append(Op(id="embd.ar", kind="all_reduce", stream="dp", deps=tuple(deps),
+                               bytes=plan.tied_embedding_params * plan.grad_bytes,
+                               group="embd", layer="grad_sync"))
+            self.last_dp[:] = ["embd.ar"]
+        opt = self.run(plan.optimizer, "opt", "optimizer", deps + self.last_dp)
+        if plan.zero in (1, 2) and plan.overlap_param_gather:
+            _param_gather_ahead(self.ops, self.buckets, plan, self.sizes)
+        elif plan.zero in (1, 2):
+            for k, (family, params) in enumerate(self.buckets):
+                self.collective(f"{family}.ag{k}", "all_gather", family,
+                                params * plan.dtype_bytes, opt, "param_sync")
+        return self.ops
 
 
 def _param_gather_ahead(ops: list[Op], buckets: list, plan: StagePlan,

@@ -1,4 +1,5 @@
-"""Which communicator families can never share links with other traffic.
+"""Private families: communicator families whose collectives can never share
+links with other traffic (decided from the trace and the topology).
 
 A family qualifies when every member list lies inside one host (so its flows
 use only the GPU<->NVSwitch links of its own members), no other family or
@@ -21,7 +22,7 @@ def _has_intra_host_pair(lists, trace: Trace, topo: TopologyView) -> bool:
     return False
 
 
-def isolated_families(trace: Trace, topo: TopologyView) -> set[str]:
+def private_families(trace: Trace, topo: TopologyView) -> set[str]:
     used: dict[str, set[str]] = {}          # family -> streams its collectives use
     p2p_families: set[str] = set()
     abs_pairs = []

@@ -1,4 +1,4 @@
-"""Exact duration of flows that share their links with no other traffic.
+"""Flows alone on their links: exact duration when no other traffic shares them.
 
 When a set of flows can never meet other traffic, its max-min evolution
 depends on nothing else, so it can be computed once, outside the event loop,
@@ -11,7 +11,7 @@ import numpy as np
 from sim.network.maxmin import max_min_rates
 
 
-def isolated_duration_s(capacity: np.ndarray, ptr: np.ndarray, flat: np.ndarray,
+def alone_duration_s(capacity: np.ndarray, ptr: np.ndarray, flat: np.ndarray,
                         sizes: np.ndarray, counts: np.ndarray,
                         share: np.ndarray | None = None) -> float:
     """Time until the last flow delivers, re-solving max-min as flows finish."""
