@@ -1,0 +1,80 @@
+"""The engine's fast paths change nothing but speed.
+
+* Transfers alone on their links are timed from their own max-min evolution
+  (``alone_fast_path``); the reference path sends every transfer through the
+  shared solve. Both must give the same spans on jobs with and without
+  contention, folded and unfolded.
+* Folded runs (one representative per rank class) must equal unfolded ones.
+"""
+import numpy as np
+import pytest
+
+import topologies
+from sim.compute import compute_model
+from sim.scenario.load import validate
+from sim.scenario.workload import generate_trace
+from sim.simulate import simulate_trace
+from workloads.trace import load as load_trace
+
+TINY = {"layers": 8, "hidden": 512, "heads": 8, "ffn_hidden": 2048, "vocab": 8192,
+        "seq_len": 512}
+TINY_MOE = dict(TINY, moe={"experts": 8, "top_k": 2, "expert_ffn_hidden": 1024})
+
+JOBS = [
+    ("tp2-pp2-dp4", TINY, 16, {"tp": 2, "pp": 2}, 32),
+    ("tp8-pp4-dp2-interleaved", TINY, 64, {"tp": 8, "pp": 4, "vpp": 2,
+                                           "schedule": "interleaved"}, 16),
+    ("tp2-cp2-pp2-dp2-sp", TINY, 16, {"tp": 2, "cp": 2, "pp": 2, "sequence_parallel": True}, 8),
+    ("ep4-dp8-moe", TINY_MOE, 8, {"ep": 4}, 16),
+    ("pp8-tp1-dp2", TINY, 16, {"pp": 8}, 16),
+]
+
+
+def _setup(model, gpus, par, batch):
+    scn = validate({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
+                    "parallelism": par, "training": {"global_batch": batch, "micro_batch": 1}},
+                   "test")
+    trace = generate_trace(scn)
+    graph = topologies.build_cluster("a100-80gb", gpus, gpus_per_node=min(8, gpus))
+    spec = topologies.gpu_spec("a100-80gb")
+    return trace, graph, compute_model("a100-80gb", spec.peak_dense_flops,
+                                       spec.hbm_bw_bytes_per_s)
+
+
+def _spans(step):
+    return sorted((s.cls, s.stream, s.op, s.start, s.end, s.sync) for s in step.spans)
+
+
+@pytest.mark.parametrize("name,model,gpus,par,batch", JOBS, ids=[j[0] for j in JOBS])
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+def test_alone_fast_path_gives_the_same_spans(name, model, gpus, par, batch, fold):
+    trace, graph, compute = _setup(model, gpus, par, batch)
+    fast = simulate_trace(trace, graph, compute, fold=fold)
+    ref = simulate_trace(trace, graph, compute, fold=fold, alone_fast_path=False)
+    assert fast.network.alone > 0                  # the fast path was taken
+    assert ref.network.alone == 0
+    assert fast.network.solves < ref.network.solves
+    assert fast.network.flows == ref.network.flows
+    assert fast.makespan_s == ref.makespan_s
+    a, b = _spans(fast), _spans(ref)
+    assert [x[:3] for x in a] == [x[:3] for x in b]
+    np.testing.assert_allclose([x[3:] for x in a], [x[3:] for x in b], rtol=0, atol=1e-9)
+
+
+def test_alone_fast_path_on_a_replayed_trace():
+    trace = load_trace("workloads/examples/tp_dp_16gpu.json")
+    graph = topologies.build_cluster("a100-80gb", 16, gpus_per_node=8)
+    spec = topologies.gpu_spec("a100-80gb")
+    compute = compute_model("a100-80gb", spec.peak_dense_flops, spec.hbm_bw_bytes_per_s)
+    fast = simulate_trace(trace, graph, compute)
+    ref = simulate_trace(trace, graph, compute, alone_fast_path=False)
+    assert fast.makespan_s == ref.makespan_s
+
+
+@pytest.mark.parametrize("name,model,gpus,par,batch", JOBS, ids=[j[0] for j in JOBS])
+def test_folded_equals_unfolded_exactly(name, model, gpus, par, batch):
+    trace, graph, compute = _setup(model, gpus, par, batch)
+    folded = simulate_trace(trace, graph, compute, fold=True)
+    flat = simulate_trace(trace, graph, compute, fold=False)
+    assert len(folded.classes) < len(flat.classes) == gpus
+    assert folded.makespan_s == flat.makespan_s
