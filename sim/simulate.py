@@ -1,6 +1,7 @@
 """One-call simulation of a trace on a topology: the step-level engine's front door."""
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,6 +62,19 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     if speeds is not None and len(speeds) != trace.world_size:
         raise InputError("one speed per rank needed", field="speeds", value=len(speeds))
     t0 = time.perf_counter()
+    # the trace, the graph and the spans are long-lived and acyclic: keep the
+    # cyclic collector from re-scanning them on every generation-2 pass
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(trace, graph, compute, fold, speeds, router, alone_fast_path, t0)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _simulate(trace, graph, compute, fold, speeds, router, alone_fast_path,
+              t0: float) -> StepResult:
     env = simpy.Environment()
     classes = rank_classes(trace, speeds, fold=fold)
     net = FlowNetwork(env, router or Router(graph, routing), alone_fast_path=alone_fast_path)

@@ -20,6 +20,7 @@ small intra-node all-gather is not modelled).
 """
 from __future__ import annotations
 
+import gc
 from dataclasses import asdict
 from typing import Any
 
@@ -101,6 +102,19 @@ def generate(model: Any, layout: Layout, training: Training, *,
     :class:`~workloads.generate.costs.Costs`). ``placement_order``: rank
     numbering, first name innermost. Raises InputError for impossible layouts.
     """
+    # millions of ops, none of them garbage: the cyclic collector would only
+    # re-scan them again and again (about half the generation time)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _generate(model, layout, training, placement_order, costs)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _generate(model: Any, layout: Layout, training: Training, placement_order: str,
+              costs: Costs | None) -> Trace:
     order = parse_order(placement_order)
     if not isinstance(layout, Layout):
         raise InputError("expected a Layout", field="parallelism", value=layout)
