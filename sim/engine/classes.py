@@ -76,6 +76,10 @@ def rank_classes(trace: Trace, speeds: list[float] | None = None,
     while True:
         sig_ids: dict = {}
         new = []
+        # a collective family's multiset of partner colours is the same for
+        # every member of a group: one per group, not one per rank
+        multiset = {fam: [tuple(sorted(colour[m] for m in ms)) for ms in trace.groups[fam]]
+                    for fam in families if fam not in p2p}
         for r in range(n):
             parts = [colour[r]]
             for fam in families:
@@ -84,11 +88,11 @@ def rank_classes(trace: Trace, speeds: list[float] | None = None,
                     parts.append(None)
                     continue
                 i, pos = hit
-                ms = trace.groups[fam][i]
                 if fam in p2p:
+                    ms = trace.groups[fam][i]
                     parts.append(tuple(colour[m] for m in ms[pos:] + ms[:pos]))
                 else:
-                    parts.append(tuple(sorted(colour[m] for m in ms)))
+                    parts.append(multiset[fam][i])
             new.append(sig_ids.setdefault(tuple(parts), len(sig_ids)))
         colour = new
         if len(sig_ids) == n_colours:
