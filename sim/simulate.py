@@ -67,17 +67,18 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _simulate(trace, graph, compute, fold, speeds, router, alone_fast_path, t0)
+        return _simulate(trace, graph, compute, fold, speeds, router or Router(graph, routing),
+                         alone_fast_path, t0)
     finally:
         if enabled:
             gc.enable()
 
 
-def _simulate(trace, graph, compute, fold, speeds, router, alone_fast_path,
+def _simulate(trace, graph, compute, fold, speeds, router: Router, alone_fast_path,
               t0: float) -> StepResult:
     env = simpy.Environment()
     classes = rank_classes(trace, speeds, fold=fold)
-    net = FlowNetwork(env, router or Router(graph, routing), alone_fast_path=alone_fast_path)
+    net = FlowNetwork(env, router, alone_fast_path=alone_fast_path)
     ex = Executor(env, trace, classes, net, TopologyView(graph), compute)
     counter = _count_events(env)
     spans = ex.run()

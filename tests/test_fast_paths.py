@@ -11,8 +11,8 @@ import pytest
 
 import topologies
 from sim.compute import compute_model
-from sim.scenario.load import validate
-from sim.scenario.workload import generate_trace
+from sim.scenario.load import parse_scenario
+from sim.scenario.workload import generate_workload
 from sim.simulate import simulate_trace
 from workloads.trace import load as load_trace
 
@@ -31,10 +31,10 @@ JOBS = [
 
 
 def _setup(model, gpus, par, batch):
-    scn = validate({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
+    scn = parse_scenario({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
                     "parallelism": par, "training": {"global_batch": batch, "micro_batch": 1}},
                    "test")
-    trace = generate_trace(scn)
+    trace = generate_workload(scn)[0]
     graph = topologies.build_cluster("a100-80gb", gpus, gpus_per_node=min(8, gpus))
     spec = topologies.gpu_spec("a100-80gb")
     return trace, graph, compute_model("a100-80gb", spec.peak_dense_flops,
