@@ -44,11 +44,11 @@ class Case:
 
 
 def bomb(levels: int = 9, width: int = 9) -> str:
-    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    """A "billion laughs" list (``width ** levels`` leaves when expanded) under ``_bomb``."""
+    items = ['&a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, levels):
-        refs = ",".join([f"*a{i - 1}"] * width)
-        lines.append(f"a{i}: &a{i} [{refs}]")
-    return "\n".join(lines)
+        items.append(f"&a{i} [{','.join([f'*a{i - 1}'] * width)}]")
+    return "_bomb: [" + ", ".join(items) + "]"
 
 
 def nested_yaml(depth: int) -> str:
