@@ -110,7 +110,7 @@ def cases() -> list[Case]:
     # -- NaN / infinities
     for key in ("model.hidden=.nan", "model.hidden=.inf", "training.tokens=.nan",
                 "cluster.gpus=.inf"):
-        c.append(Case("NaN/inf", f"--set {key}", ["run", "--set", key, *SMALL]))
+        c.append(Case("NaN/inf", f"--set {key}", ["run", *SMALL, "--set", key]))
     c += [Case("NaN/inf", "collective --bytes nan",
                ["collective", "--op", "all_reduce", "--bytes", "nan", "--gpus", "8"]),
           Case("NaN/inf", "collective --bytes inf",
@@ -137,7 +137,7 @@ def cases() -> list[Case]:
                ["collective", "--op", "all_reduce", "--bytes", "1e30", "--gpus", "8"])]
     for key in ("cluster.gpus=1048576", "run.replicas=1000000000", "training.global_batch=1000000000",
                 "model.layers=1000000", "run.days=1000000"):
-        c.append(Case("huge sizes", f"--set {key}", ["run", "--set", key, *SMALL[:-1]]))
+        c.append(Case("huge sizes", f"--set {key}", ["run", *SMALL, "--set", key]))
     # -- output paths
     ro = "/proc/clustersim"
     c += [Case("output paths", "--out under /proc (read-only)", ["run", *SMALL, "--out", ro]),
