@@ -4,7 +4,7 @@
   (``alone_fast_path``); the reference path sends every transfer through the
   shared solve. Both must give the same spans on jobs with and without
   contention, folded and unfolded.
-* Folded runs (one representative per rank class) must equal unfolded ones.
+(Folded against unfolded runs: ``test_folding.py``.)
 """
 import numpy as np
 import pytest
@@ -16,18 +16,10 @@ from sim.scenario.workload import generate_workload
 from sim.simulate import simulate_trace
 from workloads.trace import load as load_trace
 
-TINY = {"layers": 8, "hidden": 512, "heads": 8, "ffn_hidden": 2048, "vocab": 8192,
-        "seq_len": 512}
-TINY_MOE = dict(TINY, moe={"experts": 8, "top_k": 2, "expert_ffn_hidden": 1024})
+from test_folding import LAYOUTS, TINY
 
-JOBS = [
-    ("tp2-pp2-dp4", TINY, 16, {"tp": 2, "pp": 2}, 32),
-    ("tp8-pp4-dp2-interleaved", TINY, 64, {"tp": 8, "pp": 4, "vpp": 2,
-                                           "schedule": "interleaved"}, 16),
-    ("tp2-cp2-pp2-dp2-sp", TINY, 16, {"tp": 2, "cp": 2, "pp": 2, "sequence_parallel": True}, 8),
-    ("ep4-dp8-moe", TINY_MOE, 8, {"ep": 4}, 16),
-    ("pp8-tp1-dp2", TINY, 16, {"pp": 8}, 16),
-]
+# layouts with pipeline, context-parallel and expert traffic, plus a deep pipeline
+JOBS = [LAYOUTS[0], LAYOUTS[1], LAYOUTS[4], LAYOUTS[5], ("pp8-dp2", TINY, 16, {"pp": 8}, 16)]
 
 
 def _setup(model, gpus, par, batch):
@@ -69,12 +61,3 @@ def test_alone_fast_path_on_a_replayed_trace():
     fast = simulate_trace(trace, graph, compute)
     ref = simulate_trace(trace, graph, compute, alone_fast_path=False)
     assert fast.makespan_s == ref.makespan_s
-
-
-@pytest.mark.parametrize("name,model,gpus,par,batch", JOBS, ids=[j[0] for j in JOBS])
-def test_folded_equals_unfolded_exactly(name, model, gpus, par, batch):
-    trace, graph, compute = _setup(model, gpus, par, batch)
-    folded = simulate_trace(trace, graph, compute, fold=True)
-    flat = simulate_trace(trace, graph, compute, fold=False)
-    assert len(folded.classes) < len(flat.classes) == gpus
-    assert folded.makespan_s == flat.makespan_s
