@@ -138,3 +138,81 @@ def test_layout_search_memory_filter_matches_the_run_command(capsys):
                  "--set", "parallelism.zero=0", "--set", "parallelism.recompute=none",
                  "--set", "training.global_batch=64"]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def _validation_rows():
+    rows = []
+    for g, fit, m, p in (("A100", True, 2.0, 2.1), ("A100", False, 10.0, 9.0),
+                         ("H100 FP8", True, 1.0, 1.02), ("H100 FP8", False, 30.0, 33.0)):
+        rows.append({"name": f"{g} {m}", "suite": "s", "group": g, "fit": fit, "gpu": "x",
+                     "gpus": 8, "measured_s": m, "predicted_s": p, "error": 0.0})
+    rows.append({"name": "cannot", "suite": "s", "group": "A100", "fit": True,
+                 "measured_s": 5.0, "predicted_s": None, "error": None})
+    return rows
+
+
+def test_validation_parity_figure(tmp_path, checked, monkeypatch):
+    from sim.plots.figures import group_mape, parity_rows
+    vp = checked(_script("validation_parity.py"))
+    rows = parity_rows(_validation_rows())
+    assert [round(r["error"], 6) for r in rows] == [0.05, -0.1, 0.02, 0.1]   # cannot-run dropped
+    mape = group_mape(rows)
+    assert mape == pytest.approx({"A100": 0.075, "H100 FP8": 0.06})
+    saved = tmp_path / "v.json"
+    saved.write_text(__import__("json").dumps({"rows": _validation_rows()}))
+    assert vp.main(["--from", str(saved), "--out", str(tmp_path)]) == 0
+    assert checked.found == {"validation_parity": []}
+    assert all((tmp_path / f).stat().st_size > 0 for f in
+               ("validation_parity.png", "validation_parity.pdf", "validation_parity.csv"))
+    from experiments.plotting import read_rows
+    csv_rows = read_rows(tmp_path / "validation_parity.csv")
+    assert [r["error"] for r in csv_rows] == pytest.approx([0.05, -0.1, 0.02, 0.1])
+    fig = vp.parity_plot(rows, title="t")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "A100: MAPE 7.5% (n=2)" in legend and "held back" in legend and "±5%" in legend
+
+
+def test_step_timeline_figure(tmp_path, checked):
+    from sim.plots.figures import busy_by_stage, union_s
+    assert union_s([(0, 2), (1, 3), (5, 6)]) == 4.0
+    spans = [{"stage": "class 0", "kind": "compute", "start_s": 0.0, "end_s": 1.0},
+             {"stage": "class 0", "kind": "wait", "start_s": 1.0, "end_s": 1.5},
+             {"stage": "class 0", "kind": "communication", "start_s": 1.5, "end_s": 2.0},
+             {"stage": "class 0", "kind": "compute", "start_s": 1.8, "end_s": 3.0},
+             {"stage": "class 1", "kind": "wait", "start_s": 0.0, "end_s": 1.0},
+             {"stage": "class 1", "kind": "compute", "start_s": 1.0, "end_s": 3.0}]
+    busy = busy_by_stage(spans)
+    assert busy["class 0"] == pytest.approx({"compute": 2.2, "wait": 0.5, "communication": 0.5})
+    breakdown = [{"stage": "class 0", "compute_s": 2.2, "exposed_comm_s": 0.3, "bubble_s": 0.5},
+                 {"stage": "class 1", "compute_s": 2.0, "exposed_comm_s": 0.0, "bubble_s": 1.0}]
+    st = checked(_script("step_timeline.py"))
+    fig = st.step_timeline(spans, breakdown, title="t")
+    gantt = fig.axes[0]
+    drawn = {}
+    # drawn per stage in the order wait, compute, communication
+    for coll, kind in zip(gantt.collections, ["wait", "compute", "communication", "wait",
+                                              "compute"]):
+        for path in coll.get_paths():
+            xs = path.vertices[:, 0]
+            drawn.setdefault(kind, []).append(xs.max() - xs.min())
+    assert drawn["compute"] == pytest.approx([1.0, 1.2, 2.0])
+    assert drawn["wait"] == pytest.approx([0.5, 1.0]) and drawn["communication"] == [0.5]
+    assert text_overlaps(fig) == []
+    assert [t.get_text() for t in gantt.get_yticklabels()] == ["class 0", "class 1"]
+
+
+def test_step_timeline_script_simulates_a_small_step(tmp_path, checked):
+    st = checked(_script("step_timeline.py"))
+    assert st.main(["--set", "training.global_batch=8", "--out", str(tmp_path)]) == 0
+    assert checked.found == {"step_timeline": []}
+    from experiments.plotting import read_rows
+    from sim.plots.figures import busy_by_stage
+    spans = read_rows(tmp_path / "step_timeline_spans.csv")
+    parts = read_rows(tmp_path / "step_timeline_breakdown.csv")
+    assert len(parts) == 4                                   # one rank class per stage (PP4)
+    busy = busy_by_stage(spans)
+    for p in parts:            # the Gantt's compute spans cover exactly the stage's compute time
+        assert busy[p["stage"]]["compute"] == pytest.approx(p["compute_s"], rel=1e-6)
+        assert busy[p["stage"]]["communication"] == pytest.approx(p["comm_s"], rel=1e-6)
