@@ -158,3 +158,22 @@ def test_every_registered_algorithm_runs_what_it_claims():
     # an H100 pair of nodes on NDR has NVLS, SHARP and PXN; NVLS alone needs one
     # node, and ASTRA-sim's multi-dimensional algorithm an ASTRA-sim network
     assert ran == set(ALGORITHMS) - {"nvls", "astra"}
+
+
+def test_merged_instances_wait_for_the_slowest_instances_hops():
+    # concurrent instances of one collective run in lock step: each step of the
+    # merged phase pays the latency of the slowest instance's hops, as the
+    # instances would if simulated apart (pairs across the spine are slower)
+    from sim.collectives.layout import lay_out, merge_instances
+    from sim.collectives.pipeline import DEFAULT
+    from sim.network.routing import Router
+    g = topologies.build_cluster("a100-80gb", 256)
+    router, topo = Router(g), TopologyView(g)
+
+    def delay_s(instances):
+        phases = merge_instances("all_reduce", 2 ** 20, instances, "ring", topo)
+        return lay_out(router, topo, phases, PROTOCOLS["ll128"], DEFAULT)[0][3]
+
+    near, far = [0, 128], [64, 192]
+    assert delay_s([far]) > delay_s([near])
+    assert delay_s([near, far]) == delay_s([far, near]) == delay_s([far])

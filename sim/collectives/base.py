@@ -41,7 +41,9 @@ class Phase:
     ``hops``: GPU pairs whose mean path latency each step pays (empty: the
     slowest flow's path). ``depth``: store-and-forward stages of a chunk.
     ``setup_s``: a fixed cost of the phase's engine, paid once (NVLS sets up
-    multicast objects and switch reductions).
+    multicast objects and switch reductions). ``more_hops``: the ``hops`` of
+    further instances run in lock step with this one (a merged phase); each
+    step waits for the slowest instance's hops.
     """
 
     flows: tuple[Flow, ...]
@@ -49,6 +51,7 @@ class Phase:
     hops: tuple[tuple[int, int], ...] = ()
     depth: int = 1
     setup_s: float = 0.0
+    more_hops: tuple[tuple[tuple[int, int], ...], ...] = ()
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,6 +8,8 @@ and multiplied by the pipeline fill (:mod:`sim.collectives.pipeline`).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from sim.collectives import pipeline
@@ -22,28 +24,38 @@ def merge_instances(op: str, nbytes: float, instances: list[list[int]], algorith
     """Per phase index, the flows of every instance (concurrent groups run in lock step)."""
     algo = ALGORITHMS[algorithm]
     merged: list[Phase] = []
+    hops: list[list] = []       # per phase: the hops of every instance after the first
     for gpus in instances:
         for i, ph in enumerate(algo.phases(op, nbytes, gpus, topo)):
             if i == len(merged):
                 merged.append(ph)
+                hops.append([])
             else:
                 m = merged[i]
                 merged[i] = Phase(m.flows + ph.flows, max(m.steps, ph.steps), m.hops,
                                   max(m.depth, ph.depth), max(m.setup_s, ph.setup_s))
-    return merged
+                hops[i].append(ph.hops)
+    return [dataclasses.replace(m, more_hops=m.more_hops + tuple(h)) if h else m
+            for m, h in zip(merged, hops)]
 
 
 def phase_delay_s(router: Router, topo: TopologyView, phase: Phase, proto: Protocol,
                   flow_latency: np.ndarray) -> float:
-    """Latency of one wave of a phase: its steps at the mean latency of its hops."""
+    """Latency of one wave of a phase: its steps at the mean latency of its hops
+    (of the slowest instance's hops, for instances merged in lock step)."""
     if phase.steps == 0:
         return 0.0
     if phase.hops:
-        lat = router.routes(phase.hops).latency
-        over = [proto.step_overhead_s(topo.host_of(a) == topo.host_of(b)) for a, b in phase.hops]
-        return phase.steps * float(np.mean(lat + np.array(over)))
+        return max(phase.steps * _mean_hop_latency_s(router, topo, hops, proto)
+                   for hops in (phase.hops,) + phase.more_hops if hops)
     slowest = float(flow_latency.max()) if len(flow_latency) else 0.0
     return phase.steps * (slowest + proto.inter_step_s)
+
+
+def _mean_hop_latency_s(router: Router, topo: TopologyView, hops, proto: Protocol) -> float:
+    lat = router.routes(hops).latency
+    over = [proto.step_overhead_s(topo.host_of(a) == topo.host_of(b)) for a, b in hops]
+    return float(np.mean(lat + np.array(over)))
 
 
 def lay_out(router: Router, topo: TopologyView, phases: list[Phase], proto: Protocol,
