@@ -53,7 +53,11 @@ def load_rows(args) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    rows = parity_rows(load_rows(args))
+    raw = load_rows(args)
+    rows = parity_rows(raw)
+    for r in raw:
+        if r.get("predicted_s") is None:
+            print(f"left out (cannot run): {r['name']}: {r.get('cannot_run', '')}")
     out = Path(args.out)
     write_rows(rows, out / "validation_parity.csv", COLUMNS)
     gpus = sorted({r["gpu"] for r in rows if r.get("gpu")})
