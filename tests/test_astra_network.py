@@ -44,3 +44,30 @@ def test_bad_yaml_names_the_file_and_field(tmp_path):
     p.write_text("topology: [Switch]\nnpus_count: [0]\nbandwidth: [25.0]\nlatency: [700]\n")
     with pytest.raises(TopologyError, match=r"n\.yml: npus_count\[0\] = 0"):
         load_astra_network(p)
+
+
+BOMB = "".join(f"{k}: &{k} [" + ",".join([f"*{p}" if p else '"x"'] * 10) + "]\n"
+               for p, k in zip([None, "a", "b", "c", "d", "e", "f", "g"], "abcdefgh"))
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("topology: [Switch]\nnpus_count: [8]\nnpus_count: [4]\nbandwidth: [50]\nlatency: [500]\n",
+     "duplicate key 'npus_count' (line 3"),
+    ("x: " + "[" * 100 + "]" * 100 + "\n", "nested more than 64 levels"),
+    (BOMB + "topology: [Switch]\nnpus_count: [8]\nbandwidth: [50]\nlatency: [500]\n",
+     "aliases expand to more than"),
+])
+def test_network_yaml_is_read_strictly(tmp_path, text, needle):
+    f = tmp_path / "net.yml"
+    f.write_text(text)
+    with pytest.raises(TopologyError) as e:
+        load_astra_network(f)
+    assert needle in str(e.value) and "net.yml" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_topology_file_with_a_repeated_key_is_refused(tmp_path):
+    f = tmp_path / "topo.yaml"
+    f.write_text("name: a\nname: b\nnodes: []\nlinks: []\n")
+    with pytest.raises(TopologyError, match="duplicate key 'name'"):
+        topologies.from_yaml(f)

@@ -252,6 +252,12 @@ def test_missing_rank_file(good):
                    "w.2.et", "missing rank file")
 
 
+def test_more_rank_files_than_network_npus(good):
+    (good / "w.4.et").write_bytes((good / "w.3.et").read_bytes())
+    one_line_error(cli("run", "--chakra", str(good / "w"), "--network", _net4(good)),
+                   "w.4.et", "beyond the network's 4 NPUs")
+
+
 def test_group_naming_an_absent_rank(good):
     g = good / "groups.json"
     g.write_text(json.dumps({"0": [0, 1, 2, 3, 9]}))

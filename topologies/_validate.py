@@ -82,10 +82,57 @@ def read_text(path, file: str) -> str:
                             file=file) from None
 
 
+#: nesting of mappings and lists a topology file may have
+MAX_YAML_DEPTH = 64
+#: scalars, lists and mappings a topology file may stand for once aliases are expanded
+MAX_YAML_NODES = 1_000_000
+
+
+class _TopologyLoader(yaml.SafeLoader):
+    """SafeLoader refusing repeated keys, deep nesting and alias expansion past a bound.
+
+    ``topologies`` imports nothing else of the project, so it keeps its own small
+    loader with the same rules as the scenario reader.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise ValueError(f"nested more than {MAX_YAML_DEPTH} levels deep")
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        children = node.value if isinstance(node, yaml.SequenceNode) else (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+        size = 1 + sum(self._sizes.get(id(c), 1) for c in children)
+        self._sizes[id(node)] = size
+        if size > MAX_YAML_NODES:
+            raise ValueError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values")
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else []:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                mark = key_node.start_mark
+                raise ValueError(f"duplicate key {key[:60]!r} (line {mark.line + 1}, "
+                                 f"column {mark.column + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(text: str, file: str) -> object:
-    """``yaml.safe_load`` with a one-line error naming the file, line and column."""
+    """YAML read strictly (no repeated keys, bounded nesting and aliases), with a
+    one-line error naming the file, line and column."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_TopologyLoader)   # noqa: S506 (a SafeLoader)
     except RecursionError:
         raise TopologyError("not valid YAML: nested too deeply", file=file) from None
     except ValueError as exc:

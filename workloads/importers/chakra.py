@@ -204,6 +204,10 @@ def rank_files(prefix: str, world_size: int | None = None) -> list[Path]:
     for f in files:
         if not f.is_file():
             raise InputError(f"missing rank file (world size {world_size})", file=str(f))
+    extra = Path(f"{prefix}.{world_size}.et")
+    if extra.is_file():
+        raise InputError(f"rank file beyond the network's {world_size} NPUs (npus_count); "
+                         "the trace has more ranks than the network", file=str(extra))
     return files
 
 
