@@ -96,8 +96,10 @@ def run_cli(src: Path, args: list[str], limit_s: float) -> dict:
     if "step_time_s" in data:
         row["step_time_s"] = data["step_time_s"]
     if "mape" in data:
-        row["step_time_s"] = sum(r["predicted_s"] for r in data["rows"])
-        row["status"] = f"ok (MAPE {data['mape']:.4f}; step_s = sum of predicted)"
+        ran = [r["predicted_s"] for r in data["rows"] if r.get("predicted_s") is not None]
+        row["step_time_s"] = sum(ran)
+        row["status"] = (f"ok (MAPE {data['mape']:.4f}; step_s = sum of predicted over "
+                         f"{len(ran)} of {len(data['rows'])} rows that run)")
     if "time_s" in data:
         row["step_time_s"] = data["time_s"]
     sim = data.get("sim", {})
