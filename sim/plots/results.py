@@ -59,6 +59,14 @@ def _groups(rows: list[dict], key: str | None) -> list:
     return sorted(vals, key=lambda v: (not _is_number(v), v if _is_number(v) else str(v)))
 
 
+def _hue_means(rows: list[dict], hue: str | None, hues: list, x: str, y: str):
+    """``(index, hue value, _mean_by(...))`` for each hue value that has rows."""
+    for i, hv in enumerate(hues):
+        part = [r for r in rows if hue is None or r.get(hue) == hv]
+        if part:
+            yield i, hv, _mean_by(part, x, y)
+
+
 def _mean_by(rows: list[dict], x: str, y: str) -> tuple[list, list[float], bool]:
     cells: dict = {}
     for r in rows:
@@ -87,11 +95,7 @@ def plot_results(rows: list[dict], x: str, y: str, *, hue: str | None = None,
     for ax, fv in zip(axes, facets):
         sub = [r for r in good if facet is None or r.get(facet) == fv]
         if numeric_x:
-            for i, hv in enumerate(hues):
-                part = [r for r in sub if hue is None or r.get(hue) == hv]
-                if not part:
-                    continue
-                xs, ys, avg = _mean_by(part, x, y)
+            for i, hv, (xs, ys, avg) in _hue_means(sub, hue, hues, x, y):
                 averaged |= avg
                 ax.plot(xs, [k * v for v in ys], marker="o", color=PALETTE[i % len(PALETTE)],
                         label=None if hue is None else str(hv))
@@ -99,11 +103,7 @@ def plot_results(rows: list[dict], x: str, y: str, *, hue: str | None = None,
         else:
             cats = [str(v) for v in _groups(good, x)]
             width = 0.8 / len(hues)
-            for i, hv in enumerate(hues):
-                part = [r for r in sub if hue is None or r.get(hue) == hv]
-                if not part:
-                    continue
-                xs, ys, avg = _mean_by(part, x, y)
+            for i, hv, (xs, ys, avg) in _hue_means(sub, hue, hues, x, y):
                 averaged |= avg
                 pos = [cats.index(str(v)) + (i - (len(hues) - 1) / 2) * width for v in xs]
                 ax.bar(pos, [k * v for v in ys], width=width * 0.95,
