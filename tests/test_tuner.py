@@ -58,3 +58,50 @@ def test_prediction_matches_the_simulation_on_an_idle_network():
         t, _, _ = simulate_collective(g, "all_reduce", 4 * 2**20, list(range(32)),
                                       c["algorithm"], c["protocol"])
         assert c["predicted_s"] == pytest.approx(t, rel=0.05), c
+
+
+def _run_merged(g, size, instances, request=None):
+    from sim.collectives.timing import _planner
+    env, planner = _planner(g, None)
+    env.process(planner.run("all_reduce", size, instances, request))
+    env.run()
+    return env.now, planner
+
+
+def test_concurrent_groups_of_different_shapes_get_one_choice_good_for_all():
+    # one group inside a host, one spread over three hosts, run in lock step:
+    # the first group alone would pick ring (small) or hierarchical / NVLS
+    # (large), which are slower for the merged pair or cannot run the other group
+    g = topologies.build_cluster("h100-sxm", 32)
+    one_host, three_hosts = list(range(8)), [8, 16, 24, 9, 17, 25, 10, 18]
+    topo = TopologyView(g)
+    common = ({(a.name, p) for a, p in pairs("all_reduce", one_host, topo)}
+              & {(a.name, p) for a, p in pairs("all_reduce", three_hosts, topo)})
+    for size in (1024.0, 2**20, 2**24):
+        t_auto, planner = _run_merged(g, size, [one_host, three_hosts])
+        first = planner.tuner.choose("all_reduce", size, one_host)
+        forced = {ap: _run_merged(g, size, [one_host, three_hosts], "/".join(ap))[0]
+                  for ap in common}
+        assert t_auto <= 1.05 * min(forced.values()), (size, sorted(forced.items(),
+                                                                    key=lambda kv: kv[1])[:3])
+        if first in forced:
+            assert t_auto < forced[first], (size, first)
+        else:
+            assert first[0] in ("hierarchical", "nvls"), first
+
+
+def test_groups_of_one_shape_take_the_first_groups_choice():
+    g = topologies.build_cluster("a100-80gb", 64)
+    rails = [[h * 8 + j for h in range(8)] for j in range(8)]     # one GPU per host each
+    topo = TopologyView(g)
+    assert len({topo.shape(r) for r in rails}) == 1
+    _, planner = _run_merged(g, 2**20, rails)
+    assert planner.choice("all_reduce", 2**20, rails) == planner.tuner.choose(
+        "all_reduce", 2**20, rails[0])
+
+
+def test_a_forced_algorithm_some_group_cannot_run_is_a_clear_error():
+    from workloads.errors import InputError
+    g = topologies.build_cluster("h100-sxm", 32)
+    with pytest.raises(InputError, match="hierarchical"):
+        _run_merged(g, 2**20, [list(range(8)), [8, 16, 24, 9, 17, 25, 10, 18]], "hierarchical")

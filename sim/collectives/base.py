@@ -107,6 +107,22 @@ class TopologyView:
                             for g, d in self.graph.nodes(data=True) if isinstance(g, int)}
         return self._gpu_at.get((host, local))
 
+    def shape(self, gpus: list[int]) -> tuple:
+        """The placement of ``gpus`` up to renaming hosts and rails (the GPUs of
+        a host are alike behind its NVSwitch): per member, its host and its
+        local index, each numbered by first appearance, and the hosts' leaf
+        groups (graph attribute ``nodes_per_leaf``) numbered the same way."""
+        hosts: dict[int, int] = {}
+        rails: dict[int, int] = {}
+        members = tuple((hosts.setdefault(self.host_of(g), len(hosts)),
+                         rails.setdefault(self.local_of(g), len(rails))) for g in gpus)
+        npl = self.graph.graph.get("nodes_per_leaf")
+        groups: dict[int, int] = {}
+        if npl:
+            for h in hosts:
+                groups.setdefault(h // npl, len(groups))
+        return members, tuple(groups[h // npl] for h in hosts) if npl else ()
+
     def by_host(self, gpus: list[int]) -> list[list[int]]:
         """Members grouped by host, hosts in order of first appearance."""
         groups: dict[int, list[int]] = {}

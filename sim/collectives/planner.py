@@ -4,8 +4,9 @@ A planned phase (:func:`sim.collectives.layout.lay_out`) waits its latency,
 then moves its bytes under max-min sharing with all other traffic.
 
 The algorithm and protocol come from the request or, by default, from the
-:class:`~sim.collectives.tuner.Tuner`, chosen on the first instance and used
-for all concurrent instances.
+:class:`~sim.collectives.tuner.Tuner`, chosen once for all concurrent
+instances (they run in lock step with one algorithm): per placement shape, and
+on the merged instances when shapes disagree.
 """
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ class CollectivePlanner:
     def choice(self, op: str, nbytes: float, instances: list[list[int]],
                request: str | None = None) -> tuple[str, str]:
         """(algorithm, protocol) the collective runs with."""
-        return self.tuner.choose(op, nbytes, instances[0], request)
+        if len(instances) == 1:
+            return self.tuner.choose(op, nbytes, instances[0], request)
+        return self.tuner.choose_merged(op, nbytes, instances, request)
 
     def plan(self, op: str, nbytes: float, instances: list[list[int]],
              algorithm: str | None = None, key=None):

@@ -17,7 +17,7 @@ import numpy as np
 
 from sim.collectives import pipeline
 from sim.collectives.base import TopologyView
-from sim.collectives.layout import lay_out
+from sim.collectives.layout import lay_out, merge_instances
 from sim.collectives.protocols import PROTOCOLS
 from sim.collectives.registry import pairs
 from sim.network.routing import Router
@@ -48,7 +48,11 @@ class Tuner:
     def predict(self, op: str, nbytes: float, gpus: list[int], algorithm, protocol: str
                 ) -> Candidate:
         """Predicted idle-network time of ``algorithm`` (object) with ``protocol`` (name)."""
-        phases = algorithm.phases(op, nbytes, gpus, self.topo)
+        return self.predict_phases(algorithm.phases(op, nbytes, gpus, self.topo),
+                                   algorithm.name, protocol)
+
+    def predict_phases(self, phases, algorithm: str, protocol: str) -> Candidate:
+        """Predicted idle-network time of ``phases`` run with ``protocol``."""
         cap = self.router.capacity
         lat = bw = 0.0
         for routes, sizes, _, delay, _ in lay_out(self.router, self.topo, phases,
@@ -58,7 +62,7 @@ class Tuner:
                 per_link = np.repeat(sizes, np.diff(routes.ptr)) * routes.share
                 load = np.bincount(routes.flat, weights=per_link, minlength=len(cap))
                 bw += float((load / cap).max())
-        return Candidate(algorithm.name, protocol, lat + bw, lat, bw)
+        return Candidate(algorithm, protocol, lat + bw, lat, bw)
 
     def candidates(self, op: str, nbytes: float, gpus: list[int],
                    request: str | None = None) -> list[Candidate]:
@@ -83,4 +87,33 @@ class Tuner:
         if hit is None:
             best = self.candidates(op, nbytes, gpus, request)[0]
             hit = self._choice[key] = (best.algorithm, best.protocol)
+        return hit
+
+    def choose_merged(self, op: str, nbytes: float, instances: list[list[int]],
+                      request: str | None = None) -> tuple[str, str]:
+        """(algorithm, protocol) for concurrent ``instances`` run in lock step.
+
+        Instances of one placement shape (:meth:`TopologyView.shape`) have the
+        same best candidate, so with one shape the first instance decides. With
+        several, every shape picks its fastest candidate among those all
+        shapes can run, each pick is predicted on all instances merged
+        (:func:`sim.collectives.layout.merge_instances`) and the fastest wins.
+        """
+        firsts: dict = {}
+        for gpus in instances:
+            firsts.setdefault(self.topo.shape(gpus), gpus)
+        if len(firsts) == 1:
+            return self.choose(op, nbytes, instances[0], request)
+        key = (op, nbytes, tuple(map(tuple, instances)), request)
+        hit = self._choice.get(key)
+        if hit is None:
+            ranked = [self.candidates(op, nbytes, g, request) for g in firsts.values()]
+            common = set.intersection(*({(c.algorithm, c.protocol) for c in r} for r in ranked))
+            if not common:
+                raise InputError(f"no algorithm can run {op} on every concurrent group "
+                                 "(their placements differ)", field="algorithm", value=request)
+            picks = sorted({next((c.algorithm, c.protocol) for c in r
+                                 if (c.algorithm, c.protocol) in common) for r in ranked})
+            hit = self._choice[key] = min(picks, key=lambda ap: self.predict_phases(
+                merge_instances(op, nbytes, instances, ap[0], self.topo), *ap).time_s)
         return hit

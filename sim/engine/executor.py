@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import simpy
 
 from sim.collectives import TopologyView
+from sim.collectives.p2p import PointToPoint
 from sim.collectives.planner import CollectivePlanner
 from sim.compute import ComputeModel
 from sim.engine.classes import RankClass
@@ -62,6 +63,7 @@ class Executor:
         self.compute = compute
         self.spans: list[Span] = []
         self._planner = CollectivePlanner(network, topo)
+        self._p2p_sends = PointToPoint(network, topo)
 
     # -- setup ---------------------------------------------------------------
     def run(self) -> list[Span]:
@@ -275,7 +277,7 @@ class Executor:
             pairs = self._pairs[key] = tuple(
                 (self.trace.gpu_of(r), self.trace.gpu_of(op.peer.resolve(r, self.trace)))
                 for r in c.ranks)
-        yield self.net.transfer(pairs, op.bytes)
+        yield self._p2p_sends.send(pairs, op.bytes)
         for ev in events:
             ev.succeed(start)
 

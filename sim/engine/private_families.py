@@ -3,7 +3,8 @@ links with other traffic (decided from the trace and the topology).
 
 A family qualifies when every member list lies inside one host (so its flows
 use only the GPU<->NVSwitch links of its own members), no other family or
-point-to-point relation in the trace pairs two GPUs of one host, and every
+point-to-point relation in the trace pairs two GPUs of one host (nor, where
+PXN relays sends across rails over NVLink, spans several hosts and rails), and every
 program issues the family's collectives on a single stream (so two of them
 never overlap on the same GPUs). Its collectives can then be timed once, in
 isolation, exactly.
@@ -15,9 +16,15 @@ from workloads.trace import Trace
 
 
 def _has_intra_host_pair(lists, trace: Trace, topo: TopologyView) -> bool:
+    """Whether traffic inside some member list can load GPU links of a host:
+    two members on one host, or (with PXN) members on several hosts and rails,
+    whose sends NVLink relays to the destination's rail."""
     for members in lists:
-        hosts = [topo.host_of(trace.gpu_of(r)) for r in members]
-        if len(set(hosts)) < len(hosts):
+        gpus = [trace.gpu_of(r) for r in members]
+        hosts = {topo.host_of(g) for g in gpus}
+        if len(hosts) < len(gpus):
+            return True
+        if topo.pxn and len(hosts) > 1 and len({topo.local_of(g) for g in gpus}) > 1:
             return True
     return False
 

@@ -1,0 +1,88 @@
+"""Point-to-point sends (pipeline-parallel activations), through PXN across rails.
+
+On a rail-optimized fabric GPU i of a host reaches the fabric through NIC i,
+which sits on rail i. A send from GPU i of host A to GPU j of host B on
+another rail (j != i) would cross the spine: rail-i leaf, spine, rail-j leaf.
+With PXN ("PCI x NVLink", NCCL 2.12+, on by default where the GPUs of a host
+share NVLink; ``NCCL_PXN_DISABLE=1`` turns it off) the message first crosses
+NVLink to GPU j of host A, whose NIC sends it on rail j: the inter-host leg
+stays on one rail and never touches the spine.
+
+A relayed send is two concurrent flows of the whole message (NCCL streams it
+through the relay in chunks, so both legs carry it at once) that start after
+the sum of both legs' path latencies; the send ends when both have delivered.
+Sends inside a host, on the same rail, or on topologies without ``pxn`` go
+straight. The topology's ``pxn`` capability (node preset, or graph attribute
+``pxn``) switches it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sim.collectives.base import TopologyView
+
+
+def pxn_proxy(src: int, dst: int, topo: TopologyView) -> int | None:
+    """The GPU that relays a send from ``src`` to ``dst`` by PXN, or None (direct)."""
+    if not topo.pxn:
+        return None
+    host = topo.host_of(src)
+    if host == topo.host_of(dst):
+        return None
+    rail = topo.local_of(dst)
+    if rail == topo.local_of(src):
+        return None
+    proxy = topo.gpu_at(host, rail)
+    return None if proxy in (None, src) else proxy
+
+
+def legs(pairs, topo: TopologyView) -> tuple[tuple[tuple[int, int], ...], list[list[int]]]:
+    """The flows of sends ``pairs``: (src, dst) per flow, and per send the
+    indices of its flows (one direct, two through a PXN proxy)."""
+    flows: list[tuple[int, int]] = []
+    of_send: list[list[int]] = []
+    for a, b in pairs:
+        proxy = pxn_proxy(a, b, topo)
+        hops = [(a, b)] if proxy is None else [(a, proxy), (proxy, b)]
+        of_send.append(list(range(len(flows), len(flows) + len(hops))))
+        flows.extend(hops)
+    return tuple(flows), of_send
+
+
+class PointToPoint:
+    """Sends on one network, with PXN where the topology has it (plans cached)."""
+
+    def __init__(self, net, topo: TopologyView):
+        self.net = net
+        self.topo = topo
+        self._plans: dict = {}
+
+    def plan(self, pairs):
+        """(routes, per-flow delay_s) of sends ``pairs``."""
+        pairs = tuple(pairs)
+        hit = self._plans.get(pairs)
+        if hit is None:
+            flows, of_send = legs(pairs, self.topo)
+            routes = self.net.router.routes(flows)
+            delay = np.empty(len(flows))
+            for idx in of_send:
+                delay[idx] = routes.latency[idx].sum()
+            hit = self._plans[pairs] = (routes, delay)
+        return hit
+
+    def send(self, pairs, nbytes: float):
+        """Event that fires when every send of ``pairs`` (``nbytes`` each) has arrived."""
+        routes, delay = self.plan(pairs)
+        if not routes.latency.size:
+            return self.net.env.timeout(0)
+        sizes = np.full(len(routes), float(nbytes))
+        counts = np.ones(len(routes))
+        values = np.unique(delay)
+        if len(values) == 1:
+            return self.net.send_batch(routes, sizes, counts, float(values[0]))
+        events = []
+        for value in values:
+            sel = np.flatnonzero(delay == value)
+            events.append(self.net.send_batch(routes.subset(sel), sizes[sel], counts[sel],
+                                              float(value)))
+        return self.net.env.all_of(events)
