@@ -213,3 +213,26 @@ def test_causal_flash_attention_skips_blocks_above_the_diagonal():
     unfused = next(i for i in layer_forward(s, Shape(b_, seq, flash_attention=False))
                    if i.name == "attn")
     assert unfused.flops == 4 * b_ * seq * seq * s.hidden
+
+
+def test_token_dispatcher_moves_each_routed_copy():
+    # Megatron-Core's all-to-all dispatcher: permute (gather into expert order),
+    # sort_chunks / unsort_chunks around the exchange when a rank holds more
+    # than one expert, unpermute (expert_sum) after the combine
+    s = get_model("mixtral-8x7b")
+    T, h, k, d = 4096, s.hidden, s.moe.top_k, 2
+    one = {i.name: i for i in layer_forward(s, Shape(1, T))}
+    four = {i.name: i for i in layer_forward(s, Shape(1, T, ep=4))}
+    eight = {i.name: i for i in layer_forward(s, Shape(1, T, ep=8))}
+    for items in (one, four, eight):
+        assert items["permute"].bytes == 2 * T * k * h * d
+    assert "sort_chunks" not in one               # no exchange
+    assert "sort_chunks" not in eight             # one expert per rank: already in order
+    for name in ("sort_chunks", "unsort_chunks"):
+        assert four[name].bytes == 2 * T * k * h * d
+    order = list(four)
+    assert order.index("permute") < order.index("ep_dispatch") < order.index("sort_chunks") \
+        < order.index("expert_fc1") < order.index("unsort_chunks") < order.index("ep_combine")
+    b, _ = layer_backward(s, Shape(1, T, ep=4))
+    perm_b = next(i for i in b if i.name == "permute_b")
+    assert perm_b.bytes == (T * k * h + T * h) * d   # scatter-add back into the tokens

@@ -41,7 +41,16 @@ Per-rank figures for ONE micro-batch of ``b`` sequences, ``s`` tokens each:
   on ``T top_k`` routed token copies (times ``imbalance`` when ``ep > 1``: the
   busiest rank sets the pace) reading every local expert's weights, an
   all-to-all combine of the same size, the weighted sum of the ``top_k``
-  outputs, and the shared experts as a dense MLP. Experts are split by
+  outputs, and the shared experts as a dense MLP. The token dispatcher's
+  data movement is memory-bound work of its own (Megatron-Core
+  ``MoEAlltoAllTokenDispatcher`` with ``moe_utils.permute`` /
+  ``sort_chunks_by_idxs`` / ``unpermute``): before the dispatch the tokens
+  are gathered into expert order, one copy per routed expert (``permute``;
+  backward a scatter-add); with more than one local expert and ``ep > 1``
+  the received chunks arrive ordered by source rank and are re-ordered by
+  local expert (``sort_chunks``), and put back in source order before the
+  combine (``unsort_chunks``); the combine's weighted sum is ``expert_sum``
+  (Megatron's ``unpermute``). Experts are split by
   ``tp`` like a dense MLP (expert tensor parallelism = tp) and the block's
   TP communication is the dense MLP's — unless ``Shape.etp`` is set: MoE
   parallel folding, see :func:`_folded_moe`.
@@ -106,6 +115,22 @@ def _regather(shape: Shape, tag: str, nbytes: float, gemm: str) -> list[Item]:
     if shape.tp == 1 or not shape.sequence_parallel:
         return []
     return [CommItem(f"sp_ag{tag}_w", "all_gather", "tp", nbytes, gemm + "_dgrad")]
+
+
+def _permute(ops: OpList, tokens: float, copies: float, h: float) -> None:
+    """Gather ``tokens`` rows into ``copies`` rows in expert order (forward
+    reads and writes ``copies h`` elements; backward scatter-adds them back
+    into ``tokens h``)."""
+    ops.elementwise("permute", copies * h, copies * h, 0.0, bwd_elems=copies * h + tokens * h)
+
+
+def _sort_chunks(ops: OpList, shape: Shape, name: str, rows: float, h: float,
+                 local_experts: float) -> None:
+    """Re-order ``rows`` received rows between source-rank and local-expert
+    order (forward and backward each read and write them once); only needed
+    when the ``ep`` group exchanges tokens for more than one local expert."""
+    if shape.ep > 1 and local_experts > 1:
+        ops.elementwise(name, rows * h, rows * h, 0.0, bwd_elems=2 * rows * h)
 
 
 def _activation(ops: OpList, spec: ModelSpec, name: str, rows: float, width: float) -> None:
@@ -201,11 +226,15 @@ def _feed_forward(ops: OpList, spec: ModelSpec, shape: Shape, moe_layer: bool) -
                  lowp=False)
         imbalance = m.load if shape.ep > 1 else 1.0
         a2a_bytes = T * m.top_k * h * d * imbalance
+        local = m.experts / shape.ep
+        _permute(ops, T, T * m.top_k, h)
         if shape.ep > 1:
             ops.comm("ep_dispatch", "all_to_all", "ep", a2a_bytes,
                      b=[CommItem("ep_dispatch_b", "all_to_all", "ep", a2a_bytes)])
+        _sort_chunks(ops, shape, "sort_chunks", T * m.top_k * imbalance, h, local)
         _mlp(ops, spec, shape, T, m.expert_ffn_hidden, "expert_", [],
-             rows_factor=m.top_k * imbalance, weight_copies=m.experts / shape.ep)
+             rows_factor=m.top_k * imbalance, weight_copies=local)
+        _sort_chunks(ops, shape, "unsort_chunks", T * m.top_k * imbalance, h, local)
         if shape.ep > 1:
             ops.comm("ep_combine", "all_to_all", "ep", a2a_bytes,
                      b=[CommItem("ep_combine_b", "all_to_all", "ep", a2a_bytes)])
@@ -238,12 +267,16 @@ def _folded_moe(ops: OpList, spec: ModelSpec, shape: Shape, rows: float) -> None
         ops.comm("etp_ag", "all_gather", "etp", gathered * h * d,
                  b=[CommItem("etp_ag_b", "reduce_scatter", "etp", gathered * h * d)])
     a2a_bytes = gathered * m.top_k * h * d * imbalance
+    local = m.experts / shape.ep
+    _permute(ops, gathered, gathered * m.top_k, h)
     if shape.ep > 1:
         ops.comm("ep_dispatch", "all_to_all", "ep", a2a_bytes,
                  b=[CommItem("ep_dispatch_b", "all_to_all", "ep", a2a_bytes)])
+    _sort_chunks(ops, shape, "sort_chunks", gathered * m.top_k * imbalance, h, local)
     expert_shape = dataclasses.replace(shape, tp=etp)
     _mlp(ops, spec, expert_shape, gathered, m.expert_ffn_hidden, "expert_", [],
-         rows_factor=m.top_k * imbalance, weight_copies=m.experts / shape.ep)
+         rows_factor=m.top_k * imbalance, weight_copies=local)
+    _sort_chunks(ops, shape, "unsort_chunks", gathered * m.top_k * imbalance, h, local)
     if shape.ep > 1:
         ops.comm("ep_combine", "all_to_all", "ep", a2a_bytes,
                  b=[CommItem("ep_combine_b", "all_to_all", "ep", a2a_bytes)])
