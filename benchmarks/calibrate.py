@@ -11,6 +11,12 @@ attention FLOP efficiency and the memory-bound efficiency — printing the
 MAPE of each candidate and the best set at the end, with the held-back rows'
 errors under it. The chosen values go into ``sim/data/compute.yaml`` by hand:
 one set per GPU type and precision, never per case.
+
+With ``--software RELEASE`` it fits the one factor of an earlier software
+release instead (``software.RELEASE.flop_scale`` in compute.yaml: the
+fraction of the latest release's GEMM and attention efficiencies that
+release reaches), on the fitted rows run with ``cluster.software: RELEASE``,
+holding the latest release's efficiencies fixed.
 """
 from __future__ import annotations
 
@@ -28,10 +34,11 @@ GEMM_CATEGORY = {"bf16": "gemm", "fp16": "gemm", "fp8": "gemm_fp8", "mxfp8": "ge
                  "nvfp4": "gemm_nvfp4"}
 
 
-def prepare(gpu: str, fit: bool) -> list:
+def prepare(gpu: str, fit: bool, software: str | None = None) -> list:
     out = []
     for case in cases():
-        if case.scenario["cluster"].get("gpu") != gpu or case.fit != fit:
+        cl = case.scenario["cluster"]
+        if cl.get("gpu") != gpu or case.fit != fit or cl.get("software") != software:
             continue
         try:
             scn = parse_scenario(dict(case.scenario), case.name)
@@ -47,7 +54,11 @@ def model_with(gpu: str, precision: str, point: dict):
     base = compute_model_for(gpu, precision)
     eff = dict(base.efficiency)
     for cat, flop in point.items():
-        if cat == "mem":
+        if cat == "flop_scale":
+            for c, e in base.efficiency.items():
+                if c.startswith("gemm") or c == "attention":
+                    eff[c] = Efficiency(e.flop * flop, e.mem)
+        elif cat == "mem":
             for c in ("default", "elementwise", "norm"):
                 eff[c] = Efficiency(eff[c].flop, flop)
         elif cat.startswith("gemm") and cat != GEMM_CATEGORY[precision]:
@@ -71,18 +82,24 @@ def main(argv=None):
                     help="comma-separated steps tried per parameter (halved each round)")
     ap.add_argument("--only", default="", help="comma-separated parameters to vary "
                     "(gemm, gemm_fp8, ..., attention, mem; default: all)")
+    ap.add_argument("--software", default=None,
+                    help="fit the flop_scale of this earlier software release instead")
     args = ap.parse_args(argv)
-    fitted = prepare(args.gpu, True)
+    fitted = prepare(args.gpu, True, args.software)
     if not fitted:
-        raise SystemExit(f"no validation rows marked fit: true for {args.gpu}")
+        raise SystemExit(f"no validation rows marked fit: true for {args.gpu}"
+                         + (f" with cluster.software {args.software}" if args.software else ""))
     precisions = sorted({p for _, p, _, _ in fitted})
     point = {}
-    for p in precisions:
-        cat = GEMM_CATEGORY[p]
-        point[cat] = compute_model_for(args.gpu, p).eff(cat).flop
-    base = compute_model_for(args.gpu, precisions[0])
-    point["attention"] = base.eff("attention").flop
-    point["mem"] = base.eff("elementwise").mem
+    if args.software:
+        point["flop_scale"] = 1.0
+    else:
+        for p in precisions:
+            cat = GEMM_CATEGORY[p]
+            point[cat] = compute_model_for(args.gpu, p).eff(cat).flop
+        base = compute_model_for(args.gpu, precisions[0])
+        point["attention"] = base.eff("attention").flop
+        point["mem"] = base.eff("elementwise").mem
 
     def evaluate(pt):
         errs = errors(fitted, args.gpu, pt)
@@ -104,7 +121,7 @@ def main(argv=None):
                     best, point = m, trial
     print(f"best: MAPE {best * 100:.2f}% over {len(fitted)} fitted rows with {point}")
     print("fitted:", ", ".join(c.name for c, _, _, _ in fitted))
-    held = prepare(args.gpu, False)
+    held = prepare(args.gpu, False, args.software)
     if held:
         errs = errors(held, args.gpu, point)
         print(f"held back: MAPE {sum(map(abs, errs)) / len(errs) * 100:.2f}% over {len(held)}:",

@@ -15,6 +15,14 @@ the efficiency of that category if the table has one, else the ``gemm``
 efficiency. Every other category runs at the bf16/fp16 peak. A precision
 the GPU lacks is an input error naming the GPU and ``training.dtype``.
 
+Software release: kernels improve from one release of the training stack
+to the next (cuBLAS, cuDNN attention, Transformer Engine), most on a new
+GPU generation. ``compute.yaml`` holds the efficiencies of the latest
+calibrated release per GPU type; an earlier release the GPU type has
+measurements for is listed under ``software.<release>`` with the factor
+its GEMM and attention kernels reach of those (``flop_scale``), and a
+scenario selects it with ``cluster.software``.
+
 GEMM shape (``Op.dims`` = output rows ``m``, output columns ``n``,
 reduction ``k`` [, ``groups`` of equal GEMMs in one grouped kernel]):
 ``shape_eff = tile_wave * k / (k + k_half)``:
@@ -149,24 +157,46 @@ def check_precision(gpu: str, precision: str, peaks: dict[str, float]) -> None:
                          f"supports {have})", field="training.dtype", value=precision)
 
 
+def _entry(gpu: str) -> dict:
+    table = _efficiency_table()
+    return table["gpus"].get(gpu) or table["gpus"]["default"]
+
+
+def software_releases(gpu: str) -> list[str]:
+    """The earlier software releases calibrated for GPU type ``gpu``."""
+    return sorted(_entry(gpu).get("software") or {})
+
+
+def check_software(gpu: str, software: str | None) -> None:
+    """InputError (exit 2) unless ``software`` is None or a release of ``gpu``."""
+    if software is None or software in software_releases(gpu):
+        return
+    known = ", ".join(software_releases(gpu)) or "none besides the latest"
+    raise InputError(f"no efficiencies of this software release for {gpu} (known: {known})",
+                     field="cluster.software", value=software)
+
+
 def compute_model(gpu: str, peak_flops: float, hbm_bw_bytes_per_s: float, *,
                   peaks_by_precision: dict[str, float] | None = None,
                   sms: int | None = None, gemm_tile=None,
-                  precision: str = "bf16") -> ComputeModel:
+                  precision: str = "bf16", software: str | None = None) -> ComputeModel:
     """The calibrated roofline for GPU type ``gpu`` (efficiencies from data).
 
     ``peaks_by_precision``, ``sms`` and ``gemm_tile`` come from the GPU preset
     (see :func:`compute_model_for`); ``precision`` picks the efficiency set
     (``compute.yaml`` may hold one per precision) and is checked against the
-    GPU's tensor cores.
+    GPU's tensor cores; ``software`` an earlier release (``cluster.software``).
     """
     peaks = dict(peaks_by_precision or {})
     check_precision(gpu, precision, peaks)
-    table = _efficiency_table()
-    entry = table["gpus"].get(gpu) or table["gpus"]["default"]
+    check_software(gpu, software)
+    entry = _entry(gpu)
     cats = dict(entry["categories"])
     cats.update((entry.get("precisions") or {}).get(precision, {}))
-    effs = {cat: Efficiency(float(v["flop"]), float(v["mem"])) for cat, v in cats.items()}
+    scale = 1.0 if software is None else float(entry["software"][software]["flop_scale"])
+    effs = {cat: Efficiency(float(v["flop"]) * (scale if cat.startswith("gemm")
+                                                 or cat == "attention" else 1.0),
+                            float(v["mem"])) for cat, v in cats.items()}
     tiling = None
     if sms and gemm_tile:
         tiling = GemmTiling(int(sms), int(gemm_tile[0]), int(gemm_tile[1]),
@@ -176,7 +206,8 @@ def compute_model(gpu: str, peak_flops: float, hbm_bw_bytes_per_s: float, *,
                         gpu=gpu, peaks_by_precision=peaks, tiling=tiling)
 
 
-def compute_model_for(gpu: str, precision: str = "bf16") -> ComputeModel:
+def compute_model_for(gpu: str, precision: str = "bf16",
+                      software: str | None = None) -> ComputeModel:
     """The compute model of GPU preset ``gpu`` (``topologies/hardware/gpus.yaml``)."""
     import topologies
     spec = topologies.gpu_spec(gpu)
@@ -184,4 +215,4 @@ def compute_model_for(gpu: str, precision: str = "bf16") -> ComputeModel:
     return compute_model(gpu, spec.peak_dense_flops, spec.hbm_bw_bytes_per_s,
                          peaks_by_precision=extra.get("peak_flops_by_precision"),
                          sms=extra.get("sms"), gemm_tile=extra.get("gemm_tile"),
-                         precision=precision)
+                         precision=precision, software=software)

@@ -86,6 +86,18 @@ class ClusterConfig(Section):
                                                        "is that large")] | None = Field(
         None, description="default: the GPU's node preset (an NVLink domain may be larger)")
     fabric: FabricConfig = Field(FabricConfig(), description="fabric preset name or overrides")
+    software: str | None = Field(None, description="software release whose kernel "
+                                 "efficiencies apply, one listed for the GPU in "
+                                 "sim/data/compute.yaml (default: the latest calibrated)")
+
+    @model_validator(mode="after")
+    def _software(self):
+        from sim.compute import check_software
+        try:
+            check_software(self.gpu, self.software)
+        except InputError as e:
+            raise field_error("software", self.software, e.message) from None
+        return self
 
 
 @dataclass

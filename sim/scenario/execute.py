@@ -105,7 +105,8 @@ def _run(scn: Scenario, folder: Path, seed: int | None, progress: bool | None) -
     bar.update()
     bar.set_description("step")
     compute = compute_model_for(cluster.gpu.name,
-                                scn.training.dtype if scn.training is not None else "bf16")
+                                scn.training.dtype if scn.training is not None else "bf16",
+                                scn.cluster.software)
     straggler_seed = [seed, 1]      # a stream of its own, apart from the run-level one
     step = _simulate_step(scn, folder, trace, cluster, compute, straggler_seed)
     metrics = StepMetrics.of(trace, step, facts, cluster.gpu.peak_dense_flops)
