@@ -54,7 +54,8 @@ class Executor:
     """Replays ``trace`` for ``classes`` on ``network`` with ``compute``."""
 
     def __init__(self, env: simpy.Environment, trace: Trace, classes: list[RankClass],
-                 network: FlowNetwork, topo: TopologyView, compute: ComputeModel):
+                 network: FlowNetwork, topo: TopologyView, compute: ComputeModel,
+                 private_fast_path: bool = True):
         self.env = env
         self.trace = trace
         self.classes = classes
@@ -62,6 +63,7 @@ class Executor:
         self.topo = topo
         self.compute = compute
         self.spans: list[Span] = []
+        self.private_fast_path = private_fast_path
         self._planner = CollectivePlanner(network, topo)
         self._p2p_sends = PointToPoint(network, topo)
 
@@ -79,7 +81,8 @@ class Executor:
         self._rdv: dict[tuple, _Rendezvous] = {}
         self._classset_cache: dict[tuple[int, str], frozenset] = {}
         self._instances_cache: dict[tuple[str, frozenset], list[list[int]]] = {}
-        self._private = private_families(self.trace, self.topo)
+        self._private = (private_families(self.trace, self.topo) if self.private_fast_path
+                         else set())
         self._pairs: dict[tuple, tuple] = {}
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}

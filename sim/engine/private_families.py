@@ -4,15 +4,17 @@ links with other traffic (decided from the trace and the topology).
 A family qualifies when every member list lies inside one host (so its flows
 use only the GPU<->NVSwitch links of its own members), no other family or
 point-to-point relation in the trace pairs two GPUs of one host (nor, where
-PXN relays sends across rails over NVLink, spans several hosts and rails), and every
-program issues the family's collectives on a single stream (so two of them
-never overlap on the same GPUs). Its collectives can then be timed once, in
-isolation, exactly.
+PXN relays sends across rails over NVLink, spans several hosts and rails),
+and no two of its collectives can run at once on the same GPUs: every
+program issues them on a single stream, or on several streams (a gather
+overlapped with a GEMM) but each one waits, through stream order and
+dependencies, for the one before it (:func:`serialised`). Its collectives can then be timed once,
+in isolation, exactly.
 """
 from __future__ import annotations
 
 from sim.collectives.base import TopologyView
-from workloads.trace import Trace
+from workloads.trace import Op, Trace
 
 
 def _has_intra_host_pair(lists, trace: Trace, topo: TopologyView) -> bool:
@@ -27,6 +29,35 @@ def _has_intra_host_pair(lists, trace: Trace, topo: TopologyView) -> bool:
         if topo.pxn and len(hosts) > 1 and len({topo.local_of(g) for g in gpus}) > 1:
             return True
     return False
+
+
+def serialised(ops: list[Op], family: str) -> bool:
+    """True when each collective of ``family`` in ``ops`` (program order) can
+    start only after every earlier one has finished.
+
+    One pass: per op, how many of the family's collectives (a prefix in
+    program order) are certainly finished when it ends, from the op before it
+    on its stream and its dependencies; a collective must find all earlier
+    ones finished. A dependency on a later op counts as nothing (conservative).
+    """
+    after: dict[str, int] = {}
+    on_stream: dict[str, int] = {}
+    seen = 0
+    get = after.get
+    for op in ops:
+        v = on_stream.get(op.stream, 0)
+        for d in op.deps:
+            w = get(d, 0)
+            if w > v:
+                v = w
+        if op.group == family and op.is_collective:
+            if v != seen:
+                return False
+            seen += 1
+            v = seen
+        after[op.id] = v
+        on_stream[op.stream] = v
+    return True
 
 
 def private_families(trace: Trace, topo: TopologyView) -> set[str]:
@@ -48,10 +79,14 @@ def private_families(trace: Trace, topo: TopologyView) -> set[str]:
         intra.add("<absolute p2p>")
     out = set()
     for fam, streams in used.items():
-        one_stream = len({p for p, _ in streams}) == len(streams)
         single_host = all(len({topo.host_of(trace.gpu_of(r)) for r in ms}) == 1
                           for ms in trace.groups[fam])
         others_intra = intra - {fam}
-        if one_stream and single_host and not others_intra and fam not in p2p_families:
+        if not single_host or others_intra or fam in p2p_families:
+            continue
+        progs = {p for p, _ in streams}
+        if len(progs) == len(streams) or all(
+                serialised(prog.ops, fam) for prog in trace.programs
+                if id(prog) in progs and sum(p == id(prog) for p, _ in streams) > 1):
             out.add(fam)
     return out

@@ -1,0 +1,116 @@
+"""Private families: collectives timed once in closed form change nothing.
+
+A family is private when its traffic stays on links nothing else uses and no
+two of its collectives can run at once; then timing them in isolation
+(``private_fast_path``) must give exactly the spans of putting them on the
+network (the reference). Tensor-parallel groups under sequence parallelism
+issue collectives on two streams (the re-gather overlapped with a GEMM), so
+they qualify only through the serialisation proof.
+"""
+import numpy as np
+import pytest
+
+import topologies
+from sim.collectives import TopologyView
+from sim.compute import compute_model
+from sim.engine.private_families import private_families, serialised
+from sim.scenario.load import parse_scenario
+from sim.scenario.workload import generate_workload
+from sim.simulate import simulate_trace
+from workloads.trace import Op
+from tests.helpers import trace as make_trace
+
+from test_folding import TINY
+
+TINY12 = dict(TINY, layers=12)
+
+# (id, model, gpus, gpus per host, parallelism, global batch)
+JOBS = [
+    ("tp8-pp2-sp", TINY, 16, 8, {"tp": 8, "pp": 2, "sequence_parallel": True}, 8),
+    ("tp8-pp4-vpp3-sp", TINY12, 32, 8, {"tp": 8, "pp": 4, "vpp": 3, "schedule": "interleaved",
+                                         "sequence_parallel": True}, 8),
+    ("tp4-dp2-sp-zero1", TINY, 8, 4, {"tp": 4, "zero": 1, "sequence_parallel": True}, 8),
+    ("tp8-pp2-1f1b", TINY, 16, 8, {"tp": 8, "pp": 2}, 8),
+    ("tp2-pp2-dp2-sp", TINY, 8, 2, {"tp": 2, "pp": 2, "sequence_parallel": True}, 8),
+]
+
+
+def _setup(model, gpus, per_host, par, batch):
+    scn = parse_scenario({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
+                          "parallelism": par,
+                          "training": {"global_batch": batch, "micro_batch": 1}}, "test")
+    trace = generate_workload(scn)[0]
+    graph = topologies.build_cluster("a100-80gb", gpus, gpus_per_node=per_host)
+    spec = topologies.gpu_spec("a100-80gb")
+    return trace, graph, compute_model("a100-80gb", spec.peak_dense_flops,
+                                       spec.hbm_bw_bytes_per_s)
+
+
+def _spans(step):
+    return sorted((s.cls, s.stream, s.op, s.start, s.end, s.sync) for s in step.spans)
+
+
+@pytest.mark.parametrize("name,model,gpus,per_host,par,batch", JOBS, ids=[j[0] for j in JOBS])
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+def test_private_fast_path_gives_the_same_spans(name, model, gpus, per_host, par, batch, fold):
+    trace, graph, compute = _setup(model, gpus, per_host, par, batch)
+    assert "tp" in private_families(trace, TopologyView(graph))
+    fast = simulate_trace(trace, graph, compute, fold=fold)
+    ref = simulate_trace(trace, graph, compute, fold=fold, private_fast_path=False)
+    assert fast.network.flows < ref.network.flows        # tp collectives left the network
+    a, b = _spans(fast), _spans(ref)
+    assert [x[:3] for x in a] == [x[:3] for x in b]
+    np.testing.assert_allclose([x[3:] for x in a], [x[3:] for x in b], rtol=1e-12, atol=0)
+    assert fast.makespan_s == pytest.approx(ref.makespan_s, rel=1e-12)
+
+
+def test_sequence_parallel_tp_uses_two_streams_and_stays_private():
+    trace, graph, _ = _setup(TINY, 16, 8, JOBS[0][4], 8)
+    streams = {op.stream for op in trace.programs[0].ops if op.group == "tp"}
+    assert len(streams) == 2
+    assert all(serialised(p.ops, "tp") for p in trace.programs)
+    assert private_families(trace, TopologyView(graph)) == {"tp"}
+
+
+def _op(oid, stream, deps=(), group=None):
+    kind = "all_gather" if group else "compute"
+    return Op(id=oid, kind=kind, stream=stream, deps=tuple(deps), group=group,
+              bytes=1e6 if group else 0.0, flops=0.0 if group else 1e9)
+
+
+def test_serialised_follows_stream_order_and_dependencies():
+    # a1 on stream x; a2 on stream y waits for c, which follows a1 on x: a chain
+    chain = [_op("a1", "x", group="g"), _op("c", "x"), _op("a2", "y", ["c"], "g")]
+    assert serialised(chain, "g")
+    # a2 waits only for c0, which precedes a1: both may run at once
+    loose = [_op("c0", "x"), _op("a1", "x", ["c0"], "g"), _op("a2", "y", ["c0"], "g")]
+    assert not serialised(loose, "g")
+    # the same op list is a chain for a family it does not contain
+    assert serialised(loose, "h")
+    # a dependency on a later op proves nothing
+    later = [_op("a1", "x", group="g"), _op("a2", "y", ["c"], "g"), _op("c", "x", ["a1"])]
+    assert not serialised(later, "g")
+
+
+def test_overlapping_streams_keep_a_family_on_the_network():
+    """Two all-gathers of one group on two streams with no order between them
+    share the group's links: the family is not private, and the executor lets
+    them contend (each takes longer than alone)."""
+    ops = [{"id": "a", "kind": "all_gather", "group": "g", "bytes": 2**28, "stream": "s1"},
+           {"id": "b", "kind": "all_gather", "group": "g", "bytes": 2**28, "stream": "s2"}]
+    tr = make_trace(8, [{"ranks": list(range(8)), "ops": ops}], {"g": [list(range(8))]})
+    graph = topologies.build_cluster("a100-80gb", 8, gpus_per_node=8)
+    assert private_families(tr, TopologyView(graph)) == set()
+    chained = [dict(ops[0]), dict(ops[1], deps=["a"])]
+    tr2 = make_trace(8, [{"ranks": list(range(8)), "ops": chained}], {"g": [list(range(8))]})
+    assert private_families(tr2, TopologyView(graph)) == {"g"}
+    spec = topologies.gpu_spec("a100-80gb")
+    compute = compute_model("a100-80gb", spec.peak_dense_flops, spec.hbm_bw_bytes_per_s)
+    both = simulate_trace(tr, graph, compute)
+    one_after_other = simulate_trace(tr2, graph, compute)
+    ref = simulate_trace(tr2, graph, compute, private_fast_path=False)
+    assert one_after_other.makespan_s == pytest.approx(ref.makespan_s, rel=1e-12)
+    # contending at once: each all-gather takes about twice its time alone
+    alone = one_after_other.makespan_s / 2
+    a_span = next(s for s in both.spans if s.op == "a")
+    assert a_span.end - a_span.start > 1.5 * alone
