@@ -6,7 +6,15 @@ On a shared, loaded machine the wall time includes waiting for a core; the
 CPU time is what the process itself costs. Targets are for wall time on an
 idle machine.
 
-    python benchmarks/bench_startup.py [--repeat 5]
+By default the commands run from this checkout with this interpreter: with
+``PYTHONDONTWRITEBYTECODE`` set, every run compiles the project's modules
+again, which an installed copy never does. ``--python`` measures an installed
+copy as a user runs it, from a folder outside the checkout::
+
+    python -m venv /tmp/venv && /tmp/venv/bin/pip install .
+    python benchmarks/bench_startup.py --python /tmp/venv/bin/python
+
+    python benchmarks/bench_startup.py [--repeat 5] [--python EXE]
 """
 from __future__ import annotations
 
@@ -44,10 +52,11 @@ def cases(tmp: Path) -> list[tuple[str, list[str], float]]:
     ]
 
 
-def measure(argv: list[str]) -> tuple[float, float]:
+def measure(argv: list[str], python: str = sys.executable,
+            cwd: Path = ROOT) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run([python, *argv], cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
@@ -59,13 +68,18 @@ def measure(argv: list[str]) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--python", default=None, metavar="EXE",
+                    help="interpreter with clustersim installed (run outside the checkout)")
     args = ap.parse_args(argv)
+    python = args.python or sys.executable
     with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp) if args.python else ROOT
         rows = []
         for name, cmd, target in cases(Path(tmp)):
-            runs = [measure(cmd) for _ in range(args.repeat)]
+            runs = [measure(cmd, python, cwd) for _ in range(args.repeat)]
             rows.append((name, min(w for w, _ in runs), min(c for _, c in runs), target))
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+    where = f"installed ({python})" if args.python else "this checkout"
+    print(f"{where}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
           f"best of {args.repeat}")
     print(f"{'command':<44} {'wall s':>7} {'cpu s':>7} {'target':>7}")
     for name, wall, cpu, target in rows:

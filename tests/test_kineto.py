@@ -142,3 +142,61 @@ def test_gpu_kernels_streams_and_waits(tmp_path):
     ar = 4 * 2**20 / 10e9 + 2 * simple.inter_step_s + simple.base_latency_s
     expected = 300e-6 + ar + 50e-6
     assert step.makespan_s == pytest.approx(expected, rel=1e-9)
+
+
+def _p2p_trace(rank, peer_key=True):
+    """Rank 0 computes then sends 1 Mi floats to rank 1, which receives them and computes."""
+    k = lambda name, stream, ts, dur, **args: {  # noqa: E731
+        "ph": "X", "cat": "kernel", "name": name, "pid": 0, "tid": stream, "ts": ts,
+        "dur": dur, "args": {"device": 0, "stream": stream, **args}}
+    side, peer = ("send", 1) if rank == 0 else ("recv", 0)
+    record = {"External id": 5, "Collective name": side, "In msg nelems": 2**20,
+              "Out msg nelems": 2**20, "dtype": "Float", "Process Group Ranks": "[0, 1]",
+              "Rank": peer}
+    if peer_key:
+        record["Dst Rank" if side == "send" else "Src Rank"] = peer
+    sync = {"ph": "X", "cat": "cuda_sync", "name": "Wait on Stream", "pid": 0, "tid": 7,
+            "ts": 1900, "dur": 0, "args": {"stream": 7, "wait_on_stream": 20}}
+    p2p = k("ncclDevKernel_SendRecv(ncclDevKernelArgsStorage<4096ul>)", 20, 1400, 400,
+            **{"External id": 5})
+    events = [{"ph": "X", "cat": "cpu_op", "name": "record_param_comms", "pid": 1, "tid": 1,
+               "ts": 1300, "dur": 5, "args": record}, p2p]
+    if rank == 0:
+        events = [k("ampere_sgemm_128x64_nn", 7, 1000, 300),
+                  {"ph": "X", "cat": "cuda_sync", "name": "Wait on Stream", "pid": 0,
+                   "tid": 20, "ts": 1350, "dur": 0, "args": {"stream": 20, "wait_on_stream": 7}},
+                  *events]
+    else:
+        events += [sync, k("elementwise_kernel", 7, 1901, 50)]
+    return {"distributedInfo": {"backend": "nccl", "rank": rank, "world_size": 2},
+            "traceEvents": events}
+
+
+@pytest.mark.parametrize("peer_key", [True, False])
+def test_nccl_point_to_point_kernels_become_matched_sends_and_recvs(tmp_path, peer_key):
+    paths = []
+    for r in range(2):
+        p = tmp_path / f"p2p{r}.json"
+        p.write_text(json.dumps(_p2p_trace(r, peer_key)))
+        paths.append(str(p))
+    t = load_kineto(paths)
+    send = next(o for o in t.programs[0].ops if o.kind == "send")
+    recv = next(o for o in t.programs[1].ops if o.kind == "recv")
+    assert (send.peer.rank, recv.peer.rank, send.tag, recv.tag) == (1, 0, 0, 0)
+    assert send.bytes == recv.bytes == 4 * 2**20
+    assert send.deps == (t.programs[0].ops[0].id,)          # waits for the gemm
+    tail = t.programs[1].ops[-1]
+    assert tail.kind == "compute" and tail.deps == (recv.id,)
+    step = simulate_trace(t, topologies.single_switch(2, 10e9, 0.0), NO_ROOFLINE)
+    # gemm, the transfer (one link each way at 10 GB/s, no latency), the tail kernel
+    assert step.makespan_s == pytest.approx(300e-6 + 4 * 2**20 / 10e9 + 50e-6, rel=1e-9)
+
+
+def test_point_to_point_kernel_without_its_record_is_a_clear_error(tmp_path):
+    trace = _p2p_trace(0)
+    trace["traceEvents"] = [e for e in trace["traceEvents"] if e["cat"] != "cpu_op"]
+    p = tmp_path / "lone.json"
+    p.write_text(json.dumps(trace))
+    with pytest.raises(InputError, match=r"lone.json: traceEvents.*SendRecv.*no send/recv "
+                       "record"):
+        load_kineto([str(p)])

@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sim.network.routing import _hop_distances
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "workloads" / "examples" / "chakra"
-HEAVY = ("scipy", "pydantic", "matplotlib", "dask", "tqdm", "rich", "pandas")
+HEAVY = ("scipy", "pydantic", "matplotlib", "dask", "tqdm", "rich", "pandas", "networkx",
+         "numpy.ma")
 
 
 def _imported_after(argv):
@@ -51,3 +53,35 @@ def test_switch_hop_distances_by_search_match_scipy():
         ref = shortest_path(csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)),
                             method="D", directed=True, unweighted=True)
         assert np.array_equal(_hop_distances(succ, rows, cols), ref)
+
+
+def test_shipped_preset_files_read_the_same_by_the_fast_and_the_strict_loader():
+    import topologies
+    from topologies import _validate as v
+    files = sorted((ROOT / "topologies" / "hardware").glob("*.yaml"))
+    assert len(files) == 3
+    for f in files:
+        text = f.read_text()
+        assert v.load_packaged_yaml(text, f.name) == v.load_yaml(text, f.name)
+    with pytest.raises(topologies.TopologyError, match="x.yaml: not valid YAML: duplicate key "
+                       "'a' \\(line 2"):
+        v.load_packaged_yaml("a: 1\na: 2\n", "x.yaml")
+
+
+def test_preset_tables_are_read_once_and_again_when_the_file_changes(tmp_path):
+    import os
+
+    import topologies
+    f = tmp_path / "gpus.yaml"
+    shipped = (ROOT / "topologies" / "hardware" / "gpus.yaml").read_text()
+    f.write_text(shipped)
+    names = topologies.list_gpus(f)
+    assert names == topologies.list_gpus() and "a100-80gb" in names
+    f.write_text(shipped + "\nextra-gpu:\n  nope: 1\n")
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert "extra-gpu" in topologies.list_gpus(f)
+    f.write_text("a: 1\na: 2\n")          # a user file goes through the strict reader
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+    with pytest.raises(topologies.TopologyError, match="duplicate key"):
+        topologies.list_gpus(f)

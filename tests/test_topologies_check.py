@@ -65,7 +65,7 @@ def test_check_fails_with_clear_message(mutate, message):
 
 
 def test_check_rejects_non_digraph_and_names_source():
-    with pytest.raises(T.TopologyError, match="must be a networkx.DiGraph, got Graph"):
+    with pytest.raises(T.TopologyError, match="must be a topologies DiGraph or a networkx.DiGraph, got Graph"):
         T.check(nx.Graph())
     G = T.single_switch(3, 1e9, 0.0)
     G["sw"][2]["bw_bytes_per_s"] = 0.0

@@ -1,5 +1,6 @@
-"""Topology builders (pure functions returning ``networkx.DiGraph``) and
-hardware presets as data (GPUs, nodes, fabrics).
+"""Topology builders (pure functions returning a networkx-compatible
+:class:`~topologies.digraph.DiGraph`) and hardware presets as data (GPUs,
+nodes, fabrics).
 
 Graph conventions are documented in :mod:`topologies.graph`; :func:`check`
 enforces them. This package imports nothing else from clustersim.
@@ -15,7 +16,7 @@ _EXPORTS = {
     "rail_optimized": "rail", "two_level": "two_level",
     "FabricSpec": "specs", "GpuSpec": "specs", "NodeSpec": "specs", "fabric_spec": "specs",
     "gpu_spec": "specs", "list_fabrics": "specs", "list_gpus": "specs", "list_nodes": "specs",
-    "node_spec": "specs",
+    "node_spec": "specs", "DiGraph": "digraph",
 }
 
 
@@ -37,5 +38,5 @@ __all__ = [
     "two_level",
     "from_yaml", "from_dict", "to_dict", "check", "TopologyError",
     "GpuSpec", "NodeSpec", "FabricSpec", "gpu_spec", "node_spec", "fabric_spec",
-    "list_gpus", "list_nodes", "list_fabrics",
+    "list_gpus", "list_nodes", "list_fabrics", "DiGraph",
 ]

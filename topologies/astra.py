@@ -28,9 +28,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import networkx as nx
-
 from topologies import _validate as v
+from topologies.digraph import DiGraph
 from topologies.errors import TopologyError
 from topologies.graph import add_gpu, add_switch, duplex, new_graph
 
@@ -62,7 +61,7 @@ def coords(npu: int, dims: list[int]) -> tuple[int, ...]:
 
 def astra_network(topology: list[str], npus_count: list[int],
                   bandwidth_bytes_per_s: list[float], latency_s: list[float],
-                  endpoint_delay_s: float = 0.0, name: str = "astra") -> nx.DiGraph:
+                  endpoint_delay_s: float = 0.0, name: str = "astra") -> DiGraph:
     """The multi-dimensional network (see the module docstring); SI units."""
     nd = len(topology)
     if not nd or not (len(npus_count) == len(bandwidth_bytes_per_s) == len(latency_s) == nd):
@@ -128,7 +127,7 @@ def _list(data: dict, key: str, file: str) -> list:
     return value
 
 
-def load_astra_network(path: str | Path, endpoint_delay_s: float = 0.0) -> nx.DiGraph:
+def load_astra_network(path: str | Path, endpoint_delay_s: float = 0.0) -> DiGraph:
     """Read an ASTRA-sim analytical network YAML; errors name the file and field."""
     label = str(path)
     text = v.read_text(path, label)

@@ -5,13 +5,12 @@ Every GPU is its own host (``gpus_per_node == 1``); links are generic
 """
 from __future__ import annotations
 
-import networkx as nx
-
 from topologies import _validate as v
+from topologies.digraph import DiGraph
 from topologies.graph import add_gpu, add_switch, duplex, new_graph
 
 
-def ring(n: int, link_bw_bytes_per_s: float, latency_s: float) -> nx.DiGraph:
+def ring(n: int, link_bw_bytes_per_s: float, latency_s: float) -> DiGraph:
     """``n`` GPUs, GPU i linked to GPU (i + 1) mod n in both directions.
 
     ``link_bw_bytes_per_s`` is per direction, ``latency_s`` per hop. GPUs forward
@@ -29,7 +28,7 @@ def ring(n: int, link_bw_bytes_per_s: float, latency_s: float) -> nx.DiGraph:
     return G
 
 
-def single_switch(n: int, link_bw_bytes_per_s: float, latency_s: float) -> nx.DiGraph:
+def single_switch(n: int, link_bw_bytes_per_s: float, latency_s: float) -> DiGraph:
     """``n`` GPUs each linked to one switch ``"sw"`` (tier ``"leaf"``).
 
     ``link_bw_bytes_per_s`` per direction of each GPU link; ``latency_s`` per

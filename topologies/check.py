@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import sys
+from collections import defaultdict, deque
 
-import networkx as nx
-
+from topologies.digraph import DiGraph
 from topologies.errors import TopologyError
 from topologies.graph import LINK_KINDS, NODE_KINDS, SWITCH_TIERS
 
@@ -20,7 +20,7 @@ def _is_num(x: object) -> bool:
     return (isinstance(x, (int, float)) and not isinstance(x, bool)) and math.isfinite(x)
 
 
-def check(G: nx.DiGraph, source: str | None = None) -> None:
+def check(G: DiGraph, source: str | None = None) -> None:
     """Raise :class:`TopologyError` unless ``G`` follows the topology conventions.
 
     Checks the graph attributes, every node's ``kind``/``host``/``local``/``tier``,
@@ -30,9 +30,9 @@ def check(G: nx.DiGraph, source: str | None = None) -> None:
     without passing through a third GPU (unless ``G.graph["gpu_transit"]``).
     ``source`` names the graph in messages (default: its ``name``).
     """
-    if not isinstance(G, nx.DiGraph) or G.is_multigraph():
-        raise TopologyError(f"a topology must be a networkx.DiGraph, got {type(G).__name__}",
-                            file=source)
+    if not _is_digraph(G):
+        raise TopologyError("a topology must be a topologies DiGraph or a networkx.DiGraph, "
+                            f"got {type(G).__name__}", file=source)
     where = source or G.graph.get("name") or "<graph>"
 
     def fail(message: str, field: str, value: object = ...) -> None:
@@ -62,7 +62,16 @@ def check(G: nx.DiGraph, source: str | None = None) -> None:
              "reachability", pair)
 
 
-def _check_nodes(G: nx.DiGraph, gpn: int, fail) -> list[int]:
+def _is_digraph(G: object) -> bool:
+    """A :class:`~topologies.digraph.DiGraph`, or a networkx one (networkx is never imported
+    here: a networkx graph exists only if networkx is already loaded)."""
+    if isinstance(G, DiGraph):
+        return True
+    nx = sys.modules.get("networkx")
+    return nx is not None and isinstance(G, nx.DiGraph) and not G.is_multigraph()
+
+
+def _check_nodes(G: DiGraph, gpn: int, fail) -> list[int]:
     gpus = []
     for node, attrs in G.nodes(data=True):
         kind = attrs.get("kind")
@@ -94,7 +103,7 @@ def _check_nodes(G: nx.DiGraph, gpn: int, fail) -> list[int]:
     return sorted(gpus)
 
 
-def _check_edges(G: nx.DiGraph, fail) -> None:
+def _check_edges(G: DiGraph, fail) -> None:
     for u, w, d in G.edges(data=True):
         edge = f"edge {u!r}->{w!r}"
         if u == w:
@@ -113,7 +122,7 @@ def _check_edges(G: nx.DiGraph, fail) -> None:
             fail("must be a number in (0, 1]", f"{edge}.efficiency", eff)
 
 
-def _first_unreachable(G: nx.DiGraph, gpus: list[int], transit: bool) -> tuple | None:
+def _first_unreachable(G: DiGraph, gpus: list[int], transit: bool) -> tuple | None:
     """A pair (a, b) of GPUs such that b is unreachable from a, or None.
 
     Without transit, paths may only pass through non-GPU nodes (or be one direct
@@ -124,17 +133,18 @@ def _first_unreachable(G: nx.DiGraph, gpus: list[int], transit: bool) -> tuple |
     if n <= 1:
         return None
     if transit:
-        comp = next(c for c in nx.strongly_connected_components(G) if gpus[0] in c)
+        a = gpus[0]
+        ahead = _reach(a, G.successors)
+        behind = _reach(a, G.predecessors)
         for b in gpus:
-            if b not in comp:
-                return (gpus[0], b) if not nx.has_path(G, gpus[0], b) else (b, gpus[0])
+            if b not in ahead:
+                return (a, b)
+            if b not in behind:
+                return (b, a)
         return None
     gpu_set = set(gpus)
-    H = nx.DiGraph()
-    H.add_nodes_from(x for x in G.nodes if x not in gpu_set)
-    H.add_edges_from((u, w) for u, w in G.edges if u not in gpu_set and w not in gpu_set)
-    C = nx.condensation(H)
-    scc_of = C.graph["mapping"]
+    scc_of, dag = _condensation([x for x in G.nodes if x not in gpu_set],
+                                lambda u: (w for w in G.successors(u) if w not in gpu_set))
     targets = defaultdict(set)          # SCC -> GPUs with an in-neighbour in it
     for b in gpus:
         for p in G.predecessors(b):
@@ -148,7 +158,7 @@ def _first_unreachable(G: nx.DiGraph, gpus: list[int], transit: bool) -> tuple |
             sccs = set()
             for c in starts:
                 if c not in reach_cache:
-                    reach_cache[c] = nx.descendants(C, c) | {c}
+                    reach_cache[c] = _reach(c, dag.__getitem__)
                 sccs |= reach_cache[c]
             if any(len(targets.get(c, ())) == n for c in sccs):
                 missing_cache[starts] = frozenset()
@@ -159,3 +169,69 @@ def _first_unreachable(G: nx.DiGraph, gpus: list[int], transit: bool) -> tuple |
             if not G.has_edge(a, b):
                 return (a, b)
     return None
+
+
+def _reach(start, step) -> set:
+    """Every node reachable from ``start`` (itself included) following ``step(node)``."""
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        for w in step(queue.popleft()):
+            if w not in seen:
+                seen.add(w)
+                queue.append(w)
+    return seen
+
+
+def _condensation(nodes: list, succ) -> tuple[dict, list[set]]:
+    """Strongly connected components (Tarjan's algorithm, iterative): node -> component
+    index, and each component's successor components."""
+    index: dict = {}
+    low: dict = {}
+    comp: dict = {}
+    stack: list = []
+    on_stack: set = set()
+    counter = 0
+    n_comp = 0
+    for root in nodes:
+        if root in index:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(succ(root)))]
+        while work:
+            v, it = work[-1]
+            advanced = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(succ(w))))
+                    advanced = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp[w] = n_comp
+                    if w == v:
+                        break
+                n_comp += 1
+    dag: list[set] = [set() for _ in range(n_comp)]
+    for v in nodes:
+        for w in succ(v):
+            if comp[v] != comp[w]:
+                dag[comp[v]].add(comp[w])
+    return comp, dag

@@ -5,10 +5,9 @@ rail-optimized fabric; the defaults come from ``hardware/gpus.yaml``.
 """
 from __future__ import annotations
 
-import networkx as nx
-
 from topologies import _validate as v
 from topologies.dgx import add_preset_host
+from topologies.digraph import DiGraph
 from topologies.errors import TopologyError
 from topologies.graph import new_graph
 from topologies.rail import rail_optimized
@@ -16,7 +15,7 @@ from topologies.specs import gpu_spec, list_fabrics, list_gpus, node_spec
 
 
 def build_cluster(gpu: str, gpus: int, gpus_per_node: int | None = None,
-                  fabric: str | None = None, **overrides) -> nx.DiGraph:
+                  fabric: str | None = None, **overrides) -> DiGraph:
     """A cluster of ``gpus`` GPUs of preset ``gpu``.
 
     The GPU preset names the node preset (``gpus_per_node`` overrides its GPU

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import networkx as nx
-
 from topologies import _validate as v
 from topologies.check import check
+from topologies.digraph import DiGraph
 from topologies.errors import TopologyError
 from topologies.graph import LINK_KINDS, NODE_KINDS, SWITCH_TIERS, new_graph
 
@@ -36,14 +35,14 @@ _LINK_KEYS = frozenset({"a", "b", "bw_gbps", "bw_bytes_per_s", "latency_us", "la
                         "kind", "efficiency", "directed"})
 
 
-def from_yaml(path: str | Path) -> nx.DiGraph:
+def from_yaml(path: str | Path) -> DiGraph:
     """Read a topology from a YAML file (see the module docstring for the format)."""
     label = str(path)
     data = v.load_yaml(v.read_text(path, label), label)
     return from_dict(data, source=label, default_name=Path(path).stem)
 
 
-def from_dict(data: dict, source: str = "<dict>", default_name: str | None = None) -> nx.DiGraph:
+def from_dict(data: dict, source: str = "<dict>", default_name: str | None = None) -> DiGraph:
     """Build and :func:`check` a topology from a mapping; errors name ``source``."""
     f = source
     v.mapping(data, "<top level>", f)
@@ -61,7 +60,7 @@ def from_dict(data: dict, source: str = "<dict>", default_name: str | None = Non
         if not isinstance(value, list):
             raise TopologyError("must be a list", file=f, field=key, value=value)
 
-    G = nx.DiGraph()
+    G = DiGraph()
     for i, entry in enumerate(nodes):
         _add_node(G, entry, f"nodes[{i}]", gpn, f)
     gpus = sorted(n for n, k in G.nodes(data="kind") if k == "gpu")
@@ -82,7 +81,7 @@ def from_dict(data: dict, source: str = "<dict>", default_name: str | None = Non
     return H
 
 
-def _add_node(G: nx.DiGraph, entry: object, where: str, gpn: int, f: str) -> None:
+def _add_node(G: DiGraph, entry: object, where: str, gpn: int, f: str) -> None:
     v.mapping(entry, where, f)
     v.known_keys(entry, _NODE_KEYS, where, f)
     node_id = v.required(entry, "id", where, f)
@@ -132,7 +131,7 @@ def _one_of(entry: dict, keys: tuple[str, str], where: str, f: str) -> str:
     return given[0]
 
 
-def _add_link(G: nx.DiGraph, entry: object, i: int, first_seen: dict, f: str) -> None:
+def _add_link(G: DiGraph, entry: object, i: int, first_seen: dict, f: str) -> None:
     where = f"links[{i}]"
     v.mapping(entry, where, f)
     v.known_keys(entry, _LINK_KEYS, where, f)
@@ -171,7 +170,7 @@ def _add_link(G: nx.DiGraph, entry: object, i: int, first_seen: dict, f: str) ->
         G.add_edge(u, w, bw_bytes_per_s=bw, latency_s=lat, kind=kind, efficiency=eff)
 
 
-def to_dict(G: nx.DiGraph) -> dict:
+def to_dict(G: DiGraph) -> dict:
     """The data form of ``G`` (inverse of :func:`from_dict`).
 
     Pairs of opposite edges with equal attributes become one full-duplex link;

@@ -7,14 +7,13 @@ fabric builders link them to switches.
 """
 from __future__ import annotations
 
-import networkx as nx
-
 from topologies import _validate as v
+from topologies.digraph import DiGraph
 from topologies.graph import add_gpu, duplex, new_graph, nic_name, nvswitch_name
 from topologies.specs import NodeSpec, node_spec
 
 
-def add_host(G: nx.DiGraph, host: int, gpus_per_node: int, *,
+def add_host(G: DiGraph, host: int, gpus_per_node: int, *,
              nvlink_bw_bytes_per_s: float | None, nvlink_latency_s: float,
              nvlink_efficiency: float, pcie_bw_bytes_per_s: float,
              pcie_latency_s: float) -> list[str]:
@@ -41,7 +40,7 @@ def add_host(G: nx.DiGraph, host: int, gpus_per_node: int, *,
     return nics
 
 
-def add_preset_host(G: nx.DiGraph, spec: NodeSpec, host: int,
+def add_preset_host(G: DiGraph, spec: NodeSpec, host: int,
                     gpus_per_node: int | None = None) -> list[str]:
     """:func:`add_host` with the bandwidths, latencies and efficiencies of ``spec``."""
     return add_host(G, host, gpus_per_node or spec.gpus_per_node,
@@ -52,12 +51,12 @@ def add_preset_host(G: nx.DiGraph, spec: NodeSpec, host: int,
                     pcie_latency_s=spec.pcie_latency_s)
 
 
-def dgx_node(preset: str = "dgx-a100", host: int = 0, gpu: str | None = None) -> nx.DiGraph:
+def dgx_node(preset: str = "dgx-a100", host: int = 0, gpu: str | None = None) -> DiGraph:
     """A single node built from the node preset ``preset``.
 
     ``host`` sets the node labels and GPU ids (``host * gpus_per_node + j``): a
     graph with ``host > 0`` is a building block to combine with others (e.g.
-    ``networkx.compose_all``), not a topology on its own. ``gpu`` overrides the
+    ``networkx.compose_all``, which accepts these graphs), not a topology on its own. ``gpu`` overrides the
     GPU preset recorded in ``G.graph["gpu"]`` (default: the node's GPU).
     """
     spec = node_spec(preset)

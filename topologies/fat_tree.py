@@ -9,17 +9,16 @@ count 5k^2/4; fabric links 3k^3/4 (k^3/4 per tier).
 """
 from __future__ import annotations
 
-import networkx as nx
-
 from topologies import _validate as v
 from topologies.dgx import add_host
+from topologies.digraph import DiGraph
 from topologies.errors import TopologyError
 from topologies.graph import add_switch, duplex, new_graph
 
 
 def fat_tree(k: int, link_bw_bytes_per_s: float, latency_s: float,
              gpus_per_host: int = 1, *, nvlink_bw_bytes_per_s: float | None = None,
-             nvlink_latency_s: float = 0.0) -> nx.DiGraph:
+             nvlink_latency_s: float = 0.0) -> DiGraph:
     """A k-ary fat tree; every fabric link at ``link_bw_bytes_per_s`` per direction
     and ``latency_s`` per hop (``kind == "link"``).
 

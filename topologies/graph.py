@@ -2,7 +2,9 @@
 
 Conventions (the network engine relies on them):
 
-* a topology is a :class:`networkx.DiGraph`; each full-duplex physical link is
+* a topology is a :class:`topologies.digraph.DiGraph` (networkx's interface and
+  storage layout without importing networkx; a ``networkx.DiGraph`` is accepted
+  too, and ``G.to_networkx()`` converts); each full-duplex physical link is
   two directed edges carrying ``bw_bytes_per_s`` (nominal bandwidth per
   direction, bytes/s), ``latency_s`` (per hop, s), ``kind`` (one of
   :data:`LINK_KINDS`) and ``efficiency`` (achievable fraction of nominal, (0, 1]);
@@ -16,7 +18,7 @@ Conventions (the network engine relies on them):
 """
 from __future__ import annotations
 
-import networkx as nx
+from topologies.digraph import DiGraph
 
 LINK_KINDS = frozenset({"nvlink", "pcie", "ib", "link"})
 NODE_KINDS = frozenset({"gpu", "nvswitch", "nic", "switch"})
@@ -24,9 +26,9 @@ SWITCH_TIERS = frozenset({"leaf", "spine", "edge", "agg", "core"})
 
 
 def new_graph(name: str, num_gpus: int, gpus_per_node: int, *,
-              gpu: str | None = None, gpu_transit: bool = False) -> nx.DiGraph:
+              gpu: str | None = None, gpu_transit: bool = False) -> DiGraph:
     """An empty topology graph with the conventional graph attributes set."""
-    G = nx.DiGraph()
+    G = DiGraph()
     G.graph.update(name=name, num_gpus=num_gpus, gpus_per_node=gpus_per_node,
                    num_hosts=num_gpus // gpus_per_node, gpu_transit=gpu_transit)
     if gpu is not None:
@@ -44,11 +46,11 @@ def nic_name(host: int, local: int) -> str:
     return f"h{host}.nic{local}"
 
 
-def add_gpu(G: nx.DiGraph, gpu_id: int, host: int, local: int) -> None:
+def add_gpu(G: DiGraph, gpu_id: int, host: int, local: int) -> None:
     G.add_node(gpu_id, kind="gpu", host=host, local=local)
 
 
-def add_switch(G: nx.DiGraph, name: str, tier: str) -> None:
+def add_switch(G: DiGraph, name: str, tier: str) -> None:
     G.add_node(name, kind="switch", tier=tier)
 
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
-
 from topologies import _validate as v
 from topologies.dgx import add_preset_host
+from topologies.digraph import DiGraph
 from topologies.errors import TopologyError
 from topologies.graph import add_switch, duplex, new_graph
 from topologies.specs import fabric_spec, node_spec
@@ -38,7 +37,7 @@ def rail_optimized(nodes: int, node: str = "dgx-a100", nodes_per_leaf: int | Non
                    fabric: str | None = None, gpus_per_node: int | None = None,
                    gpu: str | None = None, nic_bw_bytes_per_s: float | None = None,
                    nic_efficiency: float | None = None, hop_latency_s: float | None = None,
-                   link_efficiency: float | None = None) -> nx.DiGraph:
+                   link_efficiency: float | None = None) -> DiGraph:
     """A rail-optimized cluster of ``nodes`` nodes of preset ``node``.
 
     Every ``None`` argument takes its value from the fabric preset ``fabric``

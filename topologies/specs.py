@@ -74,14 +74,29 @@ class FabricSpec:
     sharp: bool = False
 
 
+#: parsed preset files by (path, modification time, size): one command looks
+#: presets up several times, and each file is parsed once (re-read if it changes)
+_TABLES: dict[tuple, tuple[dict, str]] = {}
+
+
 def _load_table(path: str | Path | None, default_file: str) -> tuple[dict, str]:
-    """Read a preset file: a mapping of preset name -> mapping of fields."""
+    """Read a preset file: a mapping of preset name -> mapping of fields (not to be modified)."""
     file = Path(path) if path is not None else HARDWARE_DIR / default_file
     label = file.name
-    data = v.load_yaml(v.read_text(file, str(file)), label)
+    try:
+        st = file.stat()
+        key = (str(file.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None                      # read_text reports the problem
+    if key is not None and key in _TABLES:
+        return _TABLES[key]
+    read = v.load_yaml if path is not None else v.load_packaged_yaml
+    data = read(v.read_text(file, str(file)), label)
     v.mapping(data, "<top level>", label)
     for name, entry in data.items():
         v.mapping(entry, str(name), label)
+    if key is not None:
+        _TABLES[key] = (data, label)
     return data, label
 
 

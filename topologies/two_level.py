@@ -20,9 +20,8 @@ simulators also model.
 """
 from __future__ import annotations
 
-import networkx as nx
-
 from topologies import _validate as v
+from topologies.digraph import DiGraph
 from topologies.graph import (add_gpu, add_switch, duplex, new_graph, nic_name,
                               nvswitch_name)
 
@@ -31,7 +30,7 @@ GLOBAL_SWITCH = "sw"
 
 def two_level(nodes: int, gpus_per_node: int, intra_bw_bytes_per_s: float,
               inter_bw_bytes_per_s: float, intra_latency_s: float = 5.0e-7,
-              inter_latency_s: float = 5.0e-7) -> nx.DiGraph:
+              inter_latency_s: float = 5.0e-7) -> DiGraph:
     """``nodes`` x ``gpus_per_node`` GPUs: an NVSwitch per node and one global switch.
 
     Bandwidths are bytes/s per direction of each link, latencies seconds per

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from topologies.digraph import DiGraph
 
 Flow = tuple[int, int, float]
 
@@ -80,7 +80,7 @@ class TopologyView:
     else from the node and fabric presets the graph names, else off.
     """
 
-    def __init__(self, graph: nx.DiGraph):
+    def __init__(self, graph: DiGraph):
         self.graph = graph
         attrs = graph.graph
         caps = {"nvls": False, "nvls_efficiency": None, "nvlink_efficiency": None,

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections import deque
 
-import networkx as nx
 import numpy as np
 
+from topologies.digraph import DiGraph
 from workloads.errors import InputError
 
 
@@ -37,7 +37,7 @@ class RouteSet:
         self.key: int | None = None       # set by the router that caches it
         self.ptr, self.flat, self.latency = ptr, flat, latency
         self.share = np.ones(len(flat)) if share is None else share
-        self.unique_links = np.unique(flat)
+        self.unique_links = _unique(flat)
 
     def __len__(self) -> int:
         return len(self.ptr) - 1
@@ -62,9 +62,11 @@ class Router:
     switched fabric; ``"ecmp"`` pins each flow to one path chosen by hash.
     """
 
-    def __init__(self, graph: nx.DiGraph, routing: str | None = None):
-        if not isinstance(graph, nx.DiGraph):
-            raise TypeError("Router needs a networkx.DiGraph")
+    def __init__(self, graph: DiGraph, routing: str | None = None):
+        if not (hasattr(graph, "successors") and hasattr(graph, "predecessors")
+                and graph.is_directed()):
+            raise TypeError("Router needs a directed topology graph (topologies DiGraph "
+                            "or networkx.DiGraph)")
         routing = routing or graph.graph.get("routing", "spray")
         if routing not in ROUTING:
             raise InputError(f"unknown routing (known: {', '.join(ROUTING)})",
@@ -394,6 +396,17 @@ class Router:
             for edge, f in self._core_spread(idx[up[-1]], idx[down[0]]).items():
                 add(*edge, w * f)
         return weights
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique`` of a 1-D array (which would import ``numpy.ma`` on first use)."""
+    s = np.sort(a)
+    if len(s) < 2:
+        return s
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
 
 
 def _hop_distances(succ: list[list[int]], rows: list[int], cols: list[int]) -> np.ndarray:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import networkx as nx
 from pydantic import Field, model_validator
 
 import topologies
+from topologies.digraph import DiGraph
 from workloads.errors import InputError
 from workloads.schema import Float, Section, at_most, field_error, one_of
 
@@ -108,7 +108,7 @@ class ResolvedCluster:
     gpus: int
     gpus_per_node: int
     fabric: FabricConfig
-    _graph: nx.DiGraph | None = field(default=None, repr=False)
+    _graph: DiGraph | None = field(default=None, repr=False)
 
     @property
     def routing(self) -> str:
@@ -118,7 +118,7 @@ class ResolvedCluster:
     def nodes(self) -> int:
         return -(-self.gpus // self.gpus_per_node)
 
-    def graph(self) -> nx.DiGraph:
+    def graph(self) -> DiGraph:
         """The topology graph (built once)."""
         if self._graph is None:
             self._graph = topologies.build_cluster(

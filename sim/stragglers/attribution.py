@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
 from sim.compute import ComputeModel
 from sim.simulate import StepResult
+from topologies.digraph import DiGraph
 from workloads.trace import Trace
 
 from .step import simulate_with_stragglers
@@ -104,7 +103,7 @@ def _baseline_waits(base: StepResult) -> dict[int, float]:
     return out
 
 
-def attribute(scenario, trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
+def attribute(scenario, trace: Trace, graph: DiGraph, compute: ComputeModel, *,
               seed, step=None, routing: str | None = None) -> Attribution:
     """What-if report for ``scenario.stragglers`` (``scenario.sim.fold`` is honoured).
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import networkx as nx
 import numpy as np
 
 from pydantic import Field
 
+from topologies.digraph import DiGraph
 from workloads.errors import InputError
 from workloads.schema import Section
 from workloads.trace import Trace
@@ -52,12 +52,12 @@ class StepInputs:
     """Engine inputs under construction: ``speeds[r]`` for rank r, and the graph."""
 
     trace: Trace
-    graph: nx.DiGraph
+    graph: DiGraph
     speeds: np.ndarray
     _own_graph: bool = field(default=False, repr=False)
 
     @classmethod
-    def nominal(cls, trace: Trace, graph: nx.DiGraph) -> "StepInputs":
+    def nominal(cls, trace: Trace, graph: DiGraph) -> "StepInputs":
         return cls(trace, graph, np.ones(trace.world_size))
 
     @property

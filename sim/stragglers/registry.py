@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Iterable, Sequence, Union
 
-import networkx as nx
 import numpy as np
 from pydantic import BeforeValidator, Discriminator, Tag, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
+from topologies.digraph import DiGraph
 from workloads.schema import choice_error, pydantic_error
 from workloads.trace import Trace
 
@@ -76,9 +76,9 @@ def parse_stragglers(items: Any, file: str | None = None) -> list[Straggler]:
         raise pydantic_error(e, file, prefix="stragglers") from None
 
 
-def apply_stragglers(stragglers: Sequence[Straggler], trace: Trace, graph: nx.DiGraph,
+def apply_stragglers(stragglers: Sequence[Straggler], trace: Trace, graph: DiGraph,
                      rng: np.random.Generator, *, active: Iterable[int] | None = None,
-                     episodes_on: Iterable[int] = ()) -> tuple[list[float] | None, nx.DiGraph]:
+                     episodes_on: Iterable[int] = ()) -> tuple[list[float] | None, DiGraph]:
     """Speeds per rank (None if all nominal) and the graph to simulate.
 
     Straggler i draws from the i-th child of ``rng`` (``rng.spawn``), so

@@ -19,12 +19,12 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import networkx as nx
 import numpy as np
 
 from sim.compute import ComputeModel
 from sim.simulate import StepResult, simulate_trace
 from sim.summary import breakdown
+from topologies.digraph import DiGraph
 from workloads.errors import InputError
 from workloads.trace import Trace
 
@@ -87,7 +87,7 @@ class EpisodeMixture:
                            for s in self.states]}
 
 
-def simulate_with_stragglers(trace: Trace, graph: nx.DiGraph, compute: ComputeModel,
+def simulate_with_stragglers(trace: Trace, graph: DiGraph, compute: ComputeModel,
                              stragglers: Sequence, seed, *, fold: bool = True,
                              active: Iterable[int] | None = None,
                              routing: str | None = None) -> StepResult | EpisodeMixture:

@@ -11,7 +11,9 @@ GPU traces (events of category ``kernel``):
     become collectives: kind from the kernel name or the ``Collective name``
     argument, bytes from ``In msg nelems`` / ``Out msg nelems`` and
     ``dtype`` (on the kernel, or on the ``record_param_comms`` CPU op with
-    the same ``External id``). Cross-stream synchronisation comes from
+    the same ``External id``). Point-to-point kernels (``SendRecv``, with
+    ``Collective name`` ``send`` or ``recv``) become sends and recvs to the
+    peer named by ``Dst Rank`` / ``Src Rank``, matched in order per pair. Cross-stream synchronisation comes from
     Kineto's ``cuda_sync`` events: ``Wait on Stream`` makes the next kernel
     of ``stream`` wait for the last kernel of ``wait_on_stream`` started
     before it.
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workloads.errors import InputError
-from workloads.trace import MAX_RANKS, Op, Program, Trace, validate
+from workloads.trace import MAX_RANKS, Op, Peer, Program, Trace, validate
 
 DTYPE_BYTES = {"float": 4, "float32": 4, "double": 8, "float64": 8, "half": 2, "float16": 2,
                "bfloat16": 2, "c10::bfloat16": 2, "c10::half": 2, "int": 4, "int32": 4,
@@ -57,6 +59,8 @@ COLLECTIVE_NAMES = {"allreduce": "all_reduce", "all_reduce": "all_reduce",
                     "alltoall": "all_to_all", "all_to_all": "all_to_all",
                     "alltoall_base": "all_to_all", "all_to_all_single": "all_to_all",
                     "broadcast": "broadcast", "reduce": "reduce", "barrier": "barrier"}
+#: NCCL kernels of point-to-point calls (``ncclDevKernel_SendRecv``, older ``ncclKernel_SendRecv``)
+P2P_KERNELS = ("SendRecv", "Send", "Recv")
 _NCCL_KERNEL = re.compile(r"nccl(?:Dev)?Kernel_([A-Za-z]+)")
 _C10D = re.compile(r"c10d::([a-z_]+?)_?$")
 _GLOO = re.compile(r"gloo:([a-z_]+)$")
@@ -252,9 +256,10 @@ def _sync_from_gaps(host_ops, pending) -> None:
 # GPU traces
 # ---------------------------------------------------------------------------
 
-def _gpu_ops(evs: list[_Ev], file: str) -> list[Op]:
+def _gpu_ops(evs: list[_Ev], file: str, rank: int | None) -> list[Op]:
     comm_args = {e.args.get("External id"): e.args for e in evs
                  if e.cat == "cpu_op" and "Collective name" in e.args}
+    sent: dict = {}                 # (direction, peer) -> messages so far (their tags)
     kernels = [e for e in evs if e.cat in DEVICE_CATS]
     syncs = [e for e in evs if e.cat == "cuda_sync" and e.name == "Wait on Stream"]
     ops: list[Op] = []
@@ -266,14 +271,17 @@ def _gpu_ops(evs: list[_Ev], file: str) -> list[Op]:
         if m:
             args = e.args if "In msg nelems" in e.args else comm_args.get(
                 e.args.get("External id"), e.args)
-            kind = _kind(args.get("Collective name")) or _kind(
-                re.sub(r"(?<!^)([A-Z])", r"_\1", m.group(1)).lower())
-            if kind is None:
-                raise InputError(f"unsupported NCCL kernel {e.name!r} (point-to-point "
-                                 "kernels are not imported yet)", file=file,
-                                 field="traceEvents", value=e.name)
-            op = Op(oid, kind, f"stream{stream}", (), bytes=_nbytes(args, kind, e.name, file),
-                    group=WORLD, layer=e.name[:60])
+            if m.group(1) in P2P_KERNELS or _p2p_side(args):
+                op = _p2p_op(oid, e, args, f"stream{stream}", rank, sent, file)
+            else:
+                kind = _kind(args.get("Collective name")) or _kind(
+                    re.sub(r"(?<!^)([A-Z])", r"_\1", m.group(1)).lower())
+                if kind is None:
+                    raise InputError(f"unsupported NCCL kernel {e.name!r}", file=file,
+                                     field="traceEvents", value=e.name)
+                op = Op(oid, kind, f"stream{stream}", (),
+                        bytes=_nbytes(args, kind, e.name, file), group=WORLD,
+                        layer=e.name[:60])
         else:
             op = Op(oid, "compute", f"stream{stream}", (), duration_s=e.dur * 1e-6,
                     layer=e.name[:60])
@@ -286,6 +294,59 @@ def _gpu_ops(evs: list[_Ev], file: str) -> list[Op]:
         if before and after:
             after[0].deps = tuple(dict.fromkeys(after[0].deps + (before[-1].id,)))
     return ops
+
+
+def _p2p_side(args: dict) -> str | None:
+    """``send`` or ``recv`` when the profiler's arguments name a point-to-point call."""
+    name = str(args.get("Collective name", "")).strip().lower().lstrip("_")
+    return name if name in ("send", "recv") else None
+
+
+def _p2p_op(oid: str, e: _Ev, args: dict, stream: str, rank: int | None, sent: dict,
+            file: str) -> Op:
+    """An NCCL point-to-point kernel as a send or recv op.
+
+    PyTorch records ``Collective name`` ``send`` / ``recv`` and the peer's global
+    rank as ``Dst Rank`` / ``Src Rank`` (else ``Rank``, the peer's index in
+    ``Process Group Ranks``). NCCL delivers the messages between two ranks in
+    order, so the k-th send from a to b meets the k-th recv at b from a: k is the tag.
+    """
+    side = _p2p_side(args)
+    if side is None:
+        raise InputError(f"NCCL point-to-point kernel {e.name[:60]!r} at ts {e.ts:g} has no "
+                         "send/recv record (record_param_comms with 'Collective name' send or "
+                         "recv, linked by 'External id'); batched or coalesced point-to-point "
+                         "calls are not imported", file=file, field="traceEvents",
+                         value=e.name[:60])
+    key = "Dst Rank" if side == "send" else "Src Rank"
+    peer = args.get(key)
+    if peer is None and "Rank" in args:
+        ranks = _group_ranks(args.get("Process Group Ranks"))
+        local = _count(args["Rank"], "Rank", e.name[:60], file)
+        peer = ranks[int(local)] if ranks and local < len(ranks) else args["Rank"]
+    if peer is None:
+        raise InputError(f"NCCL {side} kernel at ts {e.ts:g} names no peer ('{key}')",
+                         file=file, field=key)
+    peer = int(_count(peer, key, e.name[:60], file))
+    if rank is not None and peer == rank:
+        raise InputError(f"NCCL {side} kernel at ts {e.ts:g} names this rank as its peer",
+                         file=file, field=key, value=peer)
+    tag = sent.get((side, peer), 0)
+    sent[(side, peer)] = tag + 1
+    nbytes = _nbytes(args, side, e.name[:60], file)
+    return Op(oid, side, stream, (), bytes=nbytes, peer=Peer(rank=peer), tag=tag, layer=e.name[:60])
+
+
+def _group_ranks(v) -> list[int] | None:
+    """``Process Group Ranks`` as the profiler writes it: a list, or its text ``[0, 1]``."""
+    if isinstance(v, str):
+        try:
+            v = [int(x) for x in v.strip("[] ").split(",") if x.strip()]
+        except ValueError:
+            return None
+    if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return v
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -301,7 +362,7 @@ def rank_trace(path: str | Path) -> tuple[int | None, int | None, list[Op]]:
         raise InputError("no complete (\"ph\": \"X\") events in the trace", file=file,
                          field="traceEvents")
     gpu = any(e.cat == "kernel" for e in evs)
-    ops = _gpu_ops(evs, file) if gpu else _cpu_ops(evs, file)
+    ops = _gpu_ops(evs, file, info.get("rank")) if gpu else _cpu_ops(evs, file)
     return info.get("rank"), info.get("world_size"), ops
 
 
