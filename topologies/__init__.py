@@ -10,7 +10,7 @@ from importlib import import_module
 #: public name -> defining module (imported on first use, so that reading an
 #: error type or one builder does not import every builder and networkx)
 _EXPORTS = {
-    "ring": "basic", "single_switch": "basic", "check": "check",
+    "ring": "basic", "single_switch": "basic",
     "build_cluster": "cluster", "from_dict": "data", "from_yaml": "data", "to_dict": "data",
     "dgx_node": "dgx", "TopologyError": "errors", "fat_tree": "fat_tree",
     "rail_optimized": "rail", "two_level": "two_level",
@@ -18,6 +18,11 @@ _EXPORTS = {
     "gpu_spec": "specs", "list_fabrics": "specs", "list_gpus": "specs", "list_nodes": "specs",
     "node_spec": "specs", "DiGraph": "digraph",
 }
+
+
+# ``check`` is both a submodule and its function: bound here once, so that a later
+# ``import topologies.check`` cannot replace the function by the module
+from topologies.check import check  # noqa: E402  (small: no networkx)
 
 
 def __getattr__(name: str):
