@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SYSTEMS = [("a100-80gb", 8), ("a100-80gb", 16), ("a100-80gb", 64),
-           ("h100-sxm", 8), ("h100-sxm", 16), ("h100-sxm", 64), ("h200-sxm", 8), ("b200", 8)]
-SIZES = [8 * 4**i for i in range(16)]                  # 8 B .. 8 GiB / 4 = 2 GiB
+           ("h100-sxm", 8), ("h100-sxm", 16), ("h100-sxm", 64), ("h200-sxm", 8), ("b200", 8),
+           ("b200", 16), ("gb200", 72)]
+SIZES = [8 * 4**i for i in range(16)]                  # 8 B .. 8 GiB
 COLUMNS = ["system", "gpus", "bytes", "algorithm", "protocol", "time_s", "busbw_gb_s",
            "chosen"]
 LABELS = {"ring": "ring", "tree": "tree (hosts x chains)", "hierarchical": "hierarchical",
@@ -73,6 +74,11 @@ def published(system: str, gpus: int) -> list[tuple[float, float, str]]:
     return out
 
 
+def _gpus_per_node(system: str) -> int:
+    import topologies
+    return topologies.node_spec(topologies.gpu_spec(system).node).gpus_per_node
+
+
 def _size_label(b: float) -> str:
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if b >= scale:
@@ -102,7 +108,7 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
         for use, marker, name in (("fit", "^", "published (fitted on)"),
                                   ("check", "s", "published (held back)"),
                                   ("peak", "D", "published (peak, sets efficiencies)"),
-                                  ("report", "X", "published (reported, not fitted)")):
+                                  ("gap", "X", "published (not reproduced, see data)")):
             pub = [(b, bw) for b, bw, u in published(system, n) if u == use]
             if pub:
                 ax.plot(*zip(*pub), ls="none", marker=marker, ms=6, color="#D55E00",
@@ -114,8 +120,10 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
         ax.set_xlabel("all-reduce message size (bytes)")
         ax.set_ylabel("bus bandwidth (GB/s)")
         ax.set_ylim(bottom=0)
-        ax.set_title(f"All-reduce busbw, {n} x {system.upper()} "
-                     f"({'1 node' if n <= 8 else f'{n // 8} nodes'})")
+        nodes = -(-n // _gpus_per_node(system))
+        ax.set_title(f"All-reduce bus bandwidth on {n} x {system.upper()} "
+                     f"({nodes} node{'s' if nodes > 1 else ''}): simulated lines, "
+                     "published markers", fontsize=8)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=6.5, loc="upper left", frameon=False)
         paths += save(fig, out, f"busbw_{system}_{n}")

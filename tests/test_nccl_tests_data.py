@@ -29,7 +29,7 @@ def _tolerance(nbytes: float) -> float:
 def test_every_row_names_a_known_source_and_use():
     for row in DATA["rows"]:
         assert row["source"] in DATA["sources"]
-        assert row["use"] in ("fit", "check", "peak", "report")
+        assert row["use"] in ("fit", "check", "peak", "gap")
         assert ("time_us" in row) != ("busbw_gb_s" in row)
     uses = [r["use"] for r in DATA["rows"]]
     assert uses.count("check") >= 5 and uses.count("fit") >= 5

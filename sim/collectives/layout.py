@@ -4,7 +4,10 @@ A laid-out phase waits its latency (``steps`` times the mean latency of its
 hops plus the protocol's per-step overhead, once per wave of chunks; the
 protocol's base latency on the first phase), then moves its bytes. Bytes are
 the algorithm's flow volumes divided by the protocol's bandwidth efficiency
-and multiplied by the pipeline fill (:mod:`sim.collectives.pipeline`).
+and multiplied by the pipeline fill (:mod:`sim.collectives.pipeline`), and
+stretched where the channels and threads NCCL launches at this size cannot
+push a GPU's bytes as fast as its links take them
+(:mod:`sim.collectives.channels`).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 
 from sim.collectives import pipeline
 from sim.collectives.base import Phase, TopologyView
+from sim.collectives.channels import Launch
 from sim.collectives.protocols import Protocol
 from sim.collectives.registry import ALGORITHMS
 from sim.network.routing import Router
@@ -58,9 +62,40 @@ def _mean_hop_latency_s(router: Router, topo: TopologyView, hops, proto: Protoco
     return float(np.mean(lat + np.array(over)))
 
 
+def busiest_link_s(router: Router, routes, sizes: np.ndarray) -> float:
+    """Idle-network time of flows ``sizes`` on ``routes``: the busiest link's
+    load over its capacity."""
+    if not len(sizes):
+        return 0.0
+    cap = router.capacity
+    per_link = np.repeat(sizes, np.diff(routes.ptr)) * routes.share
+    load = np.bincount(routes.flat, weights=per_link, minlength=len(cap))
+    return float((load / cap).max())
+
+
+def channel_stretch(router: Router, ph: Phase, routes, sizes: np.ndarray,
+                    gpu_bw_bytes_per_s: float | None) -> float:
+    """How much longer than its links allow a phase takes because no GPU
+    pushes more than ``gpu_bw_bytes_per_s`` (its channels' threads) — 1 if
+    the links are the limit."""
+    if gpu_bw_bytes_per_s is None or not len(sizes):
+        return 1.0
+    _, src = np.unique(np.array([a for a, _, _ in ph.flows]), return_inverse=True)
+    busiest_gpu = float(np.bincount(src, weights=sizes).max())
+    links = busiest_link_s(router, routes, sizes)
+    return max(1.0, busiest_gpu / gpu_bw_bytes_per_s / links) if links > 0 else 1.0
+
+
 def lay_out(router: Router, topo: TopologyView, phases: list[Phase], proto: Protocol,
-            chunking: pipeline.Chunking):
-    """Routed phases: (routes, sizes, counts, delay_s, wire factor) each."""
+            chunking: pipeline.Chunking, launch: Launch | None = None):
+    """Routed phases: (routes, sizes, counts, delay_s, wire factor) each.
+
+    ``launch``: the channels and threads the collective runs with, and the
+    data rate they bound each GPU's sends to.
+    """
+    gpu_bw = None
+    if launch is not None and launch.gpu_bw_bytes_per_s is not None:
+        gpu_bw = launch.gpu_bw_bytes_per_s / proto.bw_efficiency     # on the wire
     out = []
     for i, ph in enumerate(phases):
         routes = router.routes(tuple((a, b) for a, b, _ in ph.flows))
@@ -68,6 +103,7 @@ def lay_out(router: Router, topo: TopologyView, phases: list[Phase], proto: Prot
         per_flow = float(raw.max()) if len(raw) else 0.0
         chunks = pipeline.chunk_count(per_flow, ph.depth, proto, chunking)
         factor = pipeline.fill_factor(ph.depth, chunks) / proto.bw_efficiency
+        factor *= channel_stretch(router, ph, routes, raw * factor, gpu_bw)
         delay = pipeline.waves(chunks, chunking) * phase_delay_s(router, topo, ph, proto,
                                                                  routes.latency)
         delay += ph.setup_s

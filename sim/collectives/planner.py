@@ -58,8 +58,9 @@ class CollectivePlanner:
             return []
         algo, proto = self.choice(op, nbytes, instances, algorithm)
         phases = merge_instances(op, nbytes, instances, algo, self.topo)
+        launch = self.tuner.launch(algo, proto, nbytes, instances[0])
         plan = [p[:4] for p in lay_out(self.net.router, self.topo, phases, PROTOCOLS[proto],
-                                       self.chunking)]
+                                       self.chunking, launch)]
         self._plans[key] = plan
         return plan
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from sim.collectives import pipeline
 from sim.collectives.base import TopologyView
-from sim.collectives.layout import lay_out, merge_instances
+from sim.collectives.channels import Launch, launch_on
+from sim.collectives.layout import busiest_link_s, lay_out, merge_instances
 from sim.collectives.protocols import PROTOCOLS
 from sim.collectives.registry import pairs
 from sim.network.routing import Router
@@ -49,19 +48,22 @@ class Tuner:
                 ) -> Candidate:
         """Predicted idle-network time of ``algorithm`` (object) with ``protocol`` (name)."""
         return self.predict_phases(algorithm.phases(op, nbytes, gpus, self.topo),
-                                   algorithm.name, protocol)
+                                   algorithm.name, protocol,
+                                   self.launch(algorithm.name, protocol, nbytes, gpus))
 
-    def predict_phases(self, phases, algorithm: str, protocol: str) -> Candidate:
+    def launch(self, algorithm: str, protocol: str, nbytes: float, gpus: list[int]) -> Launch:
+        """Channels and threads NCCL runs the collective on ``gpus`` with."""
+        return launch_on(self.topo.graph.graph, algorithm, protocol, nbytes, len(gpus),
+                         len(self.topo.by_host(gpus)))
+
+    def predict_phases(self, phases, algorithm: str, protocol: str,
+                       launch: Launch | None = None) -> Candidate:
         """Predicted idle-network time of ``phases`` run with ``protocol``."""
-        cap = self.router.capacity
         lat = bw = 0.0
         for routes, sizes, _, delay, _ in lay_out(self.router, self.topo, phases,
-                                                  PROTOCOLS[protocol], self.chunking):
+                                                  PROTOCOLS[protocol], self.chunking, launch):
             lat += delay
-            if len(sizes):
-                per_link = np.repeat(sizes, np.diff(routes.ptr)) * routes.share
-                load = np.bincount(routes.flat, weights=per_link, minlength=len(cap))
-                bw += float((load / cap).max())
+            bw += busiest_link_s(self.router, routes, sizes)
         return Candidate(algorithm, protocol, lat + bw, lat, bw)
 
     def candidates(self, op: str, nbytes: float, gpus: list[int],
@@ -115,5 +117,6 @@ class Tuner:
             picks = sorted({next((c.algorithm, c.protocol) for c in r
                                  if (c.algorithm, c.protocol) in common) for r in ranked})
             hit = self._choice[key] = min(picks, key=lambda ap: self.predict_phases(
-                merge_instances(op, nbytes, instances, ap[0], self.topo), *ap).time_s)
+                merge_instances(op, nbytes, instances, ap[0], self.topo), *ap,
+                self.launch(*ap, nbytes, instances[0])).time_s)
         return hit
