@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from anywhere
 
 from sim.compute import Efficiency, compute_model_for
 from sim.scenario.load import parse_scenario

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from anywhere
+
 from sim.scenario.load import parse_scenario
 from sim.scenario.workload import generate_workload
 from workloads.errors import InputError
+from workloads.models import get_model
+
 
 def _default() -> str:
     """The calibration file next to the repository (../shared/calibration/)."""
@@ -66,6 +71,13 @@ def scenario(r: dict) -> tuple[dict | None, str | None]:
            "tp_comm_overlap": True, "sequence_parallel": r["tp"] > 1}
     if (r.get("vp") or 1) > 1:
         par.update(vpp=r["vp"], schedule="interleaved")
+        # Megatron splits the layers evenly over pp * vp virtual stages; a split
+        # that only works with the embedding and the loss counted as layers is
+        # run with them counted (account_for_{embedding,loss}_in_pipeline_split)
+        layers, stages = get_model(PRESET[r["model_key"]]).layers, r["pp"] * r["vp"]
+        if layers % stages and not (layers + 2) % stages:
+            par.update(account_for_embedding_in_pipeline_split=True,
+                       account_for_loss_in_pipeline_split=True)
     if (r.get("ep") or 1) > 1:
         par["ep"] = r["ep"]
         dp_cp = r["gpus"] // (r["tp"] * r["pp"])
@@ -97,8 +109,7 @@ KINDS = {"does not fit": "does not fit in HBM as modelled",
          "model not a preset": "model not a preset",
          "not printed": "layout or batch not printed",
          "no tokens/s": "no tokens/s printed",
-         "exceeds the model": "pp * vpp exceeds the layers (Megatron counts the embedding "
-                              "and the loss as pipeline layers in these recipes)",
+         "exceeds the model": "pp * vpp exceeds the layers",
          "tensor cores": "precision the GPU lacks (H100 blockwise FP8 is not MXFP8)",
          "must divide tp * cp * dp": "ep larger than the tp * cp * dp ranks of a stage "
                                      "(layout as printed cannot exist)"}

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from anywhere
 
 from sim.scenario.execute import run_scenario
 from sim.scenario.load import parse_scenario

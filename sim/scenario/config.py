@@ -64,6 +64,12 @@ class ParallelismConfig(Section):
     etp: Degree | None = Field(None, description="expert tensor parallelism (MoE parallel "
                                "folding: experts over ep x etp of the tp*cp*dp ranks); "
                                "default: experts split by tp, ep inside dp*cp")
+    account_for_embedding_in_pipeline_split: bool = Field(
+        False, description="the embedding takes one layer's place in the first virtual "
+        "pipeline stage (Megatron-Core)")
+    account_for_loss_in_pipeline_split: bool = Field(
+        False, description="the output layer and loss take one layer's place in the last "
+        "virtual pipeline stage (Megatron-Core)")
 
 
 class TrainingConfig(Section):

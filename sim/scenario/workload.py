@@ -50,7 +50,9 @@ def layout_of(scn) -> Layout:
                   sequence_parallel=p.sequence_parallel, zero=p.zero, schedule=p.schedule,
                   recompute=p.recompute, overlap_grad_reduce=p.overlap_grad_reduce,
                   overlap_param_gather=p.overlap_param_gather,
-                  tp_comm_overlap=p.tp_comm_overlap, etp=p.etp)
+                  tp_comm_overlap=p.tp_comm_overlap, etp=p.etp,
+                  embedding_in_split=p.account_for_embedding_in_pipeline_split,
+                  loss_in_split=p.account_for_loss_in_pipeline_split)
 
 
 def training_of(scn, spec: models.ModelSpec) -> Training:
@@ -93,7 +95,8 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
                          dtype_bytes=training.dtype_bytes, recompute=layout.recompute,
                          flash_attention=training.flash_attention,
                          precision=training.precision, etp=layout.etp)
-    chunks = layer_split(spec.layers, layout.pp * layout.vpp)
+    chunks = layer_split(spec.layers, layout.pp * layout.vpp, layout.embedding_in_split,
+                         layout.loss_in_split)
     worst = None
     for s in range(layout.pp):
         layers = [i for c in range(layout.vpp) for i in chunks[c * layout.pp + s]]

@@ -47,11 +47,13 @@ def check_job(costs: Costs, layout: Layout, training: Training) -> int:
     if costs.heads % lo.tp:
         raise InputError(f"tp must divide the model's {costs.heads} attention heads",
                          field="parallelism.tp", value=lo.tp)
-    if costs.layers < lo.pp * lo.vpp:
-        field, value = ("parallelism.pp", lo.pp) if costs.layers < lo.pp else \
+    slots = costs.layers + lo.embedding_in_split + lo.loss_in_split
+    if slots < lo.pp * lo.vpp:
+        field, value = ("parallelism.pp", lo.pp) if slots < lo.pp else \
             ("parallelism.vpp", lo.vpp)
+        ends = " (embedding and loss counted)" if slots > costs.layers else ""
         raise InputError(f"pp * vpp = {lo.pp * lo.vpp} exceeds the model's "
-                         f"{costs.layers} layers", field=field, value=value)
+                         f"{costs.layers} layers{ends}", field=field, value=value)
     if lo.etp is None and (lo.dp * lo.cp) % lo.ep:
         raise InputError(f"ep must divide dp * cp = {lo.dp * lo.cp} (expert parallelism "
                          "uses the data-parallel ranks)", field="parallelism.ep", value=lo.ep)
@@ -82,13 +84,23 @@ def check_job(costs: Costs, layout: Layout, training: Training) -> int:
     return m
 
 
-def layer_split(layers: int, virtual_stages: int) -> list[range]:
-    """Layer indices of each virtual stage (extra layers to the earliest)."""
-    base, extra = divmod(layers, virtual_stages)
+def layer_split(layers: int, virtual_stages: int, embedding: bool = False,
+                loss: bool = False) -> list[range]:
+    """Layer indices of each virtual stage (extra layers to the earliest).
+
+    ``embedding`` / ``loss``: the split places ``layers + embedding + loss``
+    slots, the embedding in the first slot and the output layer with the
+    loss in the last, so the first (last) virtual stage gets one transformer
+    layer fewer (Megatron-Core ``account_for_embedding_in_pipeline_split``,
+    ``account_for_loss_in_pipeline_split``: e.g. Llama 3.1 405B's 126 layers
+    as 128 slots over PP 16 x VP 8, one per virtual stage).
+    """
+    e = int(embedding)
+    base, extra = divmod(layers + e + int(loss), virtual_stages)
     out, start = [], 0
     for j in range(virtual_stages):
         n = base + (1 if j < extra else 0)
-        out.append(range(start, start + n))
+        out.append(range(min(max(start - e, 0), layers), min(max(start + n - e, 0), layers)))
         start += n
     return out
 
@@ -148,7 +160,7 @@ def _generate(model: Any, layout: Layout, training: Training, placement_order: s
 
     empty = tmpl([])
     v_total = lo.pp * lo.vpp
-    split = layer_split(costs.layers, v_total)
+    split = layer_split(costs.layers, v_total, lo.embedding_in_split, lo.loss_in_split)
 
     def blocks_of(vs: int) -> list[Block]:
         out = []

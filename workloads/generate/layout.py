@@ -49,7 +49,12 @@ class Layout:
     tensor parallelism under MoE parallel folding (None: experts split by
     ``tp`` and ``ep`` carved out of dp * cp); with it, ``ep * etp`` ranks of
     the tp * cp * dp ranks of a stage hold one copy of the experts and
-    ``edp = tp * cp * dp / (ep * etp)`` copies exist.
+    ``edp = tp * cp * dp / (ep * etp)`` copies exist. ``embedding_in_split``
+    and ``loss_in_split``: the pipeline split counts the embedding (the
+    output layer and loss) as one more layer, placed first in the first
+    (last in the last) virtual stage, as Megatron-Core's
+    ``account_for_embedding_in_pipeline_split`` and
+    ``account_for_loss_in_pipeline_split`` do (see ``layer_split``).
     """
 
     @property
@@ -74,6 +79,8 @@ class Layout:
     tp_comm_overlap: bool = False
     overlap_param_gather: bool = False
     etp: int | None = None
+    embedding_in_split: bool = False
+    loss_in_split: bool = False
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "dp", "vpp", "cp", "ep"):
@@ -88,6 +95,8 @@ class Layout:
         _bool(self.overlap_grad_reduce, "parallelism.overlap_grad_reduce")
         _bool(self.tp_comm_overlap, "parallelism.tp_comm_overlap")
         _bool(self.overlap_param_gather, "parallelism.overlap_param_gather")
+        _bool(self.embedding_in_split, "parallelism.account_for_embedding_in_pipeline_split")
+        _bool(self.loss_in_split, "parallelism.account_for_loss_in_pipeline_split")
         if isinstance(self.zero, bool) or self.zero not in (0, 1, 2, 3):
             raise InputError("must be 0, 1, 2 or 3", field="parallelism.zero", value=self.zero)
         if self.recompute not in RECOMPUTE:
