@@ -119,7 +119,7 @@ class Router:
 
     def _no_transit(self, node) -> bool:
         """A GPU that traffic may not pass through (unless the graph says GPUs forward)."""
-        return self._is_gpu(node) and not self.graph.graph.get("gpu_transit", False)
+        return not self.graph.graph.get("gpu_transit", False) and self._is_gpu(node)
 
     def _distances_to(self, dst) -> dict:
         dist = self._dist.get(dst)
@@ -128,9 +128,10 @@ class Router:
         dist = {dst: 0}
         queue = deque([dst])
         pred = self.graph.predecessors
+        endpoints = not self.graph.graph.get("gpu_transit", False)
         while queue:
             v = queue.popleft()
-            if v != dst and self._no_transit(v):
+            if endpoints and v != dst and self._is_gpu(v):
                 continue  # a GPU is an endpoint: do not route through it
             d = dist[v] + 1
             for u in pred(v):
