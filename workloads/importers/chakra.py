@@ -26,6 +26,10 @@ Mapping (ASTRA-sim's reading of the same attributes):
   ``MEM_LOAD_NODE`` / ``MEM_STORE_NODE``: a memory-bound op moving
   ``tensor_size`` bytes (or ``duration_micros``) on stream ``mem``. Other
   node types (``STORAGE_NODE``, ``BATCH_NODE``, ...) are reported.
+* Attribute values are read whichever type of the schema's ``value`` oneof
+  holds them: any integer type, a whole ``double``, ``comm_type`` also as the
+  enum name (``"ALL_REDUCE"``); anything else is an error naming the file,
+  node and attribute.
 * ``data_deps`` and ``ctrl_deps`` both become dependencies, except a control
   dependency on a node whose recorded time span (``start_time_micros``,
   ``duration_micros``) encloses the child's: that is a parent link (op
@@ -241,10 +245,14 @@ def load_comm_groups(path: str | None, world_size: int) -> dict[str, list[int]] 
 # ---------------------------------------------------------------------------
 
 def _int_attr(node: EtNode, key: str, file: str, default=None):
+    """A non-negative integer attribute, whichever value type of the schema holds it
+    (any integer type; a whole ``double``/``float`` as some writers store sizes)."""
     v = node.attrs.get(key, default)
     if v is None:
         raise InputError(f"node {node.id} ({node.name!r}) has no '{key}' attribute", file=file,
                          field=f"node {node.id}.attr.{key}")
+    if isinstance(v, float) and v.is_integer() and 0 <= v < 2.0**64:
+        v = int(v)
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise InputError(f"node {node.id} ({node.name!r}): '{key}' must be a non-negative "
                          "integer", file=file, field=f"node {node.id}.attr.{key}", value=v)
@@ -350,8 +358,12 @@ def node_to_op(node: EtNode, ranks: list[int], w: Workload, file: str) -> Op:
                          field=f"node {node.id}.type", value=tname)
     size = float(_int_attr(node, "comm_size", file, 0 if t == S.COMM_COLL_NODE else None))
     if t == S.COMM_COLL_NODE:
-        ctype = _int_attr(node, "comm_type", file)
-        name = S.COLLECTIVE_TYPE_NAMES.get(ctype)
+        ctype = node.attrs.get("comm_type")
+        if isinstance(ctype, str) and ctype.strip().upper() in S.COLLECTIVE_TYPES:
+            name = ctype.strip().upper()            # the enum value's name, as text
+        else:
+            ctype = ctype if isinstance(ctype, str) else _int_attr(node, "comm_type", file)
+            name = S.COLLECTIVE_TYPE_NAMES.get(ctype)
         kind = COLLECTIVE_KINDS.get(name)
         if kind is None:
             raise InputError(f"{where}: collective {name or ctype} is not supported "
