@@ -33,7 +33,8 @@ def add_trace_parser(sub) -> None:
 def cmd_run_chakra(args) -> int:
     from sim.astra import run_chakra
     from sim.commands.output import print_json
-    from sim.commands.run import _clear_outputs, summary_text
+    from sim.commands.run import _clear_outputs
+    from sim.report import summary_text
     from sim.io import write_json
     from workloads.errors import InputError
     if args.scenario is not None or args.overrides:
