@@ -1,4 +1,8 @@
 """Small builders shared by tests."""
+import contextlib
+import io
+from types import SimpleNamespace
+
 from sim.compute import ComputeModel, Efficiency
 from workloads.trace import from_json
 
@@ -18,3 +22,16 @@ def one_line_error(proc, *needles):
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     for n in needles:
         assert n in lines[0]
+
+
+def run_cli(*args):
+    """``clustersim ARGS`` in this process; the result looks like a finished subprocess
+    (exit status, stdout and stderr)."""
+    from sim.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:         # argparse's own errors
+            code = e.code
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())

@@ -1,22 +1,16 @@
 """Chakra ET import and replay on ASTRA-sim networks, against alpha-beta closed forms."""
-import contextlib
-import io
 import json
-import subprocess
-import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from sim.astra import run_chakra
-from sim.cli import main
 from workloads.errors import InputError
 from workloads.importers import et_schema as S
 from workloads.importers.chakra import decode_file, load_chakra
 from workloads.importers.et_writer import (allreduce_nodes, dp_nodes, et_bytes, node,
                                            write_all_ranks, write_et)
-from tests.helpers import one_line_error
+from tests.helpers import one_line_error, run_cli as cli
 
 EX = Path(__file__).resolve().parents[1] / "workloads" / "examples" / "chakra"
 GIB = 2**30
@@ -35,17 +29,6 @@ def net(tmp_path, text, name="net.yml"):
     p = tmp_path / name
     p.write_text(text)
     return str(p)
-
-
-def cli(*args):
-    """Run the command line in-process; the result looks like a finished subprocess."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 # -- reading ---------------------------------------------------------------
@@ -329,8 +312,8 @@ def test_compute_without_duration_needs_a_roofline(tmp_path):
 # -- the command line ---------------------------------------------------------
 
 def test_run_chakra_json_and_convert(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "sim.cli", "run", "--chakra", str(EX / "allreduce_1g"), "--network", str(EX / "switch_8.yml"),
-            "--json"], capture_output=True, text=True)
+    p = cli("run", "--chakra", str(EX / "allreduce_1g"), "--network", str(EX / "switch_8.yml"),
+            "--json")
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
     assert res["step_time_s"] == pytest.approx(ring_ar_s(GIB, 8, 50 * GIB, 1e-6), rel=1e-9)

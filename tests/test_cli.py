@@ -1,29 +1,15 @@
 """The command line: JSON contract, Chrome traces, and exit status 2 on bad input."""
-import io
 import json
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from sim.cli import main
-from tests.helpers import one_line_error
+from tests.helpers import one_line_error, run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "workloads" / "examples"
-
-
-def run_cli(*args):
-    """``clustersim ARGS`` in this process: exit status, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:         # argparse's own errors
-            code = e.code
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def run_subprocess(*args):

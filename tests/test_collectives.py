@@ -1,7 +1,5 @@
 """Collective times against closed forms, and busbw against published NCCL figures."""
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -10,6 +8,7 @@ import topologies
 from sim.collectives import ALGORITHMS, PROTOCOLS, TopologyView
 from sim.collectives.ring import channel_rings
 from sim.collectives.timing import collective_report, time_collective
+from tests.helpers import run_cli
 
 S = 2**30
 B = 50e9
@@ -116,11 +115,10 @@ def test_channel_rings_are_rail_aligned_permutations():
 
 
 def test_cli_collective_matches_closed_form_within_one_percent():
-    out = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "collective", "--op", "all_reduce", "--bytes",
-         "1073741824", "--gpus", "8", "--topology", "ring", "--link-bw", "50",
-         "--latency-us", "0.5", "--algorithm", "ring", "--json"],
-        capture_output=True, text=True, check=True)
+    out = run_cli("collective", "--op", "all_reduce", "--bytes", "1073741824", "--gpus", "8",
+                  "--topology", "ring", "--link-bw", "50", "--latency-us", "0.5",
+                  "--algorithm", "ring", "--json")
+    assert out.returncode == 0, out.stderr
     rep = json.loads(out.stdout)
     expected = 2 * 7 / 8 * S / 50e9 + 2 * 7 * 0.5e-6
     assert rep["time_s"] == pytest.approx(expected, rel=0.01)

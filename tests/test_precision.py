@@ -1,12 +1,10 @@
 """Precision as data: datasheet peaks, low-precision GEMM recipes, errors."""
-import subprocess
-import sys
 
 import pytest
 
 import topologies
 from sim.compute import compute_model_for
-from tests.helpers import one_line_error
+from tests.helpers import one_line_error, run_cli
 from workloads import models
 from workloads.errors import InputError
 from workloads.models import Shape
@@ -43,8 +41,7 @@ def test_missing_precision_is_an_input_error_naming_gpu_and_field():
 
 
 def test_fp8_on_a100_exits_2():
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", "--set", "training.dtype=fp8"],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_cli("run", "--set", "training.dtype=fp8")
     one_line_error(proc, "training.dtype", "a100-80gb has no fp8 tensor cores")
 
 

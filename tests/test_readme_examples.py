@@ -1,15 +1,22 @@
 """The commands shown in README.md run: each exits 0, or 2 where the README says
 the command is an error ("exits 2" on the line). Commands run in README order
 in one scratch folder (later ones may read what earlier ones wrote), with the
-repository's data folders linked in. Long ones are marked slow (not in CI)."""
-import os
+repository's data folders linked in. They run in this process, as the entry
+points run them: ``clustersim ARGS`` is ``sim.cli.main(ARGS)`` and ``python -m
+MODULE ARGS`` runs MODULE as ``__main__`` (tests/test_cli.py and
+tests/test_robust_inputs.py run the command line as a real process). Long ones
+are marked slow (not in CI)."""
+import contextlib
+import io
 import re
+import runpy
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Commands that take more than a few seconds (full-size models or long runs).
@@ -45,11 +52,22 @@ def readme_commands(text: str) -> list[tuple[str, int]]:
 COMMANDS = readme_commands((ROOT / "README.md").read_text())
 
 
-def _argv(cmd: str) -> list[str]:
+def _run(cmd: str, monkeypatch) -> tuple[int, str]:
+    """Exit status and stderr of ``cmd`` (``clustersim ...`` or ``python -m ...``)."""
     parts = shlex.split(cmd)
     if parts[0] == "clustersim":
-        return [sys.executable, "-m", "sim.cli", *parts[1:]]
-    return [sys.executable, *parts[1:]]
+        proc = run_cli(*parts[1:])
+        return proc.returncode, proc.stderr
+    assert parts[:2] == ["python", "-m"], cmd
+    monkeypatch.setattr(sys, "argv", parts[2:])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_module(parts[2], run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return code, err.getvalue()
 
 
 def _is_slow(cmd: str) -> bool:
@@ -74,8 +92,7 @@ def test_readme_has_commands():
 @pytest.mark.parametrize("cmd,status", [
     pytest.param(c, s, marks=[pytest.mark.slow] if _is_slow(c) else [], id=c[:70])
     for c, s in COMMANDS])
-def test_readme_command(cmd, status, scratch):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(_argv(cmd.split("  #")[0]), cwd=scratch, env=env, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == status, proc.stderr[-2000:]
+def test_readme_command(cmd, status, scratch, monkeypatch):
+    monkeypatch.chdir(scratch)
+    code, stderr = _run(cmd.split("  #")[0], monkeypatch)
+    assert code == status, stderr[-2000:]

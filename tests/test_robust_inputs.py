@@ -6,6 +6,7 @@ import time
 import pytest
 
 from sim import cli
+from tests.helpers import run_cli
 from topologies.errors import TopologyError
 from workloads.errors import MAX_VALUE_CHARS, InputError, short
 from workloads.readers import (MAX_DEPTH, parse_json, parse_yaml, read_json, read_text,
@@ -173,12 +174,12 @@ def test_stdout_errors_are_clean():
 
 def test_output_path_errors_exit_2_with_one_line(tmp_path):
     (tmp_path / "f").write_text("x")
-    for extra, message in [(f"--out {tmp_path}/f", "a file of that name exists"),
-                           (f"--chrome-trace {tmp_path}", "is a folder"),
-                           ("--chrome-trace /dev/full", "No space left on device"),
-                           ("--out ''", "--out = '': must be a non-empty path"),
-                           ("--out /proc/clustersim", "cannot create folder")]:
-        proc = _cli("{py} run {small} " + extra)
+    for extra, message in [(["--out", f"{tmp_path}/f"], "a file of that name exists"),
+                           (["--chrome-trace", tmp_path], "is a folder"),
+                           (["--chrome-trace", "/dev/full"], "No space left on device"),
+                           (["--out", ""], "--out = '': must be a non-empty path"),
+                           (["--out", "/proc/clustersim"], "cannot create folder")]:
+        proc = run_cli("run", *SMALL, *extra)
         assert proc.returncode == 2, (extra, proc.stderr)
         assert message in proc.stderr and proc.stderr.count("\n") == 1, (extra, proc.stderr)
 
@@ -192,9 +193,9 @@ def test_file_size_limit_leaves_no_torn_trace(tmp_path):
 
 def test_failed_run_removes_earlier_result(tmp_path):
     out = tmp_path / "o"
-    assert _cli("{py} run {small} --out " + str(out)).returncode == 0
+    assert run_cli("run", *SMALL, "--out", out).returncode == 0
     assert (out / "result.json").exists()
-    proc = _cli("{py} run {small} --set parallelism.tp=3 --out " + str(out))
+    proc = run_cli("run", *SMALL, "--set", "parallelism.tp=3", "--out", out)
     assert proc.returncode == 2
     assert not (out / "result.json").exists()
 

@@ -1,8 +1,6 @@
 """``clustersim sweep``: table, --json object, exit status, example sweep files."""
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +9,7 @@ from sim.cli import main
 from sim.commands.sweep import BACKEND_CHOICES, add_sweep_arguments, cmd_sweep
 from sim.sweep import BACKENDS, expand_points, load_sweep, resolve_base
 from sim.sweep.point import check_keys
-from tests.helpers import one_line_error
+from tests.helpers import one_line_error, run_cli
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sim" / "data" / "sweeps"
 TINY_SWEEP = """
@@ -85,8 +83,7 @@ def test_crashed_point_gives_exit_1(sweep_file, tmp_path, monkeypatch, capsys):
 def test_bad_sweep_file_exits_2_with_one_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("base: default\ngrids: {parallelism.tp: [1]}\n")
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out",
-                           str(tmp_path / "o")], capture_output=True, text=True)
+    proc = run_cli("sweep", str(path), "--out", str(tmp_path / "o"))
     one_line_error(proc, "bad.yaml", "grids", "unknown key")
 
 
