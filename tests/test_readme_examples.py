@@ -60,6 +60,7 @@ def _run(cmd: str, monkeypatch) -> tuple[int, str]:
         return proc.returncode, proc.stderr
     assert parts[:2] == ["python", "-m"], cmd
     monkeypatch.setattr(sys, "argv", parts[2:])
+    monkeypatch.delitem(sys.modules, parts[2], raising=False)   # run fresh, as python -m does
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
