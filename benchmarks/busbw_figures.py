@@ -27,7 +27,7 @@ SYSTEMS = [("a100-80gb", 8), ("a100-80gb", 16), ("a100-80gb", 64),
 SIZES = [8 * 4**i for i in range(16)]                  # 8 B .. 8 GiB
 COLUMNS = ["system", "gpus", "bytes", "algorithm", "protocol", "time_s", "busbw_gb_s",
            "chosen"]
-LABELS = {"ring": "ring", "tree": "tree (hosts x chains)", "hierarchical": "hierarchical",
+LABELS = {"ring": "ring", "tree": "double binary tree", "hierarchical": "hierarchical",
           "nvls": "NVLS", "nvls_tree": "NVLS + tree", "collnet": "CollNet (SHARP)"}
 #: dashes tell apart curves that coincide (ring and hierarchical on one node)
 DASHES = {"ring": "-", "tree": "-", "hierarchical": (0, (4, 2)), "nvls": "-",
@@ -120,9 +120,11 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
         ax.set_xlabel("all-reduce message size (bytes)")
         ax.set_ylabel("bus bandwidth (GB/s)")
         ax.set_ylim(bottom=0)
-        nodes = -(-n // _gpus_per_node(system))
+        gpn = _gpus_per_node(system)
+        nodes = -(-n // gpn)
+        unit = f"NVL{gpn} rack" if gpn > 8 else "node"
         ax.set_title(f"All-reduce bus bandwidth on {n} x {system.upper()} "
-                     f"({nodes} node{'s' if nodes > 1 else ''}): simulated lines, "
+                     f"({nodes} {unit}{'s' if nodes > 1 else ''}): simulated lines, "
                      "published markers", fontsize=8)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=6.5, loc="upper left", frameon=False)
