@@ -26,6 +26,8 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+
+import numpy as np
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -96,6 +98,17 @@ class TopologyView:
 
     def host_of(self, gpu: int) -> int:
         return self.graph.nodes[gpu].get("host", gpu)
+
+    def host_array(self) -> np.ndarray:
+        """:meth:`host_of` of every GPU id 0..n-1 at once (cached)."""
+        hosts = getattr(self, "_hosts", None)
+        if hosts is None:
+            gpus = [g for g in self.graph.nodes if isinstance(g, int) and g >= 0]
+            hosts = np.zeros(max(gpus, default=-1) + 1, dtype=np.int64)
+            for g in gpus:
+                hosts[g] = self.host_of(g)
+            self._hosts = hosts
+        return hosts
 
     def local_of(self, gpu: int) -> int:
         return self.graph.nodes[gpu].get("local", 0)

@@ -50,16 +50,22 @@ def phase_delay_s(router: Router, topo: TopologyView, phase: Phase, proto: Proto
     if phase.steps == 0:
         return 0.0
     if phase.hops:
-        return max(phase.steps * _mean_hop_latency_s(router, topo, hops, proto)
-                   for hops in (phase.hops,) + phase.more_hops if hops)
+        return max(phase.steps * m for m in _mean_hop_latencies_s(
+            router, topo, [h for h in (phase.hops,) + phase.more_hops if h], proto))
     slowest = float(flow_latency.max()) if len(flow_latency) else 0.0
     return phase.steps * (slowest + proto.inter_step_s)
 
 
-def _mean_hop_latency_s(router: Router, topo: TopologyView, hops, proto: Protocol) -> float:
-    lat = router.routes(hops).latency
-    over = [proto.step_overhead_s(topo.host_of(a) == topo.host_of(b)) for a, b in hops]
-    return float(np.mean(lat + np.array(over)))
+def _mean_hop_latencies_s(router: Router, topo: TopologyView, lists, proto: Protocol) -> list:
+    """Mean latency plus step overhead of the hops of each list (routed together)."""
+    flat = tuple(p for hops in lists for p in hops)
+    hosts = topo.host_array()
+    pairs = np.array(flat, dtype=np.int64).reshape(len(flat), 2)
+    intra = hosts[pairs[:, 0]] == hosts[pairs[:, 1]]
+    over = np.where(intra, proto.step_overhead_s(True), proto.step_overhead_s(False))
+    total = router.routes(flat).latency + over
+    ends = np.cumsum([len(h) for h in lists])
+    return [float(np.mean(total[e - len(h):e])) for h, e in zip(lists, ends.tolist())]
 
 
 def busiest_link_s(router: Router, routes, sizes: np.ndarray) -> float:

@@ -23,6 +23,7 @@ from collections import deque
 import numpy as np
 
 from topologies.digraph import DiGraph
+from sim.network.fabric import FabricIndex, HopTable, route_batch
 from workloads.errors import InputError
 
 
@@ -37,7 +38,12 @@ class RouteSet:
         self.key: int | None = None       # set by the router that caches it
         self.ptr, self.flat, self.latency = ptr, flat, latency
         self.share = np.ones(len(flat)) if share is None else share
-        self.unique_links = _unique(flat)
+        if len(flat) > 4096:             # sorted distinct links without a sort
+            seen = np.zeros(int(flat.max()) + 1, dtype=bool)
+            seen[flat] = True
+            self.unique_links = np.flatnonzero(seen)
+        else:
+            self.unique_links = _unique(flat)
 
     def __len__(self) -> int:
         return len(self.ptr) - 1
@@ -62,7 +68,9 @@ class Router:
     switched fabric; ``"ecmp"`` pins each flow to one path chosen by hash.
     """
 
-    def __init__(self, graph: DiGraph, routing: str | None = None):
+    BATCH = 64      # pairs from which :meth:`routes` routes with arrays
+
+    def __init__(self, graph: DiGraph, routing: str | None = None, vectorised: bool = True):
         if not (hasattr(graph, "successors") and hasattr(graph, "predecessors")
                 and graph.is_directed()):
             raise TypeError("Router needs a directed topology graph (topologies DiGraph "
@@ -79,7 +87,10 @@ class Router:
         self._dist: dict = {}
         self._paths: dict = {}
         self._sets: dict = {}
+        self._seen: dict = {}      # id(pairs) -> (pairs, routes); holds pairs alive
         self._core: dict | None = None
+        self._fab: FabricIndex | None = None
+        self.vectorised = vectorised
 
     # -- link table --------------------------------------------------------
     def _build(self) -> None:
@@ -211,9 +222,21 @@ class Router:
                     rows.append(index[n])
                     cols.append(index[v])
                     succ[index[n]].append(index[v])
-        dist = _hop_distances(succ, rows, cols)
+        dist = HopTable(succ, _hop_distances)
+        ptr = np.zeros(len(switches) + 1, dtype=np.int64)
+        np.cumsum([len(x) for x in succ], out=ptr[1:])
+        if self._edge_index is None:
+            self._build()
+        edge_ids = np.array([self._edge_index[(switches[a], switches[b])]
+                             for a, x in enumerate(succ) for b in x], dtype=np.int64)
         return {"nodes": switches, "index": index, "succ": succ, "dist": dist,
-                "succ_arr": [np.array(x, dtype=np.int64) for x in succ]}
+                "succ_arr": [np.array(x, dtype=np.int64) for x in succ],
+                "csr": (ptr, np.array(cols, dtype=np.int64), edge_ids)}
+
+    def _fabric(self) -> FabricIndex:
+        if self._fab is None:
+            self._fab = FabricIndex(self)
+        return self._fab
 
     def _chains(self, gpu: int, outward: bool) -> list[list]:
         """Each way between ``gpu`` and the fabric switches, through at most one
@@ -294,19 +317,28 @@ class Router:
 
     def routes(self, pairs: tuple, salt: int = 0) -> RouteSet:
         """Routes of many (src, dst) pairs at once, cached by the pair tuple."""
+        seen = self._seen.get((id(pairs), salt))
+        if seen is not None and seen[0] is pairs:     # this very tuple again: skip hashing it
+            return seen[1]
         key = (pairs, salt)
         hit = self._sets.get(key)
         if hit is not None:
             return hit
-        paths = [self.spread(s, d, salt) for s, d in pairs]
-        ptr = np.zeros(len(paths) + 1, dtype=np.int64)
-        np.cumsum([len(p[0]) for p in paths], out=ptr[1:])
-        empty = np.zeros(0, dtype=np.int64)
-        flat = np.concatenate([p[0] for p in paths]) if paths else empty
-        share = np.concatenate([p[1] for p in paths]) if paths else np.zeros(0)
-        hit = RouteSet(ptr, flat, np.array([p[2] for p in paths], dtype=float), share)
+        if (self.vectorised and len(pairs) >= self.BATCH and self.routing == "spray"
+                and self.structured):
+            ptr, flat, share, latency = route_batch(self, pairs, salt)
+            hit = RouteSet(ptr, flat, latency, share)
+        else:
+            paths = [self.spread(s, d, salt) for s, d in pairs]
+            ptr = np.zeros(len(paths) + 1, dtype=np.int64)
+            np.cumsum([len(p[0]) for p in paths], out=ptr[1:])
+            empty = np.zeros(0, dtype=np.int64)
+            flat = np.concatenate([p[0] for p in paths]) if paths else empty
+            share = np.concatenate([p[1] for p in paths]) if paths else np.zeros(0)
+            hit = RouteSet(ptr, flat, np.array([p[2] for p in paths], dtype=float), share)
         hit.key = len(self._sets)
         self._sets[key] = hit
+        self._seen[(id(pairs), salt)] = (pairs, hit)
         return hit
 
     def spread(self, src: int, dst: int, salt: int = 0):
