@@ -82,3 +82,26 @@ def test_relayed_send_shares_the_proxys_nic_with_the_proxys_own_send():
     t = simulate_trace(trace(16, progs), g, UNIT_COMPUTE).makespan_s
     rail_lat, rail_cap = _path(g, [1, "h0.nic1", "leaf.r1.g0", "h1.nic1", 9])
     assert t == pytest.approx(rail_lat + 2 * S / rail_cap, rel=1e-9)
+
+
+def _stage_boundary_time(pxn: bool):
+    # 4 pipeline stages of 4 GPUs on 2 hosts: stage 1 (host 0, GPUs 4-7) sends
+    # its activations to stage 2 (host 1, GPUs 0-3): every send crosses rails
+    g = _cluster(pxn)
+    groups = {"pp": [[r, r + 4, r + 8, r + 12] for r in range(4)]}
+    send = [{"id": "s", "kind": "send", "bytes": S, "tag": 1, "peer": {"group": "pp", "offset": 1}}]
+    recv = [{"id": "r", "kind": "recv", "bytes": S, "tag": 1, "peer": {"group": "pp", "offset": -1}}]
+    progs = [{"ranks": [0, 1, 2, 3, 12, 13, 14, 15], "ops": []},
+             {"ranks": [4, 5, 6, 7], "ops": send}, {"ranks": [8, 9, 10, 11], "ops": recv}]
+    return simulate_trace(trace(16, progs, groups), g, UNIT_COMPUTE).makespan_s, g
+
+
+def test_pipeline_sends_across_rails_take_pxn_and_avoid_the_spine():
+    t_pxn, g = _stage_boundary_time(True)
+    t_spine, _ = _stage_boundary_time(False)
+    nv_lat, _ = _path(g, [4, "h0.nvsw", 0])
+    rail_lat, rail_cap = _path(g, [0, "h0.nic0", "leaf.r0.g0", "h1.nic0", 8])
+    # four relays on four rails, each NIC carrying one message
+    assert t_pxn == pytest.approx(nv_lat + rail_lat + S / rail_cap, rel=1e-9)
+    # without PXN the four messages share the 4:1 uplinks of their leaves
+    assert t_spine > 1.8 * t_pxn

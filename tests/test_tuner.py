@@ -19,6 +19,8 @@ def _graph(kind: str, n: int):
 GRID = [(kind, n, op) for kind in ("a100-80gb", "h100-sxm", "two_level") for n in (8, 16, 64)
         for op in ("all_reduce", "all_to_all")
         if not (op == "all_to_all" and n == 64 and kind != "two_level")]
+# Blackwell: a two-node B200 pair and a 72-GPU NVL72 rack
+GRID += [("b200", 16, "all_reduce"), ("gb200", 72, "all_reduce")]
 
 
 @pytest.mark.parametrize("kind,n,op", GRID)
