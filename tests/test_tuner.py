@@ -48,6 +48,15 @@ def test_explain_lists_every_candidate_fastest_first_and_forcing_narrows_it():
     assert times == sorted(times)
     for c in cands:
         assert c["predicted_s"] == pytest.approx(c["latency_s"] + c["bandwidth_s"])
+        # 1 MiB: all 32 channels (NVLS: its own 16), but a ring's LL wants
+        # 8 B x 16 ranks per thread: 1 MiB / (512 x 128 B) = 16 channels
+        if c["algorithm"].startswith("nvls"):
+            expected = (16, 640)
+        elif (c["algorithm"], c["protocol"]) == ("ring", "ll"):
+            expected = (16, 512)
+        else:
+            expected = (32, 640 if c["protocol"] == "ll128" else 512)
+        assert (c["channels"], c["threads"]) == expected, c
     only_ring = explain(g, "all_reduce", 2**20, list(range(16)), "ring")
     assert {c["algorithm"] for c in only_ring} == {"ring"} and len(only_ring) == 3
     only_ll = explain(g, "all_reduce", 2**20, list(range(16)), None, "ll")

@@ -42,11 +42,18 @@ def simulate_collective(graph, op: str, nbytes: float, gpus: list[int],
 def explain(graph, op: str, nbytes: float, gpus: list[int], algorithm: str | None = None,
             protocol: str | None = None, chunking: pipeline.Chunking | None = None
             ) -> list[dict]:
-    """The tuner's candidates, fastest first: algorithm, protocol, predicted times (s)."""
+    """The tuner's candidates, fastest first: algorithm, protocol, predicted times (s),
+    and the channels and threads per channel NCCL would launch."""
     _, planner = _planner(graph, chunking)
-    cands = planner.tuner.candidates(op, nbytes, gpus, request_string(algorithm, protocol))
-    return [{"algorithm": c.algorithm, "protocol": c.protocol, "predicted_s": c.time_s,
-             "latency_s": c.latency_s, "bandwidth_s": c.bandwidth_s} for c in cands]
+    tuner = planner.tuner
+    cands = tuner.candidates(op, nbytes, gpus, request_string(algorithm, protocol))
+    out = []
+    for c in cands:
+        lc = tuner.launch(c.algorithm, c.protocol, nbytes, gpus)
+        out.append({"algorithm": c.algorithm, "protocol": c.protocol, "predicted_s": c.time_s,
+                    "latency_s": c.latency_s, "bandwidth_s": c.bandwidth_s,
+                    "channels": lc.channels, "threads": lc.threads})
+    return out
 
 
 def collective_report(graph, op: str, nbytes: float, n: int, algorithm: str | None = None,

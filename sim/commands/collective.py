@@ -65,10 +65,11 @@ def cmd_collective(args) -> int:
           f"algbw {rep['algbw_gb_s']:.2f} GB/s, busbw {rep['busbw_gb_s']:.2f} GB/s")
     if "candidates" in rep:
         print(f"\n{'algorithm':<14}{'protocol':<10}{'predicted us':>14}{'latency us':>12}"
-              f"{'bandwidth us':>14}")
+              f"{'bandwidth us':>14}{'channels':>10}{'threads':>9}")
         for c in rep["candidates"]:
             mark = "  <- chosen" if (c["algorithm"], c["protocol"]) == (
                 rep["algorithm"], rep["protocol"]) else ""
             print(f"{c['algorithm']:<14}{c['protocol']:<10}{c['predicted_s'] * 1e6:>14.1f}"
-                  f"{c['latency_s'] * 1e6:>12.1f}{c['bandwidth_s'] * 1e6:>14.1f}{mark}")
+                  f"{c['latency_s'] * 1e6:>12.1f}{c['bandwidth_s'] * 1e6:>14.1f}"
+                  f"{c['channels']:>10}{c['threads']:>9}{mark}")
     return 0
