@@ -46,7 +46,8 @@ class StepResult:
 def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
                    fold: bool = True, speeds: list[float] | None = None,
                    router: Router | None = None, routing: str | None = None,
-                   alone_fast_path: bool = True, private_fast_path: bool = True) -> StepResult:
+                   alone_fast_path: bool = True, private_fast_path: bool = True,
+                   run_ahead: bool = True) -> StepResult:
     """Replay ``trace`` on ``graph``; ``speeds[r]`` scales rank r's compute speed.
 
     ``routing``: ``spray`` or ``ecmp`` (see :class:`~sim.network.routing.Router`).
@@ -54,7 +55,9 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     solve (see :mod:`sim.network.flows`), the slower reference path.
     ``private_fast_path=False`` puts the collectives of private families (see
     :mod:`sim.engine.private_families`) on the network too instead of timing
-    them in closed form, again a slower reference.
+    them in closed form, again a slower reference. ``run_ahead=False`` makes
+    every fixed-length op an event of its own instead of timing it ahead of the
+    clock (see :mod:`sim.engine.executor`), the reference for the replay.
     """
     n_gpus = graph.graph.get("num_gpus", sum(1 for _, d in graph.nodes(data=True)
                                              if d.get("kind") == "gpu"))
@@ -71,19 +74,19 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     gc.disable()
     try:
         return _simulate(trace, graph, compute, fold, speeds, router or Router(graph, routing),
-                         alone_fast_path, private_fast_path, t0)
+                         alone_fast_path, private_fast_path, run_ahead, t0)
     finally:
         if enabled:
             gc.enable()
 
 
 def _simulate(trace, graph, compute, fold, speeds, router: Router, alone_fast_path,
-              private_fast_path, t0: float) -> StepResult:
+              private_fast_path, run_ahead, t0: float) -> StepResult:
     env = simpy.Environment()
     classes = rank_classes(trace, speeds, fold=fold)
     net = FlowNetwork(env, router, alone_fast_path=alone_fast_path)
     ex = Executor(env, trace, classes, net, TopologyView(graph), compute,
-                  private_fast_path=private_fast_path)
+                  private_fast_path=private_fast_path, run_ahead=run_ahead)
     counter = _count_events(env)
     spans = ex.run()
     makespan = max((s.end for s in spans), default=0.0)

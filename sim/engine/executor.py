@@ -1,9 +1,18 @@
 """The rank executor: SimPy processes that replay a trace.
 
-Every rank class (see :mod:`sim.engine.classes`) runs one process per stream.
-Ops of a stream run in order; an op starts when its stream is free and its
-dependencies (possibly on other streams) have finished, so communication
-overlaps compute exactly where the dependencies allow.
+Every rank class (see :mod:`sim.engine.classes`) replays its program's
+streams. Ops of a stream run in order; an op starts when its stream is free
+and its dependencies (possibly on other streams) have finished, so
+communication overlaps compute exactly where the dependencies allow.
+
+Ops whose length is known without looking at anyone else (compute, and
+collectives of private families: see :mod:`sim.engine.private_families`)
+are timed directly, ahead of the simulation clock: their start is the latest
+of their stream's free time and their dependencies' ends, all known numbers,
+so no event is needed. Only ops that meet other ranks or the network (a
+rendezvous, a send, a collective on shared links) become SimPy processes,
+issued at their start time; when one ends, its class's streams advance again
+as far as known times allow.
 
 A collective starts when every member of its communicator has reached it
 (members' k-th collectives on one communicator must agree in kind and size);
@@ -55,7 +64,7 @@ class Executor:
 
     def __init__(self, env: simpy.Environment, trace: Trace, classes: list[RankClass],
                  network: FlowNetwork, topo: TopologyView, compute: ComputeModel,
-                 private_fast_path: bool = True):
+                 private_fast_path: bool = True, run_ahead: bool = True):
         self.env = env
         self.trace = trace
         self.classes = classes
@@ -64,6 +73,7 @@ class Executor:
         self.compute = compute
         self.spans: list[Span] = []
         self.private_fast_path = private_fast_path
+        self.run_ahead = run_ahead
         self._planner = CollectivePlanner(network, topo)
         self._p2p_sends = PointToPoint(network, topo)
 
@@ -75,7 +85,6 @@ class Executor:
         for c in self.classes:
             for r in c.ranks:
                 self._class_of[r] = c.index
-        self._done: list[dict[str, simpy.Event]] = []
         self._where: dict[tuple[int, str], tuple[Op, str]] = {}
         self._seq: dict[tuple[int, str], int] = {}
         self._rdv: dict[tuple, _Rendezvous] = {}
@@ -87,80 +96,102 @@ class Executor:
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
         plans: dict[int, _ProgramPlan] = {}
+        states = []
         for c in self.classes:
             plan = plans.get(c.program)
             if plan is None:
                 plan = plans[c.program] = _ProgramPlan(self.trace.programs[c.program].ops,
                                                        self.compute)
-            self._done.append({oid: self.env.event() for oid in plan.needed})
-            for name, sops in plan.streams.items():
-                self.env.process(self._stream(c, name, sops, plan))
+            states.append(_ClassState(c, plan, self._delays(c, plan)))
+        for st in states:
+            self._advance(st)
         self.env.run()
-        self._check_finished()
+        self._check_finished(states)
         return self.spans
 
-    # -- processes -----------------------------------------------------------
-    def _stream(self, c: RankClass, stream: str, ops: list[Op], plan: "_ProgramPlan"):
-        done = self._done[c.index]
-        needed, cross = plan.needed_at[stream], plan.cross_at[stream]
-        delays = self._delays(c, stream, ops, plan)
-        where = (c.index, stream)
-        env = self.env
+    # -- replay ----------------------------------------------------------------
+    def _advance(self, st: "_ClassState") -> None:
+        """Time every op of ``st`` whose start is known, stream by stream, until
+        no stream moves; an op that meets others becomes a process."""
+        plan, ends = st.plan, st.ends
+        delays = st.delays if self.run_ahead else st.no_delays
+        ops, cross, names = plan.ops, plan.cross, plan.names
         spans = self.spans
-        ci = c.index
-        i, n = 0, len(ops)
-        while i < n:
-            op = ops[i]
-            pending = cross[i]
-            if pending:
-                self._where[where] = (op, "waiting for dependencies")
-                pending = [done[d] for d in pending if not done[d].triggered]
-                if pending:
-                    yield pending[0] if len(pending) == 1 else env.all_of(pending)
-            start = env.now
-            self._where[where] = (op, "running")
-            delay = delays[i]
-            if delay is not None:
-                # run consecutive fixed-length ops (compute, private-family collectives)
-                # as one delay while nothing else waits on them and their
-                # dependencies are already met
-                t = start
-                while True:
-                    end = t + delay
-                    spans.append(Span(ci, stream, op.id, op.kind, t, end, t, op.layer))
-                    t = end
-                    if needed[i] or i + 1 >= n:
-                        break
-                    delay = delays[i + 1]
-                    if delay is None:
-                        break
-                    nxt = cross[i + 1]
-                    if nxt and any(not done[d].triggered for d in nxt):
-                        break
-                    i += 1
-                    op = ops[i]
-                yield env.timeout(t - start)
-            else:
-                if op.is_collective:
-                    sync = yield from self._collective(c, op)
-                else:
-                    sync = yield from self._p2p(c, op)
-                spans.append(Span(ci, stream, op.id, op.kind, start, env.now, sync, op.layer))
-            if needed[i]:
-                done[op.id].succeed()
-            i += 1
-        self._where.pop(where, None)
+        ci = st.cls.index
+        moved = True
+        while moved:
+            moved = False
+            for s, idx in enumerate(plan.streams):
+                p = st.pos[s]
+                n = len(idx)
+                if p >= n or st.inflight[s]:
+                    continue
+                t = st.free[s]
+                p0 = p
+                while p < n:
+                    k = idx[p]
+                    start = t
+                    for d in cross[k]:
+                        e = ends[d]
+                        if e is None:
+                            break
+                        if e > start:
+                            start = e
+                    else:
+                        delay = delays[k]
+                        op = ops[k]
+                        p += 1
+                        if delay is None:
+                            st.inflight[s] = True
+                            self.env.process(self._remote(st, s, k, start))
+                            break
+                        t = ends[k] = start + delay
+                        spans.append(Span(ci, names[s], op.id, op.kind, start, t, start,
+                                          op.layer))
+                        continue
+                    break
+                if p != p0:
+                    moved = True
+                    st.pos[s] = p
+                    st.free[s] = t
 
-    def _delays(self, c: RankClass, stream: str, ops: list[Op],
-                plan: "_ProgramPlan") -> list[float | None]:
-        """Per op of ``stream``: its duration if known without simulating anyone else."""
+    def _remote(self, st: "_ClassState", s: int, k: int, start: float):
+        """Process of one op that meets other ranks or the network."""
+        env = self.env
+        if start > env.now:
+            yield env.timeout(start - env.now)
+        c, op = st.cls, st.plan.ops[k]
+        start = env.now
+        where = (c.index, op.stream)
+        self._where[where] = (op, "running")
+        delay = st.delays[k]
+        if delay is not None:        # the reference path (run_ahead=False): one event per op
+            yield env.timeout(delay)
+            sync = start
+        elif op.is_collective:
+            sync = yield from self._collective(c, op)
+        else:
+            sync = yield from self._p2p(c, op)
+        end = env.now
+        self.spans.append(Span(c.index, op.stream, op.id, op.kind, start, end, sync, op.layer))
+        self._where.pop(where, None)
+        st.ends[k] = st.free[s] = end
+        st.inflight[s] = False
+        self._advance(st)
+
+    def _delays(self, c: RankClass, plan: "_ProgramPlan") -> list[float | None]:
+        """Per op of the program: its duration if known without simulating anyone else."""
         speed = c.speed
         out = []
-        for op, base in zip(ops, plan.duration_at[stream]):
+        private: dict = {}
+        for op, base in zip(plan.ops, plan.duration):
             if base is not None:
                 out.append(base / speed)
-            elif op.is_collective and op.group in self._private:
-                out.append(self._private_delay(c, op))
+            elif op.group in self._private and op.is_collective:
+                key = (op.group, op.kind, op.bytes, op.algorithm)
+                if key not in private:
+                    private[key] = self._private_delay(c, op)
+                out.append(private[key])
             else:
                 out.append(None)
         return out
@@ -285,7 +316,12 @@ class Executor:
             ev.succeed(start)
 
     # -- completion ----------------------------------------------------------
-    def _check_finished(self) -> None:
+    def _check_finished(self, states: list["_ClassState"]) -> None:
+        for st in states:
+            for s, idx in enumerate(st.plan.streams):
+                if st.pos[s] < len(idx) and not st.inflight[s]:
+                    op = st.plan.ops[idx[st.pos[s]]]
+                    self._where[(st.cls.index, op.stream)] = (op, "waiting for dependencies")
         if not self._where:
             return
         lines = []
@@ -298,42 +334,67 @@ class Executor:
                               field="ops", value=[op.id for op, _ in list(self._where.values())[:6]])
 
 
-class _ProgramPlan:
-    """Per-program facts shared by every class running it.
+class _ClassState:
+    """Replay state of one rank class: per op its end once known (None
+    before), per stream the next op, the time it is free and whether an op
+    of it is in flight as a process."""
 
-    ``streams``: ops per stream in order; per stream and op position,
-    ``cross_at``: the dependencies on *other* streams (same-stream ones are
-    met by order), ``needed_at``: whether some other stream waits for the op
-    (only those get events), ``duration_at``: compute duration at full speed
-    (None for communication). ``needed``: the ids of all waited-for ops.
+    __slots__ = ("cls", "plan", "delays", "no_delays", "ends", "pos", "free", "inflight")
+
+    def __init__(self, cls: RankClass, plan: "_ProgramPlan", delays: list[float | None]):
+        self.cls = cls
+        self.plan = plan
+        self.delays = delays
+        self.no_delays = [None] * len(delays)
+        self.ends: list[float | None] = [None] * len(plan.ops)
+        n = len(plan.streams)
+        self.pos = [0] * n
+        self.free = [0.0] * n
+        self.inflight = [False] * n
+
+
+class _ProgramPlan:
+    """Per-program facts shared by every class running it, by op position.
+
+    ``streams``: per stream (named ``names``), its op positions in order;
+    ``cross``: per op, the positions of its dependencies on *other* streams
+    (same-stream ones are met by order); ``duration``: compute duration at
+    full speed (None for communication).
     """
 
     def __init__(self, ops: list[Op], compute: ComputeModel):
-        stream_of = {op.id: op.stream for op in ops}
-        self.streams: dict[str, list[Op]] = {}
-        self.needed: set[str] = set()
-        cross_of: list[tuple[str, ...]] = []
+        self.ops = ops
+        index = {op.id: i for i, op in enumerate(ops)}
+        stream_ix: dict[str, int] = {}
+        self.streams: list[list[int]] = []
+        stream_of = []
+        for i, op in enumerate(ops):
+            s = stream_ix.get(op.stream)
+            if s is None:
+                s = stream_ix[op.stream] = len(self.streams)
+                self.streams.append([])
+            self.streams[s].append(i)
+            stream_of.append(s)
+        self.names = list(stream_ix)
+        empty = ()
+        cross = []
+        for i, op in enumerate(ops):
+            if op.deps:
+                s = stream_of[i]
+                cross.append(tuple(j for j in map(index.__getitem__, op.deps)
+                                   if stream_of[j] != s))
+            else:
+                cross.append(empty)
+        self.cross = cross
         cost: dict = {}
-        for op in ops:
-            self.streams.setdefault(op.stream, []).append(op)
-            s = op.stream
-            cross = tuple(d for d in op.deps if stream_of[d] != s) if op.deps else ()
-            cross_of.append(cross)
-            self.needed.update(cross)
-        cross_by_id = {op.id: cr for op, cr in zip(ops, cross_of)}
-        self.cross_at = {s: [cross_by_id[o.id] for o in sops] for s, sops in self.streams.items()}
-        self.needed_at = {s: [o.id in self.needed for o in sops]
-                          for s, sops in self.streams.items()}
-        self.duration_at: dict[str, list[float | None]] = {}
-        for s, sops in self.streams.items():
-            durs = []
-            for o in sops:
-                if o.kind != COMPUTE:
-                    durs.append(None)
-                    continue
-                key = (o.duration_s, o.flops, o.bytes, o.category)
-                d = cost.get(key)
-                if d is None:
-                    d = cost[key] = compute.duration_s(o)
-                durs.append(d)
-            self.duration_at[s] = durs
+        durs = []
+        for o in ops:
+            if o.kind != COMPUTE:
+                durs.append(None)
+                continue
+            key = (o.duration_s, o.flops, o.bytes, o.category)
+            d = cost.get(key)
+            if d is None:
+                d = cost[key] = compute.duration_s(o)
+            durs.append(d)
+        self.duration = durs

@@ -2,14 +2,21 @@
 links with other traffic (decided from the trace and the topology).
 
 A family qualifies when every member list lies inside one host (so its flows
-use only the GPU<->NVSwitch links of its own members), no other family or
-point-to-point relation in the trace pairs two GPUs of one host (nor, where
-PXN relays sends across rails over NVLink, spans several hosts and rails),
-and no two of its collectives can run at once on the same GPUs: every
-program issues them on a single stream, or on several streams (a gather
-overlapped with a GEMM) but each one waits, through stream order and
-dependencies, for the one before it (:func:`serialised`). Its collectives can then be timed once,
-in isolation, exactly.
+use only the GPU<->NVSwitch links of its own members) and no two of its
+collectives can run at once on the same GPUs: every program issues them on a
+single stream, or on several streams (a gather overlapped with a GEMM) but
+each one waits, through stream order and dependencies, for the one before it
+(:func:`serialised`).
+
+Other traffic inside a host (another family or point-to-point relation that
+pairs two GPUs of one host) loads only the GPU links of its own participants,
+and every participant issues it in its own program. So the family stays
+private when, in every program that runs its collectives, those collectives
+and all such intra-host operations form one chain: on each GPU, at most one
+of them is in flight at any time. Where PXN relays sends across rails over
+NVLink (through GPUs that are not the endpoints), any other intra-host
+traffic rules a family out. Its collectives can then be timed once, in
+isolation, exactly.
 """
 from __future__ import annotations
 
@@ -31,15 +38,19 @@ def _has_intra_host_pair(lists, trace: Trace, topo: TopologyView) -> bool:
     return False
 
 
-def serialised(ops: list[Op], family: str) -> bool:
-    """True when each collective of ``family`` in ``ops`` (program order) can
-    start only after every earlier one has finished.
+def serialised(ops: list[Op], family: str | frozenset, p2p_families: frozenset = frozenset(),
+               absolute_p2p: bool = False) -> bool:
+    """True when each op of the chain in ``ops`` (program order) can start only
+    after every earlier one has finished. The chain: collectives of
+    ``family`` (a name or a set of names), sends and receives within
+    ``p2p_families``, and with ``absolute_p2p`` those to absolute ranks.
 
-    One pass: per op, how many of the family's collectives (a prefix in
-    program order) are certainly finished when it ends, from the op before it
-    on its stream and its dependencies; a collective must find all earlier
-    ones finished. A dependency on a later op counts as nothing (conservative).
+    One pass: per op, how many chain ops (a prefix in program order) are
+    certainly finished when it ends, from the op before it on its stream and
+    its dependencies; a chain op must find all earlier ones finished. A
+    dependency on a later op counts as nothing (conservative).
     """
+    fams = frozenset((family,)) if isinstance(family, str) else family
     after: dict[str, int] = {}
     on_stream: dict[str, int] = {}
     seen = 0
@@ -50,7 +61,8 @@ def serialised(ops: list[Op], family: str) -> bool:
             w = get(d, 0)
             if w > v:
                 v = w
-        if op.group == family and op.is_collective:
+        if op.group in fams and op.is_collective or op.is_p2p and (
+                op.peer.group in p2p_families if op.peer.group is not None else absolute_p2p):
             if v != seen:
                 return False
             seen += 1
@@ -81,12 +93,16 @@ def private_families(trace: Trace, topo: TopologyView) -> set[str]:
     for fam, streams in used.items():
         single_host = all(len({topo.host_of(trace.gpu_of(r)) for r in ms}) == 1
                           for ms in trace.groups[fam])
-        others_intra = intra - {fam}
-        if not single_host or others_intra or fam in p2p_families:
+        others = intra - {fam}
+        if not single_host or fam in p2p_families or (others and topo.pxn):
             continue
         progs = {p for p, _ in streams}
-        if len(progs) == len(streams) or all(
-                serialised(prog.ops, fam) for prog in trace.programs
-                if id(prog) in progs and sum(p == id(prog) for p, _ in streams) > 1):
+        if not others and len(progs) == len(streams):
+            out.add(fam)
+            continue
+        chain = frozenset(others | {fam}) - {"<absolute p2p>"}
+        if all(serialised(prog.ops, chain, frozenset(chain & p2p_families),
+                          "<absolute p2p>" in others)
+               for prog in trace.programs if id(prog) in progs):
             out.add(fam)
     return out
