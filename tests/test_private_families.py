@@ -114,3 +114,30 @@ def test_overlapping_streams_keep_a_family_on_the_network():
     alone = one_after_other.makespan_s / 2
     a_span = next(s for s in both.spans if s.op == "a")
     assert a_span.end - a_span.start > 1.5 * alone
+
+
+def _two_families(chained: bool):
+    """Group g = GPUs 0-3 (one host), group h = pairs (0, 4), (1, 5), ... on the
+    same host: h's all-reduce loads g's GPU links. g (and h) stay private only
+    when h's collective waits for g's and g's next one waits for h's."""
+    ops = [{"id": "c", "kind": "compute", "duration_s": 1e-3},
+           {"id": "g1", "kind": "all_gather", "group": "g", "bytes": 2**26, "deps": ["c"]},
+           {"id": "h1", "kind": "all_reduce", "group": "h", "bytes": 2**26, "stream": "dp",
+            "deps": ["g1"] if chained else ["c"]},
+           {"id": "g2", "kind": "reduce_scatter", "group": "g", "bytes": 2**26,
+            "deps": ["g1", "h1"] if chained else ["g1"]}]
+    groups = {"g": [[0, 1, 2, 3], [4, 5, 6, 7]], "h": [[i, i + 4] for i in range(4)]}
+    return make_trace(8, [{"ranks": list(range(8)), "ops": ops}], groups)
+
+
+@pytest.mark.parametrize("chained", [True, False])
+def test_other_intra_host_traffic_chained_with_the_family(chained):
+    tr = _two_families(chained)
+    graph = topologies.build_cluster("a100-80gb", 8, gpus_per_node=8)
+    assert private_families(tr, TopologyView(graph)) == ({"g", "h"} if chained else set())
+    spec = topologies.gpu_spec("a100-80gb")
+    compute = compute_model("a100-80gb", spec.peak_dense_flops, spec.hbm_bw_bytes_per_s)
+    fast = simulate_trace(tr, graph, compute)
+    ref = simulate_trace(tr, graph, compute, private_fast_path=False)
+    assert fast.makespan_s == pytest.approx(ref.makespan_s, rel=1e-12)
+    assert (fast.network.flows < ref.network.flows) == chained

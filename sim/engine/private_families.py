@@ -24,18 +24,21 @@ from sim.collectives.base import TopologyView
 from workloads.trace import Op, Trace
 
 
-def _has_intra_host_pair(lists, trace: Trace, topo: TopologyView) -> bool:
-    """Whether traffic inside some member list can load GPU links of a host:
-    two members on one host, or (with PXN) members on several hosts and rails,
-    whose sends NVLink relays to the destination's rail."""
+def _host_traffic(lists, trace: Trace, topo: TopologyView) -> tuple[bool, bool]:
+    """Whether traffic inside some member list can load GPU links of a host,
+    and whether it can load those of GPUs outside the list: two members on
+    one host (their own links), or (with PXN) members on several hosts and
+    rails, whose sends NVLink relays to the destination's rail (through
+    other GPUs)."""
+    pair = relay = False
     for members in lists:
         gpus = [trace.gpu_of(r) for r in members]
         hosts = {topo.host_of(g) for g in gpus}
         if len(hosts) < len(gpus):
-            return True
+            pair = True
         if topo.pxn and len(hosts) > 1 and len({topo.local_of(g) for g in gpus}) > 1:
-            return True
-    return False
+            relay = True
+    return pair or relay, relay
 
 
 def serialised(ops: list[Op], family: str | frozenset, p2p_families: frozenset = frozenset(),
@@ -85,16 +88,16 @@ def private_families(trace: Trace, topo: TopologyView) -> set[str]:
                     p2p_families.add(op.peer.group)
                 else:
                     abs_pairs.append([prog.ranks[0], op.peer.rank])
-    intra = {f for f in set(used) | p2p_families
-             if _has_intra_host_pair(trace.groups[f], trace, topo)}
-    if _has_intra_host_pair(abs_pairs, trace, topo):
-        intra.add("<absolute p2p>")
+    traffic = {f: _host_traffic(trace.groups[f], trace, topo) for f in set(used) | p2p_families}
+    traffic["<absolute p2p>"] = _host_traffic(abs_pairs, trace, topo)
+    intra = {f for f, (loads, _) in traffic.items() if loads}
+    relayed = {f for f, (_, relay) in traffic.items() if relay}
     out = set()
     for fam, streams in used.items():
         single_host = all(len({topo.host_of(trace.gpu_of(r)) for r in ms}) == 1
                           for ms in trace.groups[fam])
         others = intra - {fam}
-        if not single_host or fam in p2p_families or (others and topo.pxn):
+        if not single_host or fam in p2p_families or others & relayed:
             continue
         progs = {p for p, _ in streams}
         if not others and len(progs) == len(streams):
