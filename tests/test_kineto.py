@@ -9,6 +9,7 @@ from sim.compute import ComputeModel, Efficiency
 from sim.simulate import simulate_trace
 from workloads.errors import InputError
 from workloads.importers.kineto import load_kineto
+from workloads.trace import from_json as trace_from_json
 
 DATA = Path(__file__).resolve().parent / "data" / "kineto"
 RANKS = [str(DATA / "rank0.json"), str(DATA / "rank1.json")]
@@ -200,3 +201,61 @@ def test_point_to_point_kernel_without_its_record_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match=r"lone.json: traceEvents.*SendRecv.*no send/recv "
                        "record"):
         load_kineto([str(p)])
+
+
+def _tp_dp_trace(rank):
+    """4 GPUs: an all-reduce in the rank's tensor-parallel pair (process group 1 or 2),
+    then one over the default group (which records no ranks), on one NCCL stream."""
+    pair, name = ([0, 1], "1") if rank < 2 else ([2, 3], "2")
+    events = []
+    for i, (pg, ranks, nelems) in enumerate(((name, str(pair), 2**18), ("0", "[]", 2**20))):
+        events.append({"ph": "X", "cat": "cpu_op", "name": "record_param_comms", "pid": 1,
+                       "tid": 1, "ts": 100 + 1000 * i, "dur": 5,
+                       "args": {"External id": i, "Collective name": "allreduce",
+                                "In msg nelems": nelems, "Out msg nelems": nelems,
+                                "dtype": "Float", "Process Group Name": pg,
+                                "Process Group Ranks": ranks}})
+        events.append({"ph": "X", "cat": "kernel", "pid": 0, "tid": 13, "ts": 110 + 1000 * i,
+                       "dur": 500, "name": "ncclDevKernel_AllReduce_Sum_f32_RING_LL(x)",
+                       "args": {"stream": 13, "External id": i}})
+    return {"distributedInfo": {"backend": "nccl", "rank": rank, "world_size": 4},
+            "traceEvents": events}
+
+
+def _write_all(tmp_path, make, n):
+    paths = []
+    for r in range(n):
+        p = tmp_path / f"r{r}.json"
+        p.write_text(json.dumps(make(r)))
+        paths.append(str(p))
+    return paths
+
+
+def test_collectives_run_on_the_process_group_the_profiler_names(tmp_path):
+    t = load_kineto(_write_all(tmp_path, _tp_dp_trace, 4))
+    assert t.groups == {"world": [[0, 1, 2, 3]], "pg:1": [[0, 1]], "pg:2": [[2, 3]]}
+    assert [o.group for o in t.programs[0].ops] == ["pg:1", "world"]
+    assert [o.group for o in t.programs[3].ops] == ["pg:2", "world"]
+    g = topologies.single_switch(4, 10e9, 0.0)
+    step = simulate_trace(t, g, NO_ROOFLINE)
+    # the pairs' all-reduces run side by side on disjoint links, then the world's:
+    # the step is one pair all-reduce alone followed by the world all-reduce alone
+    alone = []
+    for ranks, nbytes in (([0, 1], 2**20), ([0, 1, 2, 3], 4 * 2**20)):
+        ops = [{"id": "a", "kind": "all_reduce", "stream": "s", "bytes": nbytes, "group": "g"}]
+        one = trace_from_json({"world_size": 4, "groups": {"g": [ranks]}, "programs": [
+            {"ranks": ranks, "ops": ops},
+            *([{"ranks": [2, 3], "ops": []}] if len(ranks) == 2 else [])]})
+        alone.append(simulate_trace(one, g, NO_ROOFLINE).makespan_s)
+    assert step.makespan_s == pytest.approx(sum(alone), rel=1e-9)
+
+
+def test_one_process_group_with_two_rank_lists_is_an_error(tmp_path):
+    def make(rank):
+        d = _tp_dp_trace(rank)
+        if rank == 2:                     # claims group "1" too, with other members
+            d["traceEvents"][0]["args"]["Process Group Name"] = "1"
+        return d
+    with pytest.raises(InputError, match=r"r2.json: Process Group Ranks = \[2, 3\]: process "
+                       r"group '1' has ranks \[2, 3\] here but \[0, 1\] in .*r0.json"):
+        load_kineto(_write_all(tmp_path, make, 4))

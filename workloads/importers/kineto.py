@@ -31,9 +31,11 @@ CPU-only traces (no kernels, e.g. gloo on CPU):
     finished waited for it (and for every other collective already finished
     by then, as DDP waits for all its buckets), and depends on them.
 
-Collectives run on the default process group (``distributedInfo.pg_config``,
-else the whole world); the k-th collective of every rank must agree in kind
-and size, as in NCCL.
+A GPU collective runs on the process group its ``record_param_comms`` names
+(``Process Group Name`` and ``Process Group Ranks``, e.g. a tensor-parallel
+pair), else on the whole world (the default group records no ranks; CPU-only
+traces always use the whole world). The k-th collective of every member of a
+group must agree in kind and size, as in NCCL.
 """
 from __future__ import annotations
 
@@ -256,7 +258,7 @@ def _sync_from_gaps(host_ops, pending) -> None:
 # GPU traces
 # ---------------------------------------------------------------------------
 
-def _gpu_ops(evs: list[_Ev], file: str, rank: int | None) -> list[Op]:
+def _gpu_ops(evs: list[_Ev], file: str, rank: int | None, groups: dict) -> list[Op]:
     comm_args = {e.args.get("External id"): e.args for e in evs
                  if e.cat == "cpu_op" and "Collective name" in e.args}
     sent: dict = {}                 # (direction, peer) -> messages so far (their tags)
@@ -280,8 +282,8 @@ def _gpu_ops(evs: list[_Ev], file: str, rank: int | None) -> list[Op]:
                     raise InputError(f"unsupported NCCL kernel {e.name!r}", file=file,
                                      field="traceEvents", value=e.name)
                 op = Op(oid, kind, f"stream{stream}", (),
-                        bytes=_nbytes(args, kind, e.name, file), group=WORLD,
-                        layer=e.name[:60])
+                        bytes=_nbytes(args, kind, e.name, file),
+                        group=_family(args, groups, file), layer=e.name[:60])
         else:
             op = Op(oid, "compute", f"stream{stream}", (), duration_s=e.dur * 1e-6,
                     layer=e.name[:60])
@@ -294,6 +296,23 @@ def _gpu_ops(evs: list[_Ev], file: str, rank: int | None) -> list[Op]:
         if before and after:
             after[0].deps = tuple(dict.fromkeys(after[0].deps + (before[-1].id,)))
     return ops
+
+
+def _family(args: dict, groups: dict, file: str) -> str:
+    """The group family of a collective: its process group (``Process Group Name`` and
+    ``Process Group Ranks``, global ranks), or the whole world when the profiler
+    names no ranks (the default group records an empty list)."""
+    ranks = _group_ranks(args.get("Process Group Ranks"))
+    if not ranks:
+        return WORLD
+    name = str(args.get("Process Group Name", "")).strip() or ",".join(map(str, ranks))
+    fam = f"pg:{name}"
+    known = groups.setdefault(fam, (ranks, file))
+    if sorted(known[0]) != sorted(ranks):
+        raise InputError(f"process group {name!r} has ranks {ranks} here but "
+                         f"{known[0]} in {known[1]}", file=file,
+                         field="Process Group Ranks", value=ranks)
+    return fam
 
 
 def _p2p_side(args: dict) -> str | None:
@@ -353,8 +372,10 @@ def _group_ranks(v) -> list[int] | None:
 # Files
 # ---------------------------------------------------------------------------
 
-def rank_trace(path: str | Path) -> tuple[int | None, int | None, list[Op]]:
-    """(rank, world size, ops) of one profiler file."""
+def rank_trace(path: str | Path, groups: dict | None = None
+               ) -> tuple[int | None, int | None, list[Op]]:
+    """(rank, world size, ops) of one profiler file; ``groups`` collects the process
+    groups its collectives run on (name -> (ranks, file))."""
     from workloads.readers import read_json
     file = str(path)
     evs, info = _events(read_json(path, "profiler trace"), file)
@@ -362,7 +383,8 @@ def rank_trace(path: str | Path) -> tuple[int | None, int | None, list[Op]]:
         raise InputError("no complete (\"ph\": \"X\") events in the trace", file=file,
                          field="traceEvents")
     gpu = any(e.cat == "kernel" for e in evs)
-    ops = _gpu_ops(evs, file, info.get("rank")) if gpu else _cpu_ops(evs, file)
+    groups = {} if groups is None else groups
+    ops = _gpu_ops(evs, file, info.get("rank"), groups) if gpu else _cpu_ops(evs, file)
     return info.get("rank"), info.get("world_size"), ops
 
 
@@ -370,8 +392,9 @@ def load_kineto(paths: list[str]) -> Trace:
     """A clustersim trace from one profiler file per rank (ranks from ``distributedInfo``)."""
     per_rank: dict[int, tuple[list[Op], str]] = {}
     world = None
+    pgs: dict = {}
     for i, p in enumerate(paths):
-        rank, ws, ops = rank_trace(p)
+        rank, ws, ops = rank_trace(p, pgs)
         rank = i if rank is None else rank
         if rank in per_rank:
             raise InputError(f"rank {rank} is also in {per_rank[rank][1]}", file=str(p),
@@ -388,7 +411,15 @@ def load_kineto(paths: list[str]) -> Trace:
         raise InputError(f"no profiler file for rank {missing[0]} (world size {world})",
                          field="inputs", value=[str(p) for p in paths])
     programs = [Program([r], per_rank[r][0]) for r in range(world)]
-    trace = Trace(world_size=world, programs=programs, groups={WORLD: [list(range(world))]},
+    groups = {WORLD: [list(range(world))]}
+    for fam, (ranks, file) in pgs.items():
+        bad = [r for r in ranks if not 0 <= r < world]
+        if bad or len(set(ranks)) != len(ranks):
+            raise InputError(f"process group {fam[3:]!r} names rank {bad[0] if bad else ranks} "
+                             f"outside the {world}-rank job or twice", file=file,
+                             field="Process Group Ranks", value=ranks)
+        groups[fam] = [list(ranks)]
+    trace = Trace(world_size=world, programs=programs, groups=groups,
                   name=Path(paths[0]).stem, meta={"source": "kineto"})
     validate(trace, str(paths[0]))
     return trace
