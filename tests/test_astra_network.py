@@ -71,3 +71,25 @@ def test_topology_file_with_a_repeated_key_is_refused(tmp_path):
     f.write_text("name: a\nname: b\nnodes: []\nlinks: []\n")
     with pytest.raises(TopologyError, match="duplicate key 'name'"):
         topologies.from_yaml(f)
+
+
+def test_json_network_files_as_astra_sim_ships_them(tmp_path):
+    # ASTRA-sim's examples also give the network as JSON, often indented with tabs
+    # (which YAML refuses); a YAML flow mapping still reads as YAML
+    texts = {"tabs.json": '{\n\t"topology": ["Switch"],\n\t"npus_count": [8],\n'
+                          '\t"bandwidth": [400.0],\n\t"latency": [936.25]\n}\n',
+             "flow.yml": "{topology: [Switch], npus_count: [8], bandwidth: [400.0], "
+                         "latency: [936.25]}\n"}
+    for name, text in texts.items():
+        p = tmp_path / name
+        p.write_text(text)
+        g = load_astra_network(p)
+        assert g.graph["astra_dims"] == [8] and g.graph["astra_topology"] == ["Switch"]
+        assert g.edges[0, "d0.sw0"]["bw_bytes_per_s"] == 400 * 2**30
+        assert g.edges[0, "d0.sw0"]["latency_s"] == pytest.approx(936.25e-9)
+    dup = tmp_path / "dup.json"
+    dup.write_text('{"topology": ["Ring"], "topology": ["Switch"], "npus_count": [8],'
+                   ' "bandwidth": [50], "latency": [500]}')
+    with pytest.raises(TopologyError, match=r"dup.json: not valid YAML: duplicate key "
+                       r"'topology' \(line 1"):
+        load_astra_network(dup)

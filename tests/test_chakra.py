@@ -383,3 +383,25 @@ def test_control_dependencies_order_nodes_unless_they_are_enclosing_parents(tmp_
     d.data_deps.append(2)
     _, out = decode_file(et_bytes([m.SerializeToString() for m in (p, c, d)]), "x.et")
     assert out[1].deps == () and out[2].deps == (2, 1)
+
+
+def test_astra_sim_sample_network_and_system_json_run_as_shipped(tmp_path):
+    # the shape of ASTRA-sim's HGX-H100 network JSON and 4-chunk ring system JSON
+    netf = tmp_path / "HGX-H100.json"
+    netf.write_text('{\n  "topology": [\n    "Switch"\n  ],\n  "npus_count": [\n    8\n  ],\n'
+                    '  "bandwidth": [\n    400.0\n  ],\n  "latency": [\n    936.25\n  ]\n}\n')
+    sysf = tmp_path / "Ring_4chunks.json"
+    sysf.write_text(json.dumps({
+        "scheduling-policy": "LIFO", "endpoint-delay": 10, "active-chunks-per-dimension": 1,
+        "preferred-dataset-splits": 4, "all-reduce-implementation": ["ring"],
+        "all-gather-implementation": ["ring"], "reduce-scatter-implementation": ["ring"],
+        "all-to-all-implementation": ["ring"], "collective-optimization": "localBWAware",
+        "local-mem-bw": 1600, "boost-mode": 0, "roofline-enabled": 1, "peak-perf": 900},
+        indent=4))
+    _, _, res = run_chakra(str(EX / "allreduce_1g"), str(netf), str(sysf))
+    # 4 chunks one after the other, each a ring all-reduce of a quarter of 1 GiB; a ring
+    # step crosses the switch (2 x 936.25 ns) and pays the 10 ns endpoint delay
+    alpha = 2 * 936.25e-9 + 10e-9
+    assert res["step_time_s"] == pytest.approx(4 * ring_ar_s(GIB / 4, 8, 400 * GIB, alpha),
+                                               rel=1e-9)
+    assert any("LIFO" in n for n in res["astra"]["notes"])

@@ -132,6 +132,26 @@ def _refuse_repeated_keys(node) -> None:
         seen.add(key)
 
 
+def load_config(text: str, file: str) -> object:
+    """A configuration that may be JSON (as ASTRA-sim's own examples often are, tabs
+    and all, which YAML refuses) or YAML: a text starting with ``{`` is read as JSON
+    first; anything else, or JSON that does not parse or repeats a key, goes to the
+    YAML reader, whose error names the line and column."""
+    if text.lstrip().startswith("{"):
+        import json
+
+        def pairs(items):
+            keys = [k for k, _ in items]
+            if len(set(keys)) != len(keys):
+                raise ValueError("repeated key")
+            return dict(items)
+        try:
+            return json.loads(text, object_pairs_hook=pairs)
+        except ValueError:
+            pass
+    return load_yaml(text, file)
+
+
 def load_yaml(text: str, file: str) -> object:
     """YAML read strictly (no repeated keys, bounded nesting and aliases), with a
     one-line error naming the file, line and column."""

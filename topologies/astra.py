@@ -128,10 +128,11 @@ def _list(data: dict, key: str, file: str) -> list:
 
 
 def load_astra_network(path: str | Path, endpoint_delay_s: float = 0.0) -> DiGraph:
-    """Read an ASTRA-sim analytical network YAML; errors name the file and field."""
+    """Read an ASTRA-sim analytical network file (YAML, or JSON as in ASTRA-sim's own
+    examples); errors name the file and field."""
     label = str(path)
     text = v.read_text(path, label)
-    data = v.mapping(v.load_yaml(text, label), "<top level>", label)
+    data = v.mapping(v.load_config(text, label), "<top level>", label)
     v.known_keys(data, KEYS, "", label)
     topo = _list(data, "topology", label)
     npus = _list(data, "npus_count", label)
