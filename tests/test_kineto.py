@@ -259,3 +259,29 @@ def test_one_process_group_with_two_rank_lists_is_an_error(tmp_path):
     with pytest.raises(InputError, match=r"r2.json: Process Group Ranks = \[2, 3\]: process "
                        r"group '1' has ranks \[2, 3\] here but \[0, 1\] in .*r0.json"):
         load_kineto(_write_all(tmp_path, make, 4))
+
+
+@pytest.mark.parametrize("name, kind", [("Stream Wait Event", None),
+                                        ("cuda_sync", "Stream Wait Event")])
+def test_stream_waits_named_as_kineto_names_cupti_sync_types(tmp_path, name, kind):
+    paths = []
+    for r in range(2):
+        d = _gpu_trace(r)
+        for e in d["traceEvents"]:
+            if e["cat"] == "cuda_sync":
+                e["name"] = name
+                if kind:
+                    e["args"]["cuda_sync_kind"] = kind
+        p = tmp_path / f"s{r}.json"
+        p.write_text(json.dumps(d))
+        paths.append(str(p))
+    ops = load_kineto(paths).programs[0].ops
+    assert ops[1].deps == (ops[0].id,) and ops[3].deps == (ops[1].id,)
+    d = _gpu_trace(0)
+    for e in d["traceEvents"]:
+        if e["cat"] == "cuda_sync":
+            e["name"] = "Context Sync"        # not a stream-to-stream wait: no dependency
+    p = tmp_path / "ctx.json"
+    p.write_text(json.dumps(d))
+    ops = load_kineto([str(p), paths[1]]).programs[0].ops
+    assert ops[1].deps == () and ops[3].deps == ()

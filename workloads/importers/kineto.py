@@ -13,10 +13,11 @@ GPU traces (events of category ``kernel``):
     ``dtype`` (on the kernel, or on the ``record_param_comms`` CPU op with
     the same ``External id``). Point-to-point kernels (``SendRecv``, with
     ``Collective name`` ``send`` or ``recv``) become sends and recvs to the
-    peer named by ``Dst Rank`` / ``Src Rank``, matched in order per pair. Cross-stream synchronisation comes from
-    Kineto's ``cuda_sync`` events: ``Wait on Stream`` makes the next kernel
-    of ``stream`` wait for the last kernel of ``wait_on_stream`` started
-    before it.
+    peer named by ``Dst Rank`` / ``Src Rank``, matched in order per pair.
+    Cross-stream synchronisation comes from Kineto's ``cuda_sync`` events: a
+    ``Stream Wait Event`` (also written ``Wait on Stream``) makes the next
+    kernel of ``stream`` wait for the last kernel of ``wait_on_stream``
+    started before it.
 
 CPU-only traces (no kernels, e.g. gloo on CPU):
     there are no device streams, so each host thread is a stream. The ops
@@ -61,6 +62,9 @@ COLLECTIVE_NAMES = {"allreduce": "all_reduce", "all_reduce": "all_reduce",
                     "alltoall": "all_to_all", "all_to_all": "all_to_all",
                     "alltoall_base": "all_to_all", "all_to_all_single": "all_to_all",
                     "broadcast": "broadcast", "reduce": "reduce", "barrier": "barrier"}
+#: ``cuda_sync`` events of one stream waiting for another (``cudaStreamWaitEvent``): Kineto
+#: names them after CUPTI's synchronisation type (also in ``cuda_sync_kind``)
+STREAM_WAITS = ("Stream Wait Event", "Wait on Stream")
 #: NCCL kernels of point-to-point calls (``ncclDevKernel_SendRecv``, older ``ncclKernel_SendRecv``)
 P2P_KERNELS = ("SendRecv", "Send", "Recv")
 _NCCL_KERNEL = re.compile(r"nccl(?:Dev)?Kernel_([A-Za-z]+)")
@@ -263,7 +267,8 @@ def _gpu_ops(evs: list[_Ev], file: str, rank: int | None, groups: dict) -> list[
                  if e.cat == "cpu_op" and "Collective name" in e.args}
     sent: dict = {}                 # (direction, peer) -> messages so far (their tags)
     kernels = [e for e in evs if e.cat in DEVICE_CATS]
-    syncs = [e for e in evs if e.cat == "cuda_sync" and e.name == "Wait on Stream"]
+    syncs = [e for e in evs if e.cat == "cuda_sync" and "wait_on_stream" in e.args and (
+        e.name in STREAM_WAITS or e.args.get("cuda_sync_kind") in STREAM_WAITS)]
     ops: list[Op] = []
     by_stream: dict = {}
     for k, e in enumerate(kernels):
