@@ -127,7 +127,7 @@ def compute(args) -> list[dict]:
     from sim.scenario.cluster import resolve_cluster
     scn, ref_gpus, step_s, ref_tokens = _reference(args)
     ckpt_data = scn.reliability.checkpoint.model_dump(exclude_unset=True)
-    gpn = min(resolve_cluster(scn.cluster, ref_gpus).gpus_per_node, ref_gpus)
+    gpn = resolve_cluster(scn.cluster, ref_gpus).job_shape(ref_gpus)[1]
     base_rate = float(dict(scn.faults).get("rate_scale", 1.0))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     points = [(m, s, g) for m in modes for s in args.rate_scales for g in args.gpus]

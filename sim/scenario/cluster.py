@@ -118,6 +118,10 @@ class ResolvedCluster:
     def nodes(self) -> int:
         return -(-self.gpus // self.gpus_per_node)
 
+    def job_shape(self, gpus: int) -> tuple[int, int]:
+        """(GPUs in whole nodes, GPUs per node) of a job of ``gpus`` GPUs on this cluster."""
+        return whole_nodes(gpus, self.gpus_per_node)
+
     def graph(self) -> DiGraph:
         """The topology graph (built once)."""
         if self._graph is None:
@@ -138,6 +142,13 @@ def resolve_cluster(cfg: ClusterConfig, needed_gpus: int) -> ResolvedCluster:
         raise InputError(f"the layout needs {needed_gpus} GPUs", field="cluster.gpus",
                          value=gpus)
     spec = topologies.gpu_spec(cfg.gpu)
-    gpn = cfg.gpus_per_node or topologies.node_spec(spec.node).gpus_per_node
-    gpus = -(-gpus // gpn) * gpn if gpus > gpn else gpus
-    return ResolvedCluster(spec, gpus, min(gpn, gpus), cfg.fabric)
+    gpus, gpn = whole_nodes(gpus, cfg.gpus_per_node
+                            or topologies.node_spec(spec.node).gpus_per_node)
+    return ResolvedCluster(spec, gpus, gpn, cfg.fabric)
+
+
+def whole_nodes(gpus: int, gpus_per_node: int) -> tuple[int, int]:
+    """(GPUs rounded up to whole nodes, GPUs per node); a job smaller than a node
+    gets a node of its size."""
+    gpn = min(gpus_per_node, gpus)
+    return -(-gpus // gpn) * gpn, gpn

@@ -175,8 +175,7 @@ def run_reliability(scn, step: StepMetrics, cluster: ResolvedCluster,
         tokens_per_step, tokens_source = float(step.tokens_per_step), "trace"
     else:
         tokens_per_step, tokens_source = 1.0, "unknown: one per step (tokens count steps)"
-    gpn = min(cluster.gpus_per_node, step.gpus)
-    job_gpus = math.ceil(step.gpus / gpn) * gpn
+    job_gpus, gpn = cluster.job_shape(step.gpus)
     result = simulate_run(step.step_time_s, tokens_per_step, job_gpus, gpn, faults, checkpoint,
                           inputs.run, rng, target_tokens=inputs.target_tokens,
                           step_time_for_gpus=step_for_gpus, progress=progress)
