@@ -1,7 +1,6 @@
 """Reliability inputs: validation errors, checkpoint cost formulas, presets, formulas."""
 import numpy as np
 import pytest
-from scipy.optimize import minimize_scalar
 
 from sim.reliability import (CheckpointConfig, FaultConfig, RunConfig, daly_goodput,
                              daly_interval_s, load_llama3_counts, parse_section,
@@ -82,6 +81,7 @@ def test_checkpoint_costs_follow_size_and_bandwidths():
 
 
 def test_daly_interval_is_near_the_true_optimum_and_reduces_to_young():
+    from scipy.optimize import minimize_scalar   # here: a second to import
     for delta, mtbf in ((10.0, 36000.0), (60.0, 3600.0), (300.0, 3600.0)):
         best = minimize_scalar(lambda tau: -daly_goodput(tau, delta, 0.0, mtbf),
                                bounds=(1.0, mtbf), method="bounded").x
