@@ -103,7 +103,7 @@ class _Arrivals:
     def next_strike(self, limit: float, job_fraction: float, scales) -> int:
         """Index of the next arrival before ``limit`` that hits a job running on
         ``job_fraction`` of its GPUs (-1 if none); skips the ones that miss it."""
-        while self._available():
+        while self.i < len(self.times) or self._available():
             j = self.i
             if self.times[j] >= limit:
                 return -1
@@ -115,7 +115,7 @@ class _Arrivals:
 
     def drop_before(self, limit: float) -> None:
         """Skip every arrival before ``limit`` (the job is not running)."""
-        while self._available() and self.times[self.i] < limit:
+        while (self.i < len(self.times) or self._available()) and self.times[self.i] < limit:
             self.i += 1
 
 
@@ -158,7 +158,8 @@ class Replica:
     def spend(self, category: str, until: float) -> None:
         """Spend wall time up to ``until`` on ``category`` (recorded as one span)."""
         self.waste[category] += until - self.t
-        self.record(category.replace("_", " "), category, self.t, until - self.t)
+        if self.spans is not None:
+            self.record(category.replace("_", " "), category, self.t, until - self.t)
         self.t = until
 
     def strike(self, j: int, now: float) -> None:
@@ -168,7 +169,8 @@ class Replica:
         self.failures += 1
         src = arr.source[j]
         self.by_source[src] += 1
-        self.record("failure", "failure", now, 0.0)
+        if self.spans is not None:
+            self.record("failure", "failure", now, 0.0)
         if not p.blast_node[src]:
             return
         self.missing += 1
@@ -240,7 +242,8 @@ class Replica:
         self.waste["elastic_slowdown"] += (1.0 - f) * train
         self.waste["checkpoint_stall"] += n * a + max(rem - tau, 0.0)
         if self.spans is not None:
-            for q in range(min(n, MAX_SPANS)):
+            # two spans a cycle, and none once MAX_SPANS are kept
+            for q in range(min(n, (MAX_SPANS - len(self.spans) + 1) // 2)):
                 self.record("train", "training", t0 + q * cyc, tau)
                 self.record("checkpoint", "checkpoint", t0 + q * cyc + tau, a)
             if rem > 0:
