@@ -1,12 +1,9 @@
 """Kernel efficiencies of an earlier software release (``cluster.software``)."""
-import subprocess
-import sys
-
 import pytest
 
 from sim.compute import compute_model_for, software_releases
 from sim.validation import cases, run_case
-from tests.helpers import one_line_error
+from tests.helpers import one_line_error, run_cli
 from workloads.errors import InputError
 
 
@@ -43,7 +40,5 @@ def test_unknown_release_is_an_input_error():
 
 
 def test_unknown_release_exits_2_naming_the_field():
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", "--set", "cluster.gpu=b200",
-                           "--set", "cluster.software=nemo-9"],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_cli("run", "--set", "cluster.gpu=b200", "--set", "cluster.software=nemo-9")
     one_line_error(proc, "cluster.software", "nemo-9")
