@@ -36,7 +36,7 @@ from sim.engine.classes import RankClass
 from sim.engine.private_families import private_families
 from sim.errors import SimulationStuck, UserError
 from sim.network.flows import FlowNetwork
-from workloads.trace import COMPUTE, Op, Trace
+from workloads.trace import COMPUTE, P2P, Op, Trace
 
 
 @dataclass(slots=True)
@@ -143,7 +143,10 @@ class Executor:
                         p += 1
                         if delay is None:
                             st.inflight[s] = True
-                            self.env.process(self._remote(st, s, k, start))
+                            if op.kind in P2P:
+                                self._at(start, self._post_p2p, st, s, k)
+                            else:
+                                self.env.process(self._remote(st, s, k, start))
                             break
                         t = ends[k] = start + delay
                         spans.append(Span(ci, names[s], op.id, op.kind, start, t, start,
@@ -154,6 +157,24 @@ class Executor:
                     moved = True
                     st.pos[s] = p
                     st.free[s] = t
+
+    def _at(self, t: float, fn, *args) -> None:
+        """Call ``fn(*args)`` at time ``t`` (now, or from a timeout's callback)."""
+        env = self.env
+        if t > env.now:
+            env.timeout(t - env.now).callbacks.append(lambda _e: fn(*args))
+        else:
+            fn(*args)
+
+    def _finish(self, st: "_ClassState", s: int, k: int, start: float, sync: float) -> None:
+        """Op ``k`` of stream ``s`` (a process or a send/recv) ended now."""
+        end = self.env.now
+        op = st.plan.ops[k]
+        self.spans.append(Span(st.cls.index, op.stream, op.id, op.kind, start, end, sync,
+                               op.layer))
+        self._where.pop((st.cls.index, op.stream), None)
+        st.ends[k] = st.free[s] = end
+        st.inflight[s] = False
 
     def _remote(self, st: "_ClassState", s: int, k: int, start: float):
         """Process of one op that meets other ranks or the network."""
@@ -168,15 +189,9 @@ class Executor:
         if delay is not None:        # the reference path (run_ahead=False): one event per op
             yield env.timeout(delay)
             sync = start
-        elif op.is_collective:
-            sync = yield from self._collective(c, op)
         else:
-            sync = yield from self._p2p(c, op)
-        end = env.now
-        self.spans.append(Span(c.index, op.stream, op.id, op.kind, start, end, sync, op.layer))
-        self._where.pop(where, None)
-        st.ends[k] = st.free[s] = end
-        st.inflight[s] = False
+            sync = yield from self._collective(c, op)
+        self._finish(st, s, k, start, sync)
         self._advance(st)
 
     def _delays(self, c: RankClass, plan: "_ProgramPlan") -> list[float | None]:
@@ -278,42 +293,47 @@ class Executor:
     def _peer_class(self, c: RankClass, op: Op) -> int:
         return self._class_of[op.peer.resolve(c.rep, self.trace)]
 
-    def _p2p(self, c: RankClass, op: Op):
+    def _post_p2p(self, st: "_ClassState", s: int, k: int) -> None:
+        """Post send or receive ``k`` now; once both sides are posted the
+        transfer starts, and its end ends both ops (no process: callbacks)."""
+        c, op = st.cls, st.plan.ops[k]
         other = self._peer_class(c, op)
-        key = (c.index, other, op.tag) if op.kind == "send" else (other, c.index, op.tag)
-        mine, theirs = (self._sends, self._recvs) if op.kind == "send" else (self._recvs, self._sends)
-        ev = self.env.event()
-        self._where[(c.index, op.stream)] = (
-            op, f"waiting for a matching {'recv' if op.kind == 'send' else 'send'} "
-                f"(tag {op.tag}) on {self.classes[other].label()}")
+        is_send = op.kind == "send"
+        key = (c.index, other, op.tag) if is_send else (other, c.index, op.tag)
+        mine, theirs = (self._sends, self._recvs) if is_send else (self._recvs, self._sends)
+        self._where[(c.index, op.stream)] = (op, lambda: (
+            f"waiting for a matching {'recv' if is_send else 'send'} "
+            f"(tag {op.tag}) on {self.classes[other].label()}"))
+        me = (st, s, k, self.env.now)
         queue = theirs.get(key)
-        if queue:
-            peer_c, peer_op, peer_ev = queue.popleft()
-            send = (c, op) if op.kind == "send" else (peer_c, peer_op)
-            recv = (peer_c, peer_op) if op.kind == "send" else (c, op)
-            if send[1].bytes != recv[1].bytes:
-                raise UserError(
-                    f"mismatched send/recv (tag {op.tag}): {send[0].label()} op "
-                    f"'{send[1].id}' sends {send[1].bytes:g} bytes but {recv[0].label()} "
-                    f"op '{recv[1].id}' receives {recv[1].bytes:g}", field="ops",
-                    value=[send[1].id, recv[1].id])
-            self.env.process(self._transfer(send[0], send[1], [ev, peer_ev]))
-        else:
-            mine.setdefault(key, deque()).append((c, op, ev))
-        yield ev
-        return ev.value
-
-    def _transfer(self, c: RankClass, op: Op, events):
-        start = self.env.now
-        key = (c.index, op.peer)
-        pairs = self._pairs.get(key)
+        if not queue:
+            mine.setdefault(key, deque()).append(me)
+            return
+        peer = queue.popleft()
+        send, recv = (me, peer) if is_send else (peer, me)
+        s_op, r_op = send[0].plan.ops[send[2]], recv[0].plan.ops[recv[2]]
+        if s_op.bytes != r_op.bytes:
+            raise UserError(
+                f"mismatched send/recv (tag {op.tag}): {send[0].cls.label()} op "
+                f"'{s_op.id}' sends {s_op.bytes:g} bytes but {recv[0].cls.label()} "
+                f"op '{r_op.id}' receives {r_op.bytes:g}", field="ops",
+                value=[s_op.id, r_op.id])
+        sync = self.env.now
+        pkey = (send[0].cls.index, s_op.peer)
+        pairs = self._pairs.get(pkey)
         if pairs is None:
-            pairs = self._pairs[key] = tuple(
-                (self.trace.gpu_of(r), self.trace.gpu_of(op.peer.resolve(r, self.trace)))
-                for r in c.ranks)
-        yield self._p2p_sends.send(pairs, op.bytes)
-        for ev in events:
-            ev.succeed(start)
+            pairs = self._pairs[pkey] = tuple(
+                (self.trace.gpu_of(r), self.trace.gpu_of(s_op.peer.resolve(r, self.trace)))
+                for r in send[0].cls.ranks)
+        self._p2p_sends.send(pairs, s_op.bytes).callbacks.append(
+            lambda _e: self._p2p_done(me, peer, sync))
+
+    def _p2p_done(self, a: tuple, b: tuple, sync: float) -> None:
+        for st, s, k, start in (a, b):
+            self._finish(st, s, k, start, sync)
+        self._advance(a[0])
+        if b[0] is not a[0]:
+            self._advance(b[0])
 
     # -- completion ----------------------------------------------------------
     def _check_finished(self, states: list["_ClassState"]) -> None:
@@ -327,7 +347,7 @@ class Executor:
         lines = []
         for (ci, stream), (op, state) in sorted(self._where.items())[:6]:
             lines.append(f"{self.classes[ci].label()} stream '{stream}' op '{op.id}' "
-                         f"({op.kind}): {state}")
+                         f"({op.kind}): {state() if callable(state) else state}")
         more = len(self._where) - len(lines)
         tail = f"; and {more} more stuck streams" if more > 0 else ""
         raise SimulationStuck("trace can never finish: " + "; ".join(lines) + tail,
@@ -368,6 +388,10 @@ class _ProgramPlan:
         stream_ix: dict[str, int] = {}
         self.streams: list[list[int]] = []
         stream_of = []
+        cross = []
+        durs = []
+        cost: dict = {}
+        empty = ()
         for i, op in enumerate(ops):
             s = stream_ix.get(op.stream)
             if s is None:
@@ -375,26 +399,25 @@ class _ProgramPlan:
                 self.streams.append([])
             self.streams[s].append(i)
             stream_of.append(s)
-        self.names = list(stream_ix)
-        empty = ()
-        cross = []
-        for i, op in enumerate(ops):
-            if op.deps:
-                s = stream_of[i]
-                cross.append(tuple(j for j in map(index.__getitem__, op.deps)
-                                   if stream_of[j] != s))
+            if op.kind == COMPUTE:
+                key = (op.duration_s, op.flops, op.bytes, op.category)
+                d = cost.get(key)
+                if d is None:
+                    d = cost[key] = compute.duration_s(op)
+                durs.append(d)
             else:
-                cross.append(empty)
-        self.cross = cross
-        cost: dict = {}
-        durs = []
-        for o in ops:
-            if o.kind != COMPUTE:
                 durs.append(None)
-                continue
-            key = (o.duration_s, o.flops, o.bytes, o.category)
-            d = cost.get(key)
-            if d is None:
-                d = cost[key] = compute.duration_s(o)
-            durs.append(d)
+        for i, op in enumerate(ops):
+            deps = op.deps
+            if not deps:
+                cross.append(empty)
+            elif len(deps) == 1:
+                j = index[deps[0]]
+                cross.append(empty if stream_of[j] == stream_of[i] else (j,))
+            else:
+                s = stream_of[i]
+                cross.append(tuple([j for j in map(index.__getitem__, deps)
+                                    if stream_of[j] != s]))
+        self.names = list(stream_ix)
+        self.cross = cross
         self.duration = durs

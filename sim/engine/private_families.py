@@ -21,7 +21,7 @@ isolation, exactly.
 from __future__ import annotations
 
 from sim.collectives.base import TopologyView
-from workloads.trace import Op, Trace
+from workloads.trace import COLLECTIVES, P2P, Op, Trace
 
 
 def _host_traffic(lists, trace: Trace, topo: TopologyView) -> tuple[bool, bool]:
@@ -54,6 +54,7 @@ def serialised(ops: list[Op], family: str | frozenset, p2p_families: frozenset =
     dependency on a later op counts as nothing (conservative).
     """
     fams = frozenset((family,)) if isinstance(family, str) else family
+    coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
     after: dict[str, int] = {}
     on_stream: dict[str, int] = {}
     seen = 0
@@ -64,7 +65,8 @@ def serialised(ops: list[Op], family: str | frozenset, p2p_families: frozenset =
             w = get(d, 0)
             if w > v:
                 v = w
-        if op.group in fams and op.is_collective or op.is_p2p and (
+        kind = op.kind
+        if kind in coll and op.group in fams or kind in p2p and (
                 op.peer.group in p2p_families if op.peer.group is not None else absolute_p2p):
             if v != seen:
                 return False
@@ -79,11 +81,17 @@ def private_families(trace: Trace, topo: TopologyView) -> set[str]:
     used: dict[str, set[str]] = {}          # family -> streams its collectives use
     p2p_families: set[str] = set()
     abs_pairs = []
+    coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
     for prog in trace.programs:
+        seen = set()                        # (kind class, group or peer) already noted
         for op in prog.ops:
-            if op.is_collective:
-                used.setdefault(op.group, set()).add((id(prog), op.stream))
-            elif op.is_p2p:
+            kind = op.kind
+            if kind in coll:
+                key = (op.group, op.stream)
+                if key not in seen:
+                    seen.add(key)
+                    used.setdefault(op.group, set()).add((id(prog), op.stream))
+            elif kind in p2p:
                 if op.peer.group is not None:
                     p2p_families.add(op.peer.group)
                 else:

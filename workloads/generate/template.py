@@ -143,23 +143,29 @@ def instantiate(t: Template, ops: list[Op], prefix: str, layer: str,
     ids: list[str] = []
     inc = tuple(dict.fromkeys(incoming))
     append = ops.append
+    add_id = ids.append
+    dot = prefix + "."
     for st in t.steps:
-        if st.deps == (INCOMING,):
+        sd = st.deps
+        if sd == (INCOMING,):
             deps = inc
-        else:
+        elif INCOMING in sd:
             deps = []
-            for d in st.deps:
+            for d in sd:
                 if d == INCOMING:
                     deps.extend(inc)
                 else:
                     deps.append(ids[d])
             deps = tuple(deps)
-        oid = f"{prefix}.{st.suffix}"
-        ids.append(oid)
-        append(Op(id=oid, kind=st.kind, stream=st.stream, deps=deps, flops=st.flops,
-                  bytes=st.bytes, category=st.category, group=st.group, peer=st.peer,
-                  tag=tag_base + st.tag_slot if st.tag_slot >= 0 else 0, layer=layer,
-                  dims=st.dims))
+        else:
+            deps = tuple([ids[d] for d in sd])
+        oid = dot + st.suffix
+        add_id(oid)
+        # positional: id, kind, stream, deps, flops, bytes, duration_s, category,
+        # group, algorithm, peer, tag, layer, dims (millions of ops: keywords cost)
+        append(Op(oid, st.kind, st.stream, deps, st.flops, st.bytes, None, st.category,
+                  st.group, None, st.peer, tag_base + st.tag_slot if st.tag_slot >= 0 else 0,
+                  layer, st.dims))
     out: list[str] = []
     for d in t.outputs:
         if d == INCOMING:
