@@ -4,7 +4,9 @@
 
 Every row becomes a scenario by the rules the modern validation suite uses
 (sim/data/validation.yaml: the row's GPU, model preset, layout, batch and
-precision, NeMo's overlaps, ZeRO 1 or, for ``fsdp`` rows, ZeRO 3); its trace
+precision, NeMo's overlaps, ZeRO 1 or, for ``fsdp`` rows, ZeRO 3; the
+embedding and the loss counted in the pipeline split where the printed split
+needs them); its trace
 is generated, which checks the layout and the memory, but not simulated. The
 rows that cannot run are printed with the reason, then a count per reason.
 """
@@ -39,7 +41,9 @@ PRESET = {"llama2_7b": "llama2-7b", "llama3_8b": "llama3-8b", "llama3_70b": "lla
           "llama3.1_405b": "llama3-405b", "nemotron4_15b": "nemotron4-15b",
           "nemotron4_340b": "nemotron4-340b", "mixtral_8x7b": "mixtral-8x7b",
           "mixtral_8x22b": "mixtral-8x22b", "qwen3_30b_a3b": "qwen3-30b-a3b",
-          "deepseek_v3": "deepseek-v3", "gpt3_175b": "gpt3-175b"}
+          "deepseek_v3": "deepseek-v3", "gpt3_175b": "gpt3-175b", "gpt3_5b": "gpt3-5b",
+          "gpt3_20b": "gpt3-20b", "llama2_13b": "llama2-13b", "llama2_70b": "llama2-70b",
+          "qwen3_235b_a22b": "qwen3-235b-a22b"}
 
 
 def precision(text: str) -> str:

@@ -23,7 +23,14 @@ PUBLISHED_TOTAL = [
     ("nemotron4-15b", 15.7e9, 0.01),  # report: 3.2B embedding + 12.5B non-embedding
     ("nemotron4-340b", 340e9, 0.01),
     ("qwen3-30b-a3b", 30.5e9, 0.01),  # Qwen3 report, Table 2
+    ("qwen3-235b-a22b", 235e9, 0.01),  # Qwen3 report, Table 2
     ("llama2-7b", 7e9, 0.5 / 7),      # named to one significant digit
+    ("llama2-13b", 13e9, 0.01),       # Touvron et al. 2023, Table 1
+    # the name rounds up: the released checkpoint holds 68.98B (Hugging Face
+    # meta-llama/Llama-2-70b-hf), which is what the architecture counts
+    ("llama2-70b", 68.98e9, 0.001),
+    ("gpt3-5b", 5e9, 0.5 / 5),        # NeMo's names, to one and two significant digits
+    ("gpt3-20b", 20e9, 0.5 / 20),
     # Names round to 2 significant digits: 1.3B covers [1.25, 1.35), 1.7B [1.65, 1.75).
     ("gpt3-1.3b", 1.3e9, 0.05 / 1.3),
     ("gpt-1.7b", 1.7e9, 0.05 / 1.7),
@@ -46,6 +53,7 @@ def test_every_preset_has_a_published_size_test():
     # the input embedding (0.93B, touched by lookup only) is in it; we count it
     # (37.55B); without it the count is 36.63B. Both lie within 1.5%.
     ("deepseek-v3", 37e9, 0.015),
+    ("qwen3-235b-a22b", 22e9, 0.01),   # Qwen3 report, Table 2
 ])
 def test_active_params_match_published(name, published, tol):
     assert active_param_count(get_model(name)) == pytest.approx(published, rel=tol)
