@@ -37,10 +37,12 @@ def test_graph_attributes_set_the_channel_counts():
     assert launch_on({"nccl_nvls_channels": 24}, "nvls", "simple", MIB, 8, 1).channels == 24
 
 
-def test_ll_rate_depends_on_the_node_count_and_nvls_is_unbounded():
+def test_ll_rate_depends_on_the_node_count_and_switch_or_p2p_algorithms_are_unbounded():
     for nodes, rate in zip((1, 2, 4), LL_MAX_BW["hopper"]):
         assert launch_on({"gpu": "h100-sxm"}, "ring", "ll", MIB, 8, nodes).gpu_bw_bytes_per_s == rate
-    assert launch_on({"gpu": "h100-sxm"}, "nvls", "simple", MIB, 8, 1).gpu_bw_bytes_per_s is None
+    for algo in ("nvls", "collnet", "direct", "pxn"):
+        assert launch_on({"gpu": "h100-sxm"}, algo, "simple", MIB, 8, 2).gpu_bw_bytes_per_s is None
+    assert launch_on({}, "ring", "simple", MIB, 8, 1).gpu_bw_bytes_per_s is None   # no preset
     ampere = launch_on({"gpu": "a100-80gb"}, "ring", "simple", MIB, 8, 1)
     assert ampere.gpu_bw_bytes_per_s == 32 * CHANNEL_BW["ampere"]["simple"]
 

@@ -29,7 +29,8 @@ whatever its channels. These are data bytes per second; fewer threads than the m
 scale a channel's rate down in proportion. Blackwell GPUs take the Hopper
 figures (NCCL's tables used here have none of their own); GPUs that are not
 presets (toy topologies, imported networks) are not bounded. NVLS and CollNet
-are not bounded this way (their rates are the switches').
+are not bounded this way (their rates are the switches'), nor all-to-all
+(grouped point-to-point sends on their own channels).
 """
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ MAX_THREADS = {"ll": 512, "ll128": 640, "simple": 512}
 NVLS_THREADS = 640
 THREAD_THRESHOLD = {"ll": 8, "ll128": 8, "simple": 64}
 _NVLS = ("nvls", "nvls_tree")
+#: algorithms NCCL's per-channel rates are for (rings and trees); all-to-all
+#: runs as grouped sends on NCCL's point-to-point channels, not bounded here
+_BOUNDED = ("ring", "tree", "hierarchical")
 
 
 #: per-channel data rates at full threads (bytes/s), by GPU generation
@@ -75,7 +79,7 @@ class Launch:
 def gpu_bw_bytes_per_s(algorithm: str, protocol: str, channels: int, threads: int,
                        gpu: str | None, nodes: int) -> float | None:
     """The data rate NCCL's channels can push for one GPU (None: unbounded)."""
-    if algorithm in _NVLS or algorithm == "collnet" or protocol not in MAX_THREADS:
+    if algorithm not in _BOUNDED or protocol not in MAX_THREADS:
         return None
     gen = generation(gpu)
     if gen is None:
