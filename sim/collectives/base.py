@@ -95,9 +95,15 @@ class TopologyView:
         self.nvlink_efficiency: float = caps["nvlink_efficiency"] or 1.0
         self.pxn: bool = bool(caps["pxn"])
         self.sharp: bool = bool(caps["sharp"])
+        self._host: dict = {}          # host_of and local_of, memoised per GPU
+        self._local: dict = {}
 
     def host_of(self, gpu: int) -> int:
-        return self.graph.nodes[gpu].get("host", gpu)
+        try:
+            return self._host[gpu]
+        except KeyError:
+            h = self._host[gpu] = self.graph.nodes[gpu].get("host", gpu)
+            return h
 
     def host_array(self) -> np.ndarray:
         """:meth:`host_of` of every GPU id 0..n-1 at once (cached)."""
@@ -111,7 +117,11 @@ class TopologyView:
         return hosts
 
     def local_of(self, gpu: int) -> int:
-        return self.graph.nodes[gpu].get("local", 0)
+        try:
+            return self._local[gpu]
+        except KeyError:
+            j = self._local[gpu] = self.graph.nodes[gpu].get("local", 0)
+            return j
 
     def gpu_at(self, host: int, local: int) -> int | None:
         """The GPU of ``host`` with local index ``local`` (members or not)."""

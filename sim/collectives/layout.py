@@ -73,10 +73,11 @@ def busiest_link_s(router: Router, routes, sizes: np.ndarray) -> float:
     load over its capacity."""
     if not len(sizes):
         return 0.0
-    cap = router.capacity
+    # loads of the links in use only (each summed in the same order as over all links)
+    used = routes.unique_links
     per_link = np.repeat(sizes, np.diff(routes.ptr)) * routes.share
-    load = np.bincount(routes.flat, weights=per_link, minlength=len(cap))
-    return float((load / cap).max())
+    load = np.bincount(routes.local_links(), weights=per_link, minlength=len(used))
+    return float((load / router.capacity[used]).max())
 
 
 def channel_stretch(router: Router, ph: Phase, routes, sizes: np.ndarray,

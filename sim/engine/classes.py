@@ -14,6 +14,7 @@ With ``fold=False`` every rank is its own class.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from workloads.trace import Trace
 
@@ -34,10 +35,14 @@ class RankClass:
         return self.ranks[0]
 
     def label(self) -> str:
+        return self._label
+
+    @cached_property
+    def _label(self) -> str:
         r = self.ranks
         if len(r) == 1:
             return f"rank {r[0]}"
-        if r == tuple(range(r[0], r[0] + len(r))):
+        if r[-1] - r[0] == len(r) - 1 and r == tuple(range(r[0], r[0] + len(r))):
             return f"ranks {r[0]}-{r[-1]}"
         return f"ranks {r[0]},{r[1]},... (x{len(r)})"
 

@@ -48,11 +48,17 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
     owner = np.repeat(np.arange(n_flows), lengths)
     rates[lengths == 0] = np.inf
     # work on the links in use only, renumbered 0..k-1 (no sort needed)
-    present = np.zeros(len(capacity), dtype=bool)
-    present[flow_links] = True
-    used_links = np.flatnonzero(present)
-    renumber = np.cumsum(present) - 1
-    local = renumber[flow_links]
+    if 8 * len(flow_links) < len(capacity):       # few links of a large fabric
+        used_links = np.sort(flow_links)
+        if len(used_links) > 1:
+            used_links = used_links[np.concatenate(([True], used_links[1:] != used_links[:-1]))]
+        local = np.searchsorted(used_links, flow_links)
+    else:
+        present = np.zeros(len(capacity), dtype=bool)
+        present[flow_links] = True
+        used_links = np.flatnonzero(present)
+        renumber = np.cumsum(present) - 1
+        local = renumber[flow_links]
     remaining = np.asarray(capacity, dtype=float)[used_links]
     tol = _REL_EPS * np.maximum(remaining, 1.0)
     n_links = len(used_links)

@@ -31,7 +31,7 @@ class RouteSet:
     """Routes of several flows as CSR arrays: flow i crosses ``flat[ptr[i]:ptr[i+1]]``,
     each link carrying ``share[...]`` of the flow's rate (1 on a single path)."""
 
-    __slots__ = ("ptr", "flat", "share", "latency", "unique_links", "key")
+    __slots__ = ("ptr", "flat", "share", "latency", "unique_links", "key", "_local")
 
     def __init__(self, ptr: np.ndarray, flat: np.ndarray, latency: np.ndarray,
                  share: np.ndarray | None = None):
@@ -44,9 +44,19 @@ class RouteSet:
             self.unique_links = np.flatnonzero(seen)
         else:
             self.unique_links = _unique(flat)
+        self._local: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ptr) - 1
+
+    def local_links(self) -> np.ndarray:
+        """``flat`` renumbered 0..k-1 in the order of ``unique_links`` (cached)."""
+        if self._local is None:
+            pos = np.zeros(int(self.unique_links[-1]) + 1 if len(self.flat) else 0,
+                           dtype=np.int32)
+            pos[self.unique_links] = np.arange(len(self.unique_links), dtype=np.int32)
+            self._local = pos[self.flat]
+        return self._local
 
     def subset(self, sel: np.ndarray) -> "RouteSet":
         lengths = np.diff(self.ptr)[sel]
@@ -94,12 +104,15 @@ class Router:
 
     # -- link table --------------------------------------------------------
     def _build(self) -> None:
-        edges = list(self.graph.edges(data=True))
-        self._edge_index = {(u, v): i for i, (u, v, _) in enumerate(edges)}
-        self._capacity = np.array([d["bw_bytes_per_s"] * d.get("efficiency", 1.0)
-                                   for _, _, d in edges], dtype=float)
-        self._latency = np.array([d.get("latency_s", 0.0) for _, _, d in edges], dtype=float)
-        self._edges = [(u, v) for u, v, _ in edges]
+        # the order of graph.edges(): every node's successors in turn
+        succ = self.graph.succ
+        self._edges = [(u, v) for u, nbrs in succ.items() for v in nbrs]
+        data = [d for nbrs in succ.values() for d in nbrs.values()]
+        n = len(data)
+        self._edge_index = dict(zip(self._edges, range(n)))
+        bw = np.fromiter((d["bw_bytes_per_s"] for d in data), float, n)
+        self._capacity = bw * np.fromiter((d.get("efficiency", 1.0) for d in data), float, n)
+        self._latency = np.fromiter((d.get("latency_s", 0.0) for d in data), float, n)
 
     @property
     def capacity(self) -> np.ndarray:
