@@ -87,10 +87,15 @@ def scenario(r: dict) -> tuple[dict | None, str | None]:
         dp_cp = r["gpus"] // (r["tp"] * r["pp"])
         if dp_cp % r["ep"]:            # EP spans TP ranks: MoE parallel folding, ETP 1
             par["etp"] = 1
+    dtype = precision(r["precision"])
+    if dtype == "mxfp8" and r["system"] == "DGX-H100":
+        # H100 runs "blockwise" FP8 (1x128 / 128x128 scales) on its FP8 tensor
+        # cores, the scales applied by the GEMM kernel; it has no MXFP8 format
+        dtype = "fp8"
     return {"name": f"row {r['id']}", "model": PRESET[r["model_key"]],
             "cluster": {"gpu": GPU[r["system"]], "gpus": r["gpus"]}, "parallelism": par,
             "training": {"global_batch": r["gbs"], "micro_batch": r.get("mbs") or 1,
-                         "seq_len": r["seq_len"], "dtype": precision(r["precision"])}}, None
+                         "seq_len": r["seq_len"], "dtype": dtype}}, None
 
 
 def classify(rows: list[dict]) -> list[dict]:
@@ -114,7 +119,7 @@ KINDS = {"does not fit": "does not fit in HBM as modelled",
          "not printed": "layout or batch not printed",
          "no tokens/s": "no tokens/s printed",
          "exceeds the model": "pp * vpp exceeds the layers",
-         "tensor cores": "precision the GPU lacks (H100 blockwise FP8 is not MXFP8)",
+         "tensor cores": "precision the GPU lacks",
          "must divide tp * cp * dp": "ep larger than the tp * cp * dp ranks of a stage "
                                      "(layout as printed cannot exist)"}
 
