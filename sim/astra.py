@@ -133,7 +133,7 @@ def compute_for(sysc: AstraSystem, trace, file: str | None = None):
 
 
 def load_chakra_job(prefix: str, network: str, system: str | None = None,
-                    comm_groups: str | None = None):
+                    comm_groups: str | None = None, deps: str = "all"):
     """(trace, graph, compute model, system) for a Chakra workload on an ASTRA-sim network."""
     from topologies.astra import load_astra_network
     from workloads.importers.chakra import load_chakra
@@ -144,7 +144,7 @@ def load_chakra_job(prefix: str, network: str, system: str | None = None,
         graph = load_astra_network(network, endpoint_delay_s=sysc.endpoint_delay_s)
     graph.graph["astra_system"] = sysc.graph_config()
     trace = load_chakra(prefix, graph.graph["num_gpus"], comm_groups, roofline=sysc.roofline,
-                        dims=graph.graph["astra_dims"])
+                        dims=graph.graph["astra_dims"], deps=deps)
     for prog in trace.programs:
         for op in prog.ops:
             if op.is_collective:
@@ -153,14 +153,14 @@ def load_chakra_job(prefix: str, network: str, system: str | None = None,
 
 
 def run_chakra(prefix: str, network: str, system: str | None = None,
-               comm_groups: str | None = None, fold: bool = True):
+               comm_groups: str | None = None, fold: bool = True, deps: str = "all"):
     """Simulate a Chakra workload; returns (trace, step result, ``run --json`` dict)."""
     import time
 
     from sim.simulate import simulate_trace
     from sim.summary import step_summary
     t0 = time.perf_counter()
-    trace, graph, compute, sysc = load_chakra_job(prefix, network, system, comm_groups)
+    trace, graph, compute, sysc = load_chakra_job(prefix, network, system, comm_groups, deps)
     try:
         step = simulate_trace(trace, graph, compute, fold=fold)
     except InputError as e:
@@ -172,6 +172,7 @@ def run_chakra(prefix: str, network: str, system: str | None = None,
     res["name"] = Path(prefix).name
     res["astra"] = {"network": network, "system": system, "dims": graph.graph["astra_dims"],
                     "topology": graph.graph["astra_topology"], **sysc.graph_config(),
+                    "deps": deps,
                     "notes": sysc.notes}
     res["sim"] = {"wall_s": time.perf_counter() - t0, "step_wall_s": step.wall_s,
                   "events": step.events, "rank_classes": len(step.classes),

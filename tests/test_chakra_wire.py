@@ -203,3 +203,22 @@ def test_unknown_collective_name_and_storage_node_are_reported(tmp_path):
     write(tmp_path / "s", 2, [node(2, "io", STORAGE, extra=f_len(11, f_varint(1, 1)))])
     with pytest.raises(InputError, match=r"node 2 \('io'\).*STORAGE_NODE is not supported"):
         load_chakra(str(tmp_path / "s"))
+
+
+def test_control_dependencies_kept_by_default_or_ignored_as_astra_sim_does(tmp_path):
+    # the PyTorch converter's shape: a GPU kernel whose ctrl_deps name the CPU op that
+    # launched it (no recorded start times), and a second CPU op after the first
+    nodes = [node(1, "aten::mm", COMP, duration_us=50, attrs=[attr("is_cpu_op", "bool", True)]),
+             node(2, "sm90_gemm", COMP, ctrl_deps=[1], duration_us=100,
+                  attrs=[attr("is_cpu_op", "bool", False)]),
+             node(3, "aten::add", COMP, data_deps=[1], duration_us=30,
+                  attrs=[attr("is_cpu_op", "bool", True)])]
+    write(tmp_path / "c", 2, nodes)
+    n = net(tmp_path, n=2)
+    _, _, res = run_chakra(str(tmp_path / "c"), n)
+    assert res["step_time_s"] == pytest.approx(150e-6)          # the kernel waits for its launch
+    _, _, res = run_chakra(str(tmp_path / "c"), n, deps="data")
+    assert res["step_time_s"] == pytest.approx(100e-6)          # CPU 50 + 30 beside GPU 100
+    assert res["astra"]["deps"] == "data"
+    with pytest.raises(InputError, match="unknown dependency reading"):
+        load_chakra(str(tmp_path / "c"), deps="ctrl")

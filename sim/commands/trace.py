@@ -13,6 +13,10 @@ def add_chakra_arguments(run) -> None:
     g.add_argument("--system", metavar="SYS.json", default=None, help="ASTRA-sim system JSON")
     g.add_argument("--comm-groups", metavar="FILE", default=None,
                    help="communicator groups JSON {group_id: [ranks]} (default: whole world)")
+    g.add_argument("--chakra-deps", choices=["all", "data"], default="all",
+                   help="all: data and control dependencies order nodes (control links "
+                   "to enclosing parents excepted); data: control dependencies ignored, "
+                   "as ASTRA-sim's feeder does")
     g.add_argument("--no-fold", action="store_true",
                    help="simulate every rank (default: one per rank class)")
 
@@ -28,6 +32,8 @@ def add_trace_parser(sub) -> None:
     c.add_argument("--comm-groups", default=None, help="chakra: communicator groups JSON")
     c.add_argument("--world-size", type=int, default=None,
                    help="chakra: number of ranks (default: found on disk)")
+    c.add_argument("--chakra-deps", choices=["all", "data"], default="all",
+                   help="chakra: data: control dependencies ignored, as ASTRA-sim does")
 
 
 def cmd_run_chakra(args) -> int:
@@ -45,7 +51,7 @@ def cmd_run_chakra(args) -> int:
                          field="--network")
     _clear_outputs(args)
     trace, step, res = run_chakra(args.chakra, args.network, args.system, args.comm_groups,
-                                  fold=not args.no_fold)
+                                  fold=not args.no_fold, deps=args.chakra_deps)
     if args.chrome_trace is not None:
         from sim.chrome_trace import chrome_events, write_chrome_trace
         write_chrome_trace(args.chrome_trace, chrome_events(step.spans, step.classes))
@@ -66,7 +72,8 @@ def cmd_trace(args) -> int:
         if len(args.inputs) != 1:
             from workloads.errors import InputError
             raise InputError("chakra takes one PREFIX", field="inputs", value=args.inputs)
-        trace = load_chakra(args.inputs[0], args.world_size, args.comm_groups)
+        trace = load_chakra(args.inputs[0], args.world_size, args.comm_groups,
+                            deps=args.chakra_deps)
     else:
         from workloads.importers.kineto import load_kineto
         trace = load_kineto(args.inputs)

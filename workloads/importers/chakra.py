@@ -33,7 +33,10 @@ Mapping (ASTRA-sim's reading of the same attributes):
 * ``data_deps`` and ``ctrl_deps`` both become dependencies, except a control
   dependency on a node whose recorded time span (``start_time_micros``,
   ``duration_micros``) encloses the child's: that is a parent link (op
-  nesting, as Chakra's PyTorch converter writes it), not an order.
+  nesting, as Chakra's PyTorch converter writes it), not an order. Tools
+  disagree on ``ctrl_deps`` (orders for some, caller links for others) and
+  ASTRA-sim's reference feeder resolves ``data_deps`` only: ``deps="data"``
+  (``--chakra-deps data``) reads them as it does.
 
 Ranks whose files are byte-identical (and hold no send/recv, whose peers are
 absolute) share one program, so folding works on imported traces.
@@ -123,8 +126,13 @@ def _attr_value(a):
     return list(v.values) if which.endswith("_list") else v
 
 
-def decode_file(data: bytes, file: str) -> tuple[dict, list[EtNode]]:
-    """GlobalMetadata (as a dict) and nodes of one ET file."""
+#: how ``ctrl_deps`` are read: ``all`` (orders, except enclosing parents; the default)
+#: or ``data`` (ignored, as ASTRA-sim's reference feeder resolves ``data_deps`` only)
+DEPS = ("all", "data")
+
+
+def decode_file(data: bytes, file: str, deps: str = "all") -> tuple[dict, list[EtNode]]:
+    """GlobalMetadata (as a dict) and nodes of one ET file (``deps``: see :data:`DEPS`)."""
     from google.protobuf.message import DecodeError
     Meta, Node, _ = S.messages()
     try:
@@ -162,10 +170,10 @@ def decode_file(data: bytes, file: str) -> tuple[dict, list[EtNode]]:
             raise InputError(f"wrong message: message {i} is not a Chakra Node{extra}",
                              file=file)
         attrs = {a.name: _attr_value(a) for a in node.attr}
-        nodes.append(EtNode(node.id, node.name, node.type,
-                            tuple(node.data_deps) + tuple(node.ctrl_deps),
+        control = tuple(node.ctrl_deps) if deps == "all" else ()
+        nodes.append(EtNode(node.id, node.name, node.type, tuple(node.data_deps) + control,
                             node.duration_micros, attrs, node.start_time_micros))
-        ctrl.append(tuple(node.ctrl_deps))
+        ctrl.append(control)
     _drop_enclosing_parents(nodes, ctrl)
     return meta_d, nodes
 
@@ -438,13 +446,17 @@ def rank_ops(nodes: list[EtNode], ranks: list[int], w: Workload, file: str) -> l
 
 def load_chakra(prefix: str, world_size: int | None = None,
                 comm_groups: str | None = None, roofline: bool = False,
-                dims: list[int] | None = None) -> Trace:
+                dims: list[int] | None = None, deps: str = "all") -> Trace:
     """A clustersim :class:`Trace` from the Chakra files ``<prefix>.<rank>.et``.
 
     ``roofline``: cost compute nodes from ``num_ops`` / ``tensor_size`` even
     when they carry a duration (ASTRA-sim's ``roofline-enabled``); ``dims``:
-    the network's dimension sizes, for collectives with a partial ``involved_dim``.
+    the network's dimension sizes, for collectives with a partial ``involved_dim``;
+    ``deps``: ``all`` or ``data`` (control dependencies ignored, as ASTRA-sim does).
     """
+    if deps not in DEPS:
+        raise InputError(f"unknown dependency reading (known: {', '.join(DEPS)})",
+                         field="--chakra-deps", value=deps)
     files = rank_files(prefix, world_size)
     world = len(files)
     w = Workload(world, load_comm_groups(comm_groups, world), dims, roofline)
@@ -466,7 +478,7 @@ def load_chakra(prefix: str, world_size: int | None = None,
     versions = set()
     for key, ranks in by_content.items():
         file = first_file[key]
-        meta, nodes = decode_file(data_of[key], file)
+        meta, nodes = decode_file(data_of[key], file, deps)
         versions.add(meta.get("version", ""))
         if any(n.type in (S.COMM_SEND_NODE, S.COMM_RECV_NODE) for n in nodes):
             for r in ranks:   # absolute peers: one program per rank
