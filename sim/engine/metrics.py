@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -52,6 +53,10 @@ class RankTimes:
                                                 "exposed_comm_s", "idle_s", "wait_s", "end_s")}
 
 
+_start, _sync, _end, _kind = (attrgetter(a) for a in ("start", "sync", "end", "kind"))
+_compute = "compute"
+
+
 def rank_times(spans: list[Span], classes: list[RankClass], makespan_s: float) -> list[RankTimes]:
     by_class: dict[int, list[Span]] = {c.index: [] for c in classes}
     for sp in spans:
@@ -62,10 +67,11 @@ def rank_times(spans: list[Span], classes: list[RankClass], makespan_s: float) -
         if not sps:
             out.append(RankTimes(c.index, c.label(), c.size, 0, 0, 0, makespan_s, 0, 0))
             continue
-        st = np.array([s.start for s in sps])
-        sy = np.array([s.sync for s in sps])
-        en = np.array([s.end for s in sps])
-        is_comp = np.array([s.kind == "compute" for s in sps], dtype=bool)
+        n = len(sps)
+        st = np.fromiter(map(_start, sps), float, n)
+        sy = np.fromiter(map(_sync, sps), float, n)
+        en = np.fromiter(map(_end, sps), float, n)
+        is_comp = np.fromiter(map(_compute.__eq__, map(_kind, sps)), bool, n)
         comp = union_length(st[is_comp], en[is_comp])
         comm = union_length(sy[~is_comp], en[~is_comp])
         active = np.where(is_comp, st, sy)
