@@ -14,7 +14,10 @@ copy as a user runs it, from a folder outside the checkout::
     python -m venv /tmp/venv && /tmp/venv/bin/pip install .
     python benchmarks/bench_startup.py --python /tmp/venv/bin/python
 
-    python benchmarks/bench_startup.py [--repeat 5] [--python EXE]
+Two ``--python`` (say an earlier release installed in another venv, then this
+one) run side by side, interleaved, with the ratio of their CPU times.
+
+    python benchmarks/bench_startup.py [--repeat 5] [--python EXE [--python EXE]]
 """
 from __future__ import annotations
 
@@ -68,22 +71,32 @@ def measure(argv: list[str], python: str = sys.executable,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--python", default=None, metavar="EXE",
-                    help="interpreter with clustersim installed (run outside the checkout)")
+    ap.add_argument("--python", action="append", default=None, metavar="EXE",
+                    help="interpreter with clustersim installed (run outside the checkout); "
+                    "give two (e.g. an earlier release's venv first) to compare them side by "
+                    "side, runs interleaved")
     args = ap.parse_args(argv)
-    python = args.python or sys.executable
+    pythons = args.python or [sys.executable]
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp) if args.python else ROOT
         rows = []
         for name, cmd, target in cases(Path(tmp)):
-            runs = [measure(cmd, python, cwd) for _ in range(args.repeat)]
-            rows.append((name, min(w for w, _ in runs), min(c for _, c in runs), target))
-    where = f"installed ({python})" if args.python else "this checkout"
+            runs: list[list] = [[] for _ in pythons]
+            for _ in range(args.repeat):          # interleaved: load hits every interpreter alike
+                for k, python in enumerate(pythons):
+                    runs[k].append(measure(cmd, python, cwd))
+            best = [(min(w for w, _ in r), min(c for _, c in r)) for r in runs]
+            rows.append((name, best, target))
+    where = ", ".join(pythons) if args.python else "this checkout"
     print(f"{where}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
           f"best of {args.repeat}")
-    print(f"{'command':<44} {'wall s':>7} {'cpu s':>7} {'target':>7}")
-    for name, wall, cpu, target in rows:
-        print(f"{name:<44} {wall:7.3f} {cpu:7.3f} {f'< {target:g}' if target else '':>7}")
+    cols = "".join(f" {'wall s':>7} {'cpu s':>7}" for _ in pythons)
+    ratio = f" {'cpu 1st/last':>12}" if len(pythons) > 1 else ""
+    print(f"{'command':<44}{cols} {'target':>7}{ratio}")
+    for name, best, target in rows:
+        cells = "".join(f" {w:7.3f} {c:7.3f}" for w, c in best)
+        r = f" {best[0][1] / best[-1][1]:12.2f}" if len(pythons) > 1 else ""
+        print(f"{name:<44}{cells} {f'< {target:g}' if target else '':>7}{r}")
     return 0
 
 
