@@ -133,3 +133,16 @@ def test_condensation_matches_networkx(seed):
         if comp[u] != comp[v]:
             assert comp[v] in dag[comp[u]] and C.has_edge(ref_of[u], ref_of[v])
     assert sum(len(s) for s in dag) == C.number_of_edges()
+
+
+def test_pickle_and_deepcopy_keep_the_graph_and_its_views_consistent():
+    import copy
+    import pickle
+    g = T.build_cluster("a100-80gb", 16)
+    assert len(g.nodes) and len(g.edges)                 # views cached before copying
+    for h in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g)):
+        assert list(h.edges(data=True)) == list(g.edges(data=True))
+        assert h._adj is h._succ and h.nodes._g is h and h.edges._g is h
+        h.add_edge(0, "extra", kind="link")
+        assert h.has_edge(0, "extra") and not g.has_edge(0, "extra")
+        assert (0, "extra") in h.edges and "extra" in h.nodes
