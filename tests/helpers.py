@@ -35,3 +35,25 @@ def run_cli(*args):
         except SystemExit as e:         # argparse's own errors
             code = e.code
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def small_job(model, gpus, par, batch, gpus_per_node=None):
+    """(trace, A100 cluster graph, compute model) of a generated job of micro-batch 1
+    (``gpus_per_node`` defaults to min(8, gpus))."""
+    import topologies
+    from sim.compute import compute_model
+    from sim.scenario.load import parse_scenario
+    from sim.scenario.workload import generate_workload
+    scn = parse_scenario({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
+                          "parallelism": par,
+                          "training": {"global_batch": batch, "micro_batch": 1}}, "test")
+    graph = topologies.build_cluster("a100-80gb", gpus,
+                                     gpus_per_node=gpus_per_node or min(8, gpus))
+    spec = topologies.gpu_spec("a100-80gb")
+    return (generate_workload(scn)[0], graph,
+            compute_model("a100-80gb", spec.peak_dense_flops, spec.hbm_bw_bytes_per_s))
+
+
+def span_rows(step):
+    """The spans of a step as sorted (class, stream, op, start, end, sync) tuples."""
+    return sorted((s.cls, s.stream, s.op, s.start, s.end, s.sync) for s in step.spans)

@@ -11,30 +11,21 @@ import pytest
 
 import topologies
 from sim.compute import compute_model
-from sim.scenario.load import parse_scenario
-from sim.scenario.workload import generate_workload
 from sim.simulate import simulate_trace
 from workloads.trace import load as load_trace
 
 from test_folding import LAYOUTS, TINY
+from tests.helpers import small_job, span_rows
 
 # layouts with pipeline, context-parallel and expert traffic, plus a deep pipeline
 JOBS = [LAYOUTS[0], LAYOUTS[1], LAYOUTS[4], LAYOUTS[5], ("pp8-dp2", TINY, 16, {"pp": 8}, 16)]
 
 
 def _setup(model, gpus, par, batch):
-    scn = parse_scenario({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
-                    "parallelism": par, "training": {"global_batch": batch, "micro_batch": 1}},
-                   "test")
-    trace = generate_workload(scn)[0]
-    graph = topologies.build_cluster("a100-80gb", gpus, gpus_per_node=min(8, gpus))
-    spec = topologies.gpu_spec("a100-80gb")
-    return trace, graph, compute_model("a100-80gb", spec.peak_dense_flops,
-                                       spec.hbm_bw_bytes_per_s)
+    return small_job(model, gpus, par, batch)
 
 
-def _spans(step):
-    return sorted((s.cls, s.stream, s.op, s.start, s.end, s.sync) for s in step.spans)
+_spans = span_rows
 
 
 @pytest.mark.parametrize("name,model,gpus,par,batch", JOBS, ids=[j[0] for j in JOBS])

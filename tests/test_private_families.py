@@ -14,11 +14,9 @@ import topologies
 from sim.collectives import TopologyView
 from sim.compute import compute_model
 from sim.engine.private_families import private_families, serialised
-from sim.scenario.load import parse_scenario
-from sim.scenario.workload import generate_workload
 from sim.simulate import simulate_trace
 from workloads.trace import Op
-from tests.helpers import trace as make_trace
+from tests.helpers import small_job, span_rows, trace as make_trace
 
 from test_folding import TINY
 
@@ -36,18 +34,10 @@ JOBS = [
 
 
 def _setup(model, gpus, per_host, par, batch):
-    scn = parse_scenario({"model": model, "cluster": {"gpu": "a100-80gb", "gpus": gpus},
-                          "parallelism": par,
-                          "training": {"global_batch": batch, "micro_batch": 1}}, "test")
-    trace = generate_workload(scn)[0]
-    graph = topologies.build_cluster("a100-80gb", gpus, gpus_per_node=per_host)
-    spec = topologies.gpu_spec("a100-80gb")
-    return trace, graph, compute_model("a100-80gb", spec.peak_dense_flops,
-                                       spec.hbm_bw_bytes_per_s)
+    return small_job(model, gpus, par, batch, gpus_per_node=per_host)
 
 
-def _spans(step):
-    return sorted((s.cls, s.stream, s.op, s.start, s.end, s.sync) for s in step.spans)
+_spans = span_rows
 
 
 @pytest.mark.parametrize("name,model,gpus,per_host,par,batch", JOBS, ids=[j[0] for j in JOBS])
