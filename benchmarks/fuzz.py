@@ -105,6 +105,9 @@ def seeds() -> dict[str, tuple[callable, str, list[bytes]]]:
             b"  - {id: 1, kind: gpu}\n  - {id: sw, kind: switch}\nlinks:\n"
             b"  - {a: 0, b: sw, bw_gbps: 400, latency_us: 1, kind: ib}\n"
             b"  - {a: 1, b: sw, bw_gbps: 400, latency_us: 1, kind: ib}\n")
+    # ASTRA-sim's own examples give the network as JSON, tab-indented
+    astra_json = (b'{\n\t"topology": ["Ring", "Switch"],\n\t"npus_count": [4, 2],\n'
+                  b'\t"bandwidth": [200.0, 25.0],\n\t"latency": [500.0, 1000.0]\n}\n')
     return {
         "scenario": (load_scenario_file, "s.yaml",
                      read(sorted((ROOT / "sim" / "data" / "scenarios").glob("*.yaml")))),
@@ -113,7 +116,8 @@ def seeds() -> dict[str, tuple[callable, str, list[bytes]]]:
         "trace": (load_trace_file, "t.json", read(sorted(examples.glob("*.json")))),
         "topology": (load_topology_file, "n.yaml", [topo]),
         "astra network": (load_astra_file, "n.yml",
-                          read(sorted((examples / "chakra").glob("*.yml")))),
+                          read(sorted((examples / "chakra").glob("*.yml")))
+                          + [astra_json]),
         "chakra": (load_chakra_files, "job.0.et",
                    read([examples / "chakra" / "allreduce_1g.0.et"])),
         "kineto": (load_kineto_file, "k.json",

@@ -93,3 +93,10 @@ def test_json_network_files_as_astra_sim_ships_them(tmp_path):
     with pytest.raises(TopologyError, match=r"dup.json: not valid YAML: duplicate key "
                        r"'topology' \(line 1"):
         load_astra_network(dup)
+
+
+def test_deeply_nested_json_network_is_a_clear_error(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"topology": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(TopologyError, match=r"deep.json: not valid YAML: nested more than"):
+        load_astra_network(deep)

@@ -147,7 +147,7 @@ def load_config(text: str, file: str) -> object:
             return dict(items)
         try:
             return json.loads(text, object_pairs_hook=pairs)
-        except ValueError:
+        except (ValueError, RecursionError):     # the YAML reader bounds nesting
             pass
     return load_yaml(text, file)
 
