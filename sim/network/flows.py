@@ -158,7 +158,7 @@ class FlowNetwork:
             return self.send_batch(routes, sizes, counts, float(lat[0]))
         for value in np.unique(lat):
             sel = np.flatnonzero(lat == value)
-            events.append(self.send_batch(routes.subset(sel), sizes[sel], counts[sel],
+            events.append(self.send_batch(self.router.subset(routes, sel), sizes[sel], counts[sel],
                                           float(value)))
         return events[0] if len(events) == 1 else self.env.all_of(events)
 

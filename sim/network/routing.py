@@ -62,8 +62,8 @@ class RouteSet:
         lengths = np.diff(self.ptr)[sel]
         ptr = np.zeros(len(sel) + 1, dtype=np.int64)
         np.cumsum(lengths, out=ptr[1:])
-        rows = [np.arange(self.ptr[i], self.ptr[i + 1]) for i in sel]
-        idx = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        # positions in flat of every selected flow's links, in order
+        idx = np.repeat(self.ptr[:-1][sel] - ptr[:-1], lengths) + np.arange(int(ptr[-1]))
         return RouteSet(ptr, self.flat[idx], self.latency[sel], self.share[idx])
 
 
@@ -352,6 +352,18 @@ class Router:
         hit.key = len(self._sets)
         self._sets[key] = hit
         self._seen[(id(pairs), salt)] = (pairs, hit)
+        return hit
+
+    def subset(self, routes: RouteSet, sel: np.ndarray) -> RouteSet:
+        """``routes.subset(sel)``, cached (and keyed) like :meth:`routes`."""
+        if routes.key is None:
+            return routes.subset(sel)
+        key = ("subset", routes.key, np.asarray(sel, dtype=np.int64).tobytes())
+        hit = self._sets.get(key)
+        if hit is None:
+            hit = routes.subset(sel)
+            hit.key = len(self._sets)
+            self._sets[key] = hit
         return hit
 
     def spread(self, src: int, dst: int, salt: int = 0):
