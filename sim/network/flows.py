@@ -53,7 +53,8 @@ class _Batch:
     """Flows started together; ``event`` fires when the last one ends."""
 
     __slots__ = ("id", "event", "ptr", "flat", "share", "count", "remaining", "rates",
-                 "active", "t_upd", "version", "links", "shape", "evolution")
+                 "active", "t_upd", "version", "links", "shape", "evolution",
+                 "routes_key")
 
     def __init__(self, bid, event, routes: RouteSet, sizes, counts):
         self.id = bid
@@ -66,6 +67,7 @@ class _Batch:
         self.t_upd = 0.0
         self.version = 0
         self.links = routes.unique_links
+        self.routes_key = routes.key
         # what the rates depend on besides which flows are active (None: unknown)
         self.shape = None if routes.key is None else (routes.key, counts.tobytes())
         self.evolution: _Evolution | None = None     # set while the batch is alone
@@ -119,9 +121,10 @@ class FlowNetwork:
         self.router = router
         self.stats = NetworkStats()
         self.alone_fast_path = alone_fast_path
-        n_links = len(router.capacity)
-        self._busy = np.zeros(n_links, dtype=np.int32)      # shared batches per link
-        self._alone_on = np.full(n_links, -1, dtype=np.int64)  # lone batch id per link
+        router.capacity                 # the link table, built once up front
+        # which batches share links is asked of their route sets, pairwise and
+        # memoised (route-set key pair -> bool): no per-link bookkeeping
+        self._meet: dict = {}
         self._alone: dict[int, _Batch] = {}
         self._evolutions: dict = {}
         self._batches: dict[int, _Batch] = {}
@@ -184,17 +187,25 @@ class FlowNetwork:
         self._next_id += 1
         batch.t_upd = self.env.now
         links = batch.links
-        owners = self._alone_on[links]
-        alone = owners >= 0
-        if self.alone_fast_path and not alone.any() and not self._busy[links].any():
+        met = [b for b in self._alone.values() if self._meets(batch, b)]
+        if (self.alone_fast_path and not met
+                and not any(self._meets(batch, b) for b in self._batches.values())):
             self._start_alone(batch)
             return
-        if alone.any():
-            for bid in np.unique(owners[alone]):
-                self._join(self._alone[int(bid)])
+        for b in sorted(met, key=lambda b: b.id):
+            self._join(b)
         self._batches[batch.id] = batch
-        self._busy[links] += 1
         self._mark_dirty(links)
+
+    def _meets(self, a: _Batch, b: _Batch) -> bool:
+        """Whether batches ``a`` and ``b`` share a link."""
+        ka, kb = a.routes_key, b.routes_key
+        if ka is None or kb is None:
+            return _intersect(a.links, b.links)
+        hit = self._meet.get((ka, kb))
+        if hit is None:
+            hit = self._meet[(ka, kb)] = self._meet[(kb, ka)] = _intersect(a.links, b.links)
+        return hit
 
     # -- batches alone on their links ------------------------------------------
     def _start_alone(self, b: _Batch) -> None:
@@ -208,7 +219,6 @@ class FlowNetwork:
                 self._evolutions[key] = evo
         b.evolution = evo
         self._alone[b.id] = b
-        self._alone_on[b.links] = b.id
         self.stats.alone += 1
         ev = self.env.timeout(evo.duration_s)
         ev.callbacks.append(lambda _e, b=b: self._finish_alone(b))
@@ -249,7 +259,6 @@ class FlowNetwork:
         if b.evolution is None:          # joined the shared solve meanwhile
             return
         del self._alone[b.id]
-        self._alone_on[b.links] = -1
         b.evolution = None
         b.event.succeed()
 
@@ -260,9 +269,7 @@ class FlowNetwork:
         b.t_upd = now
         b.evolution = None
         del self._alone[b.id]
-        self._alone_on[b.links] = -1
         self._batches[b.id] = b
-        self._busy[b.links] += 1
         self._mark_dirty(b.links)
 
     def _mark_dirty(self, links: np.ndarray) -> None:
@@ -363,8 +370,17 @@ class FlowNetwork:
             b.active &= ~finished
             if not b.active.any():
                 del self._batches[bid]
-                self._busy[b.links] -= 1
                 b.event.succeed()
             # it and the neighbours sharing its links get new rates
             self._mark_dirty(b.links)
         self._schedule_wake()
+
+
+def _intersect(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether two sorted arrays of distinct link indices have one in common."""
+    if not len(x) or not len(y) or x[-1] < y[0] or y[-1] < x[0]:
+        return False
+    if len(x) > len(y):
+        x, y = y, x
+    pos = np.minimum(np.searchsorted(y, x), len(y) - 1)
+    return bool((y[pos] == x).any())
