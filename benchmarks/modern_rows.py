@@ -6,14 +6,16 @@ Every row becomes a scenario by the rules the modern validation suite uses
 (sim/data/validation.yaml: the row's GPU, model preset, layout, batch and
 precision, NeMo's overlaps, ZeRO 1 or, for ``fsdp`` rows, ZeRO 3; the
 embedding and the loss counted in the pipeline split where the printed split
-needs them); its trace
-is generated, which checks the layout and the memory, but not simulated. The
-rows that cannot run are printed with the reason, then a count per reason.
+needs them); a row the suite itself reproduces runs as its validation case,
+with the recipe settings given there. Its trace is generated, which checks
+the layout and the memory, but not simulated. The rows that cannot run are
+printed with the reason, then a count per reason.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from any
 
 from sim.scenario.load import parse_scenario
 from sim.scenario.workload import generate_workload
+from sim.validation import cases
 from workloads.errors import InputError
 from workloads.models import get_model
 
@@ -98,10 +101,23 @@ def scenario(r: dict) -> tuple[dict | None, str | None]:
                          "seq_len": r["seq_len"], "dtype": dtype}}, None
 
 
+def validation_scenarios() -> dict[int, dict]:
+    """Scenarios of the rows the modern validation suite reproduces, by row id
+    (their recipe settings, e.g. recompute or optimizer dtype, are given there
+    with sources)."""
+    out = {}
+    for case in cases("modern"):
+        m = re.search(r"#(\d+)$", case.name)
+        if m:
+            out[int(m.group(1))] = case.scenario
+    return out
+
+
 def classify(rows: list[dict]) -> list[dict]:
     out = []
+    known = validation_scenarios()
     for r in rows:
-        scn, why = scenario(r)
+        scn, why = (dict(known[r["id"]]), None) if r["id"] in known else scenario(r)
         if scn is not None:
             try:
                 generate_workload(parse_scenario(scn, scn["name"]))
