@@ -4,6 +4,10 @@ from pathlib import Path
 
 import pytest
 
+# figures the tests save are checked for existence and layout, not resolution: draft
+# PNGs (the 300 dpi default is covered in test_figures.py); subprocesses inherit this
+os.environ.setdefault("CLUSTERSIM_PNG_DPI", "40")
+
 
 def _cpus() -> int:
     try:

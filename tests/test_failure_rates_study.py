@@ -23,7 +23,7 @@ def test_failure_rate_study_tiny_grid(tmp_path, capsys, monkeypatch):
         return save(fig, out_dir, stem)
     monkeypatch.setattr(failure_rates, "save", checked_save)
     assert failure_rates.main(["--step-time-s", "6.64", "--rate-scales", "0.5,1,2",
-                               "--gpus", "8192,16384", "--replicas", "8",
+                               "--gpus", "8192,16384", "--replicas", "4",
                                "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     rows = _rows(tmp_path / "failure_rates.csv")

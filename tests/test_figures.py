@@ -216,3 +216,23 @@ def test_step_timeline_script_simulates_a_small_step(tmp_path, checked):
     for p in parts:            # the Gantt's compute spans cover exactly the stage's compute time
         assert busy[p["stage"]]["compute"] == pytest.approx(p["compute_s"], rel=1e-6)
         assert busy[p["stage"]]["communication"] == pytest.approx(p["comm_s"], rel=1e-6)
+
+
+def test_png_resolution_is_300_dpi_unless_the_environment_names_another(tmp_path,
+                                                                         monkeypatch):
+    from PIL import Image
+
+    import matplotlib.pyplot as plt
+    from sim.plots.style import PNG_DPI, save
+    assert PNG_DPI == 300
+    for env, dpi in ((None, 300), ("40", 40)):
+        if env is None:
+            monkeypatch.delenv("CLUSTERSIM_PNG_DPI", raising=False)
+        else:
+            monkeypatch.setenv("CLUSTERSIM_PNG_DPI", env)
+        fig = plt.figure(figsize=(2.0, 1.0))
+        fig.text(0.5, 0.5, "x")
+        png, pdf = save(fig, tmp_path / str(dpi), "f")
+        with Image.open(png) as im:
+            assert round(im.info["dpi"][0]) == dpi
+        assert pdf.stat().st_size > 0

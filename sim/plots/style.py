@@ -3,7 +3,8 @@
 Plots read rows (lists of dicts, e.g. from a sweep's ``results.csv``), never engine
 objects, and draw with matplotlib's Agg backend in one consistent paper style:
 small serif-free fonts, light grid, no top/right spines, colour-blind-safe colours.
-Every figure is saved as both PNG (300 dpi) and PDF, atomically. Nothing
+Every figure is saved as both PNG (300 dpi; ``CLUSTERSIM_PNG_DPI`` sets another
+resolution, e.g. a lower one for quick drafts) and PDF, atomically. Nothing
 here imports the engine: a figure can be redrawn from a CSV alone.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -31,6 +33,9 @@ STYLE = {
     "lines.linewidth": 1.4, "lines.markersize": 4, "savefig.bbox": "tight",
     "figure.dpi": 100, "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
 }
+
+#: Resolution of saved PNGs unless ``CLUSTERSIM_PNG_DPI`` names another.
+PNG_DPI = 300
 
 #: Width of a single column of a two-column paper, inches.
 COLUMN_IN = 3.4
@@ -100,7 +105,7 @@ def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
     out = Path(out_dir)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     with plt.rc_context(STYLE):
-        save_figure(fig, paths[0], dpi=300)
+        save_figure(fig, paths[0], dpi=int(os.environ.get("CLUSTERSIM_PNG_DPI") or PNG_DPI))
         save_figure(fig, paths[1])
     plt.close(fig)
     return paths
