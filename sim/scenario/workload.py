@@ -135,13 +135,43 @@ def _check_fits(job: Job, mem: dict) -> None:
         f"{job.cluster.gpu.name} has {hbm / 1e9:.0f} GB; try {hint}", field=field, value=value)
 
 
+# The trace is a pure function of (model, layout, training, placement order)
+# and is only read by the simulation, so the last one generated is kept:
+# runs of the same job one after another (validation rows that differ only in
+# cluster or measurement) generate it once. False: always generate afresh
+# (the reference the memo is compared with).
+TRACE_MEMO = True
+_last_trace: list = []          # [(key, trace)], at most one entry
+
+
+def trace_key(job, placement_order: str):
+    """What the generated trace of ``job`` depends on (hashable)."""
+    return (job.spec, job.layout, job.training, placement_order)
+
+
+def _trace(spec, layout, training, placement_order: str) -> Trace:
+    if not TRACE_MEMO:
+        return generate(spec, layout, training, placement_order=placement_order)
+    key = (spec, layout, training, placement_order)
+    try:
+        hash(key)
+    except TypeError:
+        return generate(spec, layout, training, placement_order=placement_order)
+    if _last_trace and _last_trace[0][0] == key:
+        return _last_trace[0][1]
+    _last_trace.clear()             # free the previous trace before building the next
+    trace = generate(spec, layout, training, placement_order=placement_order)
+    _last_trace.append((key, trace))
+    return trace
+
+
 def generate_workload(scn) -> tuple[Trace, WorkloadFacts]:
     """The trace of ``scn``'s job and the facts its step metrics need."""
     job = scn.job
     spec, layout, training = job.spec, job.layout, job.training
     mem = stage_memory(spec, layout, training, job.microbatches)
     _check_fits(job, mem)
-    trace = generate(spec, layout, training, placement_order=scn.parallelism.placement_order)
+    trace = _trace(spec, layout, training, scn.parallelism.placement_order)
     tokens = training.global_batch * training.seq_len
     facts = WorkloadFacts(
         tokens_per_step=tokens,
