@@ -58,3 +58,22 @@ def test_trace_memo_reuses_the_trace_of_the_same_job_only(monkeypatch):
     assert fresh is not t_a
     assert fresh.world_size == t_a.world_size
     assert [p.ops for p in fresh.programs] == [p.ops for p in t_a.programs]
+
+
+def test_cases_of_one_scenario_share_a_run_with_the_reference_rows(monkeypatch):
+    # two published runs of one configuration (same scenario, own measurements)
+    every = cases("modern")
+    keys = [validation.scenario_key(c) for c in every]
+    i = next(i for i, k in enumerate(keys) if keys.count(k) > 1
+             and every[i].name.startswith("llama3_8b"))
+    j = keys.index(keys[i], i + 1)
+    todo = [every[i], every[j]]
+    assert todo[0].measured_s != todo[1].measured_s
+    runs = {}
+    shared = [validation.run_case(c, runs) for c in todo]
+    assert list(runs) == [keys[i]]                 # simulated once
+    monkeypatch.setattr(validation, "SHARE_RUNS", False)
+    ref = validate(todo)
+    assert [{k: v for k, v in r.items() if k != "sim_wall_s"} for r in shared] == _rows(ref)
+    assert shared[0]["predicted_s"] == shared[1]["predicted_s"]
+    assert shared[0]["error"] != shared[1]["error"]
