@@ -147,8 +147,8 @@ def load_config(text: str, file: str) -> object:
             return dict(items)
         try:
             return json.loads(text, object_pairs_hook=pairs)
-        except (ValueError, RecursionError):     # the YAML reader bounds nesting
-            pass
+        except (ValueError, RecursionError):
+            return load_yaml(text, file)         # YAML names the fault (and bounds nesting)
     return load_yaml(text, file)
 
 

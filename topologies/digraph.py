@@ -115,17 +115,16 @@ class DiGraph:
 
     def copy(self) -> "DiGraph":
         """A copy with new attribute dicts (their values are shared), like networkx."""
-        G = self.__class__()
-        G.graph.update(self.graph)
-        G.add_nodes_from((n, dict(d)) for n, d in self._node.items())
-        G.add_edges_from((u, v, dict(d)) for u, nbrs in self._succ.items()
-                         for v, d in nbrs.items())
-        return G
+        return self._fill(self.__class__())
 
     def to_networkx(self):
         """The same graph as a ``networkx.DiGraph`` (imports networkx)."""
         import networkx as nx
-        G = nx.DiGraph()
+        return self._fill(nx.DiGraph())
+
+    def _fill(self, G):
+        """``G`` (empty) given this graph's attributes, nodes and edges, each
+        attribute dict new (values shared)."""
         G.graph.update(self.graph)
         G.add_nodes_from((n, dict(d)) for n, d in self._node.items())
         G.add_edges_from((u, v, dict(d)) for u, nbrs in self._succ.items()
