@@ -59,6 +59,10 @@ def used_families(trace: Trace) -> tuple[set[str], set[str]]:
     return coll, p2p
 
 
+# reference switch: False refines colours one rank at a time (the original code)
+REFINE_ARRAYS = True
+
+
 def rank_classes(trace: Trace, speeds: list[float] | None = None,
                  fold: bool = True) -> list[RankClass]:
     """Partition the ranks of ``trace`` into classes of identical behaviour."""
@@ -67,6 +71,20 @@ def rank_classes(trace: Trace, speeds: list[float] | None = None,
     owner = trace.program_of_rank()
     if not fold:
         return [RankClass(r, owner[r], (r,), speeds[r]) for r in range(n)]
+    colour = _refine_arrays(trace, owner, speeds) if REFINE_ARRAYS else None
+    if colour is None:
+        colour = _refine_reference(trace, owner, speeds)
+    members: dict[int, list[int]] = {}
+    for r in range(n):
+        members.setdefault(colour[r], []).append(r)
+    ordered = sorted(members.values(), key=lambda rs: rs[0])
+    return [RankClass(i, owner[rs[0]], tuple(rs), speeds[rs[0]]) for i, rs in enumerate(ordered)]
+
+
+def _refine_reference(trace: Trace, owner: list[int], speeds: list[float]) -> list[int]:
+    """Colour refinement one rank at a time: a colour per rank, equal colours
+    for ranks of one class."""
+    n = trace.world_size
     coll, p2p = used_families(trace)
     # a rank's partners must match in every family used: position by position
     # where p2p peers are addressed by offset, as a multiset for collectives
@@ -103,8 +121,100 @@ def rank_classes(trace: Trace, speeds: list[float] | None = None,
         if len(sig_ids) == n_colours:
             break
         n_colours = len(sig_ids)
-    members: dict[int, list[int]] = {}
-    for r in range(n):
-        members.setdefault(colour[r], []).append(r)
-    ordered = sorted(members.values(), key=lambda rs: rs[0])
-    return [RankClass(i, owner[rs[0]], tuple(rs), speeds[rs[0]]) for i, rs in enumerate(ordered)]
+    return colour
+
+
+# rotated partner lists of a p2p family are held as one (members x group size)
+# array; past this many entries the reference refinement is used instead
+_MAX_ROTATED = 1 << 24
+
+
+def _refine_arrays(trace: Trace, owner: list[int], speeds: list[float]):
+    """:func:`_refine_reference` on arrays (the same partition), or None when
+    the groups do not fit its assumptions (ragged p2p groups, a rank twice in
+    one family, a member out of range, very large p2p groups)."""
+    import numpy as np
+
+    n = trace.world_size
+    coll, p2p = used_families(trace)
+    families = sorted(coll | p2p)
+    # per collective family: the group of each rank (-1 = none) and the
+    # groups bucketed by size; per p2p family: the rotated partner lists
+    plans = []
+    for fam in families:
+        lists = trace.groups[fam]
+        group_of = np.full(n, -1, dtype=np.int64)
+        seen = 0
+        if fam in p2p:
+            sizes = {len(ms) for ms in lists}
+            if len(sizes) > 1:
+                return None
+            k = sizes.pop() if sizes else 0
+            if len(lists) * k * k > _MAX_ROTATED:
+                return None
+            M = np.array(lists, dtype=np.int64).reshape(len(lists), k)
+            if M.size and (M.min() < 0 or M.max() >= n):
+                return None
+            flat = M.ravel()
+            group_of[flat] = np.arange(flat.size)     # row of the rank in ``rot``
+            seen = flat.size
+            pos = np.arange(k)
+            rot = M[:, (pos[:, None] + pos[None, :]) % k].reshape(-1, k) if k else \
+                np.zeros((0, 0), dtype=np.int64)
+            plans.append(("p2p", group_of, rot))
+            if int(np.count_nonzero(group_of >= 0)) != seen:
+                return None
+            continue
+        buckets: dict[int, list[int]] = {}
+        for i, ms in enumerate(lists):
+            buckets.setdefault(len(ms), []).append(i)
+        arrays = []
+        for k, rows in buckets.items():
+            M = np.array([lists[i] for i in rows], dtype=np.int64).reshape(len(rows), k)
+            if M.size and (M.min() < 0 or M.max() >= n):
+                return None
+            group_of[M] = np.array(rows, dtype=np.int64)[:, None]
+            seen += M.size
+            arrays.append((np.array(rows, dtype=np.int64), M))
+        if int(np.count_nonzero(group_of >= 0)) != seen:
+            return None
+        plans.append(("coll", group_of, arrays, len(lists)))
+    _, speed_id = np.unique(np.asarray(speeds, dtype=np.float64), return_inverse=True)
+    start = np.stack([np.asarray(owner, dtype=np.int64), speed_id.astype(np.int64)], axis=1)
+    _, colour = np.unique(start, axis=0, return_inverse=True)
+    colour = colour.reshape(-1).astype(np.int64)
+    n_colours = int(colour.max()) + 1 if n else 0
+    while True:
+        cols = [colour[:, None]]
+        for plan in plans:
+            if plan[0] == "p2p":
+                _, group_of, rot = plan
+                part = np.full((n, rot.shape[1]), -1, dtype=np.int64)
+                hit = group_of >= 0
+                part[hit] = colour[rot[group_of[hit]]]
+                cols.append(part)
+                cols.append(hit[:, None].astype(np.int64))
+                continue
+            _, group_of, arrays, n_groups = plan
+            # one id per group for its multiset of member colours (sizes apart)
+            group_id = np.zeros(n_groups, dtype=np.int64)
+            offset = 0
+            for rows, M in arrays:
+                if M.shape[1] == 0:
+                    group_id[rows] = offset
+                    offset += 1
+                    continue
+                _, ids = np.unique(np.sort(colour[M], axis=1), axis=0, return_inverse=True)
+                group_id[rows] = ids.reshape(-1) + offset
+                offset += int(ids.max()) + 1
+            part = np.full(n, -1, dtype=np.int64)
+            hit = group_of >= 0
+            part[hit] = group_id[group_of[hit]]
+            cols.append(part[:, None])
+        _, new = np.unique(np.concatenate(cols, axis=1), axis=0, return_inverse=True)
+        colour = new.reshape(-1).astype(np.int64)
+        count = int(colour.max()) + 1 if n else 0
+        if count == n_colours:
+            break
+        n_colours = count
+    return colour.tolist()

@@ -22,10 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
+import numpy as np
+
 from workloads.errors import InputError
 
 DIMS = ("tp", "cp", "dp", "pp")
 DEFAULT_ORDER = "tp,cp,dp,pp"
+# reference switch: False builds families one rank at a time (the original code)
+FAMILY_ARRAYS = True
 
 
 def parse_order(order: str) -> tuple[str, ...]:
@@ -70,6 +74,24 @@ class RankGrid:
         Within a list, ranks are ordered by the varying coordinates with the
         innermost (per placement order) fastest; lists are sorted.
         """
+        if not FAMILY_ARRAYS:
+            return self._family_reference(varying)
+        # ranks as an array indexed by coordinates, outermost axis first;
+        # fixed coordinates lead, then the varying ones outermost first
+        outer_first = self.order[::-1]
+        grid = np.arange(self.world_size, dtype=np.int64).reshape(
+            [self.sizes[d] for d in outer_first])
+        fixed = [outer_first.index(d) for d in DIMS if d not in varying]
+        moving = [outer_first.index(d) for d in outer_first if d in varying]
+        size = 1
+        for d in varying:
+            size *= self.sizes[d]
+        lists = grid.transpose(fixed + moving).reshape(-1, size)
+        # every rank is in exactly one list: sorting lists is sorting by their first member
+        return lists[np.argsort(lists[:, 0], kind="stable")].tolist()
+
+    def _family_reference(self, varying: tuple[str, ...]) -> list[list[int]]:
+        """:meth:`family` one rank at a time (reference for the array version)."""
         fixed = [d for d in DIMS if d not in varying]
         inner_first = [d for d in self.order if d in varying]
         lists = []
