@@ -13,7 +13,8 @@ import pytest
 import topologies
 from sim.collectives import TopologyView
 from sim.compute import compute_model
-from sim.engine.private_families import private_families, serialised
+from sim.engine.private_families import (ordered_ops, private_families, private_ops,
+                                         serialised)
 from sim.simulate import simulate_trace
 from workloads.trace import Op
 from tests.helpers import small_job, span_rows, trace as make_trace
@@ -131,3 +132,70 @@ def test_other_intra_host_traffic_chained_with_the_family(chained):
     ref = simulate_trace(tr, graph, compute, private_fast_path=False)
     assert fast.makespan_s == pytest.approx(ref.makespan_s, rel=1e-12)
     assert (fast.network.flows < ref.network.flows) == chained
+
+
+def test_ordered_ops_keeps_only_collectives_ordered_with_every_other_one():
+    # g1; h1 on its own stream after g1; g2 after g1 only (may overlap h1);
+    # g3 after both g2 and h1
+    ops = [_op("g1", "x", group="g"), _op("h1", "y", ["g1"], "h"), _op("g2", "x", ["g1"], "g"),
+           _op("c", "x", ["g2"]), _op("g3", "x", ["c", "h1"], "g")]
+    chain = [op.group is not None for op in ops]
+    assert ordered_ops(ops, chain) == [True, False, False, False, True]
+    # a totally ordered chain: every chain op, no other op
+    assert ordered_ops(ops[:2], [True, True]) == [True, True]
+    assert ordered_ops(ops, [False] * 5) == [False] * 5
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+def test_collectives_of_a_family_that_is_not_private_timed_one_by_one(fold):
+    """Interleaved TP4 x DP2 on one 8-GPU host per stage: the data-parallel
+    reduce-scatters (overlapped with the backward pass, on GPU pairs of one
+    host) may overlap some TP collectives, so TP is not a private family; the
+    TP collectives ordered with all of them are still timed in closed form,
+    with the same spans as the network."""
+    par = {"tp": 4, "pp": 2, "vpp": 3, "schedule": "interleaved", "sequence_parallel": True,
+           "zero": 1}
+    trace, graph, compute = _setup(TINY12, 16, 8, par, 8)
+    topo = TopologyView(graph)
+    assert "tp" not in private_families(trace, topo)
+    mine = private_ops(trace, topo)
+    for prog, ok in zip(trace.programs, mine):
+        tp = {i for i, op in enumerate(prog.ops) if op.group == "tp"}
+        assert 0 < len(ok & tp) < len(tp)
+    fast = simulate_trace(trace, graph, compute, fold=fold)
+    ref = simulate_trace(trace, graph, compute, fold=fold, private_fast_path=False)
+    assert fast.network.flows < ref.network.flows
+    a, b = _spans(fast), _spans(ref)
+    assert [x[:3] for x in a] == [x[:3] for x in b]
+    np.testing.assert_allclose([x[3:] for x in a], [x[3:] for x in b], rtol=1e-12, atol=0)
+
+
+def _cross_host(kind: str):
+    """g = four GPUs of one host; h = one GPU of each g on two hosts and two
+    rails ([0, 4, 8, 12], ...), its collective chained between g's two."""
+    ops = [{"id": "g1", "kind": "all_gather", "group": "g", "bytes": 2**24},
+           {"id": "h1", "kind": kind, "group": "h", "bytes": 2**24, "stream": "dp",
+            "deps": ["g1"]},
+           {"id": "g2", "kind": "reduce_scatter", "group": "g", "bytes": 2**24,
+            "deps": ["g1", "h1"]}]
+    groups = {"g": [list(range(i, i + 4)) for i in range(0, 16, 4)],
+              "h": [[i, i + 4, i + 8, i + 12] for i in range(4)]}
+    return make_trace(16, [{"ranks": list(range(16)), "ops": ops}], groups)
+
+
+@pytest.mark.parametrize("kind", ["all_reduce", "all_to_all"])
+def test_only_all_to_alls_relay_through_other_gpus(kind):
+    """Under PXN an all-to-all across hosts and rails relays messages over
+    NVLink through GPUs outside its group, so no other family stays private;
+    a ring or tree collective sends straight and the chained family does."""
+    tr = _cross_host(kind)
+    graph = topologies.build_cluster("a100-80gb", 16, gpus_per_node=8)
+    topo = TopologyView(graph)
+    assert topo.pxn
+    assert private_families(tr, topo) == ({"g"} if kind == "all_reduce" else set())
+    spec = topologies.gpu_spec("a100-80gb")
+    compute = compute_model("a100-80gb", spec.peak_dense_flops, spec.hbm_bw_bytes_per_s)
+    fast = simulate_trace(tr, graph, compute)
+    ref = simulate_trace(tr, graph, compute, private_fast_path=False)
+    assert fast.makespan_s == pytest.approx(ref.makespan_s, rel=1e-12)
+    assert (fast.network.flows < ref.network.flows) == (kind == "all_reduce")

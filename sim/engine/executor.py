@@ -33,7 +33,7 @@ from sim.collectives.p2p import PointToPoint
 from sim.collectives.planner import CollectivePlanner
 from sim.compute import ComputeModel
 from sim.engine.classes import RankClass
-from sim.engine.private_families import private_families
+from sim.engine.private_families import private_ops
 from sim.errors import SimulationStuck, UserError
 from sim.network.flows import FlowNetwork
 from workloads.trace import COMPUTE, P2P, Op, Trace
@@ -90,8 +90,8 @@ class Executor:
         self._rdv: dict[tuple, _Rendezvous] = {}
         self._classset_cache: dict[tuple[int, str], frozenset] = {}
         self._instances_cache: dict[tuple[str, frozenset], list[list[int]]] = {}
-        self._private = (private_families(self.trace, self.topo) if self.private_fast_path
-                         else set())
+        self._private = (private_ops(self.trace, self.topo) if self.private_fast_path
+                         else [frozenset()] * len(self.trace.programs))
         self._pairs: dict[tuple, tuple] = {}
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
@@ -190,7 +190,7 @@ class Executor:
             yield env.timeout(delay)
             sync = start
         else:
-            sync = yield from self._collective(c, op)
+            sync = yield from self._collective(c, op, k in self._private[c.program])
         self._finish(st, s, k, start, sync)
         self._advance(st)
 
@@ -199,10 +199,11 @@ class Executor:
         speed = c.speed
         out = []
         private: dict = {}
-        for op, base in zip(plan.ops, plan.duration):
+        mine = self._private[c.program]
+        for k, (op, base) in enumerate(zip(plan.ops, plan.duration)):
             if base is not None:
                 out.append(base / speed)
-            elif op.group in self._private and op.is_collective:
+            elif k in mine:
                 key = (op.group, op.kind, op.bytes, op.algorithm)
                 if key not in private:
                     private[key] = self._private_delay(c, op)
@@ -239,12 +240,12 @@ class Executor:
             self._instances_cache[key] = hit
         return hit
 
-    def _collective(self, c: RankClass, op: Op):
+    def _collective(self, c: RankClass, op: Op, private: bool):
         classset = self._classset(c, op.group)
         if len(classset) == 1:
             # every member is this class: all arrive together, nothing to match
             start = self.env.now
-            yield from self._run_collective(op, classset)
+            yield from self._run_collective(op, classset, private)
             return start
         seq_key = (c.index, op.group)
         seq = self._seq.get(seq_key, 0)
@@ -259,7 +260,7 @@ class Executor:
         if len(rdv.arrived) == len(classset):
             del self._rdv[key]
             self._check_match(rdv)
-            self.env.process(self._launch(op, classset, rdv))
+            self.env.process(self._launch(op, classset, rdv, private))
         yield ev
         return ev.value
 
@@ -274,16 +275,16 @@ class Executor:
                     f"{op0.bytes:g} bytes but {self.classes[ci].label()} op '{op.id}' is "
                     f"{op.kind} of {op.bytes:g} bytes", field="ops", value=[op0.id, op.id])
 
-    def _launch(self, op: Op, classset: frozenset, rdv: _Rendezvous):
+    def _launch(self, op: Op, classset: frozenset, rdv: _Rendezvous, private: bool):
         start = self.env.now
-        yield from self._run_collective(op, classset)
+        yield from self._run_collective(op, classset, private)
         for _, ev in rdv.arrived.values():
             ev.succeed(start)
 
-    def _run_collective(self, op: Op, classset: frozenset):
+    def _run_collective(self, op: Op, classset: frozenset, private: bool):
         instances = self._instances(op.group, classset)
         key = (op.group, classset, op.kind, op.bytes, op.algorithm)
-        if op.group in self._private:
+        if private:
             yield self.env.timeout(self._planner.isolated_time_s(
                 op.kind, op.bytes, instances, op.algorithm, key))
         else:

@@ -24,19 +24,21 @@ from sim.collectives.base import TopologyView
 from workloads.trace import COLLECTIVES, P2P, Op, Trace
 
 
-def _host_traffic(lists, trace: Trace, topo: TopologyView) -> tuple[bool, bool]:
+def _host_traffic(lists, trace: Trace, topo: TopologyView,
+                  relays: bool = True) -> tuple[bool, bool]:
     """Whether traffic inside some member list can load GPU links of a host,
     and whether it can load those of GPUs outside the list: two members on
-    one host (their own links), or (with PXN) members on several hosts and
-    rails, whose sends NVLink relays to the destination's rail (through
-    other GPUs)."""
+    one host (their own links), or (with PXN, for sends and all-to-alls:
+    ``relays``) members on several hosts and rails, whose messages NVLink
+    relays to the destination's rail (through other GPUs)."""
     pair = relay = False
     for members in lists:
         gpus = [trace.gpu_of(r) for r in members]
         hosts = {topo.host_of(g) for g in gpus}
         if len(hosts) < len(gpus):
             pair = True
-        if topo.pxn and len(hosts) > 1 and len({topo.local_of(g) for g in gpus}) > 1:
+        if (relays and topo.pxn and len(hosts) > 1
+                and len({topo.local_of(g) for g in gpus}) > 1):
             relay = True
     return pair or relay, relay
 
@@ -54,20 +56,61 @@ def serialised(ops: list[Op], family: str | frozenset, p2p_families: frozenset =
     dependency on a later op counts as nothing (conservative).
     """
     fams = frozenset((family,)) if isinstance(family, str) else family
-    coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
+    return serialised_mask(ops, _chain_mask(ops, fams, p2p_families, absolute_p2p))
+
+
+def ordered_ops(ops: list[Op], in_chain: list[bool]) -> list[bool]:
+    """Per op of ``ops`` (program order): whether it is a chain op (``in_chain``)
+    ordered with every other chain op, i.e. for each other one, one of the two
+    certainly ends before the other starts.
+
+    Per op, the set of chain ops certainly finished when it ends (a bitset:
+    those of the op before it on its stream and of its dependencies, plus
+    itself); a chain op must find every earlier one in the set of its start,
+    and each earlier one it does not find, like itself, is unordered. A
+    dependency on a later op counts as nothing (conservative).
+    """
+    if serialised_mask(ops, in_chain):
+        return list(in_chain)
+    ends: dict[str, int] = {}
+    on_stream: dict[str, int] = {}
+    get = ends.get
+    bad = 0
+    m = 0
+    chain_at = []
+    for i, op in enumerate(ops):
+        v = on_stream.get(op.stream, 0)
+        for d in op.deps:
+            v |= get(d, 0)
+        if in_chain[i]:
+            bit = 1 << m
+            missing = (bit - 1) & ~v
+            if missing:
+                bad |= missing | bit
+            chain_at.append(i)
+            m += 1
+            v |= bit
+        ends[op.id] = v
+        on_stream[op.stream] = v
+    out = [False] * len(ops)
+    for j, i in enumerate(chain_at):
+        out[i] = not (bad >> j) & 1
+    return out
+
+
+def serialised_mask(ops: list[Op], in_chain: list[bool]) -> bool:
+    """:func:`serialised` for the chain given per op (``in_chain``)."""
     after: dict[str, int] = {}
     on_stream: dict[str, int] = {}
     seen = 0
     get = after.get
-    for op in ops:
+    for i, op in enumerate(ops):
         v = on_stream.get(op.stream, 0)
         for d in op.deps:
             w = get(d, 0)
             if w > v:
                 v = w
-        kind = op.kind
-        if kind in coll and op.group in fams or kind in p2p and (
-                op.peer.group in p2p_families if op.peer.group is not None else absolute_p2p):
+        if in_chain[i]:
             if v != seen:
                 return False
             seen += 1
@@ -78,8 +121,32 @@ def serialised(ops: list[Op], family: str | frozenset, p2p_families: frozenset =
 
 
 def private_families(trace: Trace, topo: TopologyView) -> set[str]:
+    """Families every collective of which can be timed in isolation."""
+    return _analyse(trace, topo)[0]
+
+
+def private_ops(trace: Trace, topo: TopologyView) -> list[frozenset[int]]:
+    """Per program, the positions of its collectives that can be timed in
+    isolation: every collective of a private family, and in a family that is
+    not (its collectives may overlap other intra-host traffic in some
+    programs), each collective ordered with all of that traffic in its
+    program (:func:`ordered_ops`) where every member list of the family runs
+    one program (so each member's copy of the collective is the same op)."""
+    return _analyse(trace, topo)[1]
+
+
+def _chain_mask(ops: list[Op], chain: frozenset, p2p_families: frozenset,
+                absolute_p2p: bool) -> list[bool]:
+    coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
+    return [op.kind in coll and op.group in chain or op.kind in p2p and (
+            op.peer.group in p2p_families if op.peer.group is not None else absolute_p2p)
+            for op in ops]
+
+
+def _analyse(trace: Trace, topo: TopologyView) -> tuple[set[str], list[frozenset[int]]]:
     used: dict[str, set[str]] = {}          # family -> streams its collectives use
     p2p_families: set[str] = set()
+    all_to_all: set[str] = set()
     abs_pairs = []
     coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
     for prog in trace.programs:
@@ -91,16 +158,22 @@ def private_families(trace: Trace, topo: TopologyView) -> set[str]:
                 if key not in seen:
                     seen.add(key)
                     used.setdefault(op.group, set()).add((id(prog), op.stream))
+                if kind == "all_to_all":
+                    all_to_all.add(op.group)
             elif kind in p2p:
                 if op.peer.group is not None:
                     p2p_families.add(op.peer.group)
                 else:
                     abs_pairs.append([prog.ranks[0], op.peer.rank])
-    traffic = {f: _host_traffic(trace.groups[f], trace, topo) for f in set(used) | p2p_families}
+    traffic = {f: _host_traffic(trace.groups[f], trace, topo,
+                                relays=f in p2p_families or f in all_to_all)
+               for f in set(used) | p2p_families}
     traffic["<absolute p2p>"] = _host_traffic(abs_pairs, trace, topo)
     intra = {f for f, (loads, _) in traffic.items() if loads}
     relayed = {f for f, (_, relay) in traffic.items() if relay}
-    out = set()
+    program_of = trace.program_of_rank()
+    families = set()
+    per_op: list[set[int]] = [set() for _ in trace.programs]
     for fam, streams in used.items():
         single_host = all(len({topo.host_of(trace.gpu_of(r)) for r in ms}) == 1
                           for ms in trace.groups[fam])
@@ -108,12 +181,24 @@ def private_families(trace: Trace, topo: TopologyView) -> set[str]:
         if not single_host or fam in p2p_families or others & relayed:
             continue
         progs = {p for p, _ in streams}
-        if not others and len(progs) == len(streams):
-            out.add(fam)
-            continue
         chain = frozenset(others | {fam}) - {"<absolute p2p>"}
-        if all(serialised(prog.ops, chain, frozenset(chain & p2p_families),
-                          "<absolute p2p>" in others)
-               for prog in trace.programs if id(prog) in progs):
-            out.add(fam)
-    return out
+        chained = [p for p in trace.programs if id(p) in progs]
+        if not others and len(progs) == len(streams) or all(
+                serialised(prog.ops, chain, frozenset(chain & p2p_families),
+                           "<absolute p2p>" in others) for prog in chained):
+            families.add(fam)
+            continue
+        if not all(len({program_of[r] for r in ms}) == 1 for ms in trace.groups[fam]):
+            continue
+        for p, prog in enumerate(trace.programs):
+            if id(prog) not in progs:
+                continue
+            ok = ordered_ops(prog.ops, _chain_mask(prog.ops, chain,
+                                                   frozenset(chain & p2p_families),
+                                                   "<absolute p2p>" in others))
+            per_op[p].update(i for i, op in enumerate(prog.ops)
+                             if ok[i] and op.kind in coll and op.group == fam)
+    for p, prog in enumerate(trace.programs):
+        per_op[p].update(i for i, op in enumerate(prog.ops)
+                         if op.kind in coll and op.group in families)
+    return families, [frozenset(s) for s in per_op]
