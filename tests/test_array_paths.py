@@ -4,6 +4,7 @@ from itertools import permutations
 import pytest
 
 from workloads.generate import ranks
+from topologies.digraph import DiGraph
 from workloads.generate.ranks import DIMS, RankGrid
 
 FAMILIES = [(d,) for d in DIMS] + [("dp", "cp"), ("tp", "cp", "dp"), (), DIMS]
@@ -98,3 +99,93 @@ def test_rank_classes_on_groups_the_arrays_do_not_take(groups, uses_arrays, monk
         for speeds in (None, [1.0] * 7 + [0.5]):
             fast, ref = _classes_both_ways(trace, speeds, monkeypatch)
             assert fast == ref
+
+
+# -- topology graphs built in bulk --------------------------------------------
+
+def _rail_one_edge_at_a_time(nodes, node, gpn, npl, spines, nic_bw, nic_eff, hop, up_eff, over):
+    """The rail-optimized graph built node by node and edge by edge (as before)."""
+    from topologies.graph import duplex
+    from topologies.rail import leaf_name
+    from topologies.specs import node_spec
+    ns = node_spec(node)
+    G = DiGraph()
+    for g in range(-(-nodes // npl)):
+        for j in range(gpn):
+            G.add_node(leaf_name(j, g), kind="switch", tier="leaf")
+    edges = []
+    for h in range(nodes):
+        nvsw = f"h{h}.nvsw"
+        if gpn > 1:
+            G.add_node(nvsw, kind="nvswitch", host=h)
+        host_edges = []
+        for j in range(gpn):
+            gpu, nic = h * gpn + j, f"h{h}.nic{j}"
+            G.add_node(gpu, kind="gpu", host=h, local=j)
+            G.add_node(nic, kind="nic", host=h, local=j)
+            if gpn > 1:
+                host_edges += duplex(gpu, nvsw, ns.nvlink_bw_bytes_per_s, ns.nvlink_latency_s,
+                                     "nvlink", ns.nvlink_efficiency)
+            host_edges += duplex(gpu, nic, ns.pcie_bw_bytes_per_s, ns.pcie_latency_s, "pcie")
+        for u, v, d in host_edges:
+            G.add_edge(u, v, **d)
+        for j in range(gpn):
+            edges += duplex(f"h{h}.nic{j}", leaf_name(j, h // npl), nic_bw, hop, "ib", nic_eff)
+    if spines:
+        for s in range(spines):
+            G.add_node(f"spine{s}", kind="switch", tier="spine")
+        for g in range(-(-nodes // npl)):
+            for j in range(gpn):
+                for s in range(spines):
+                    edges += duplex(leaf_name(j, g), f"spine{s}", npl * nic_bw / over / spines,
+                                    hop, "ib", up_eff)
+    for u, v, d in edges:
+        G.add_edge(u, v, **d)
+    return G
+
+
+def _same_graph_in_order(a, b):
+    assert list(a._node.items()) == list(b._node.items())
+    for n in a._node:
+        assert list(a._succ[n].items()) == list(b._succ[n].items()), n
+        assert list(a._pred[n].items()) == list(b._pred[n].items()), n
+    dicts = [d for nbrs in a._succ.values() for d in nbrs.values()]
+    assert len({id(d) for d in dicts}) == len(dicts)           # a dict per direction
+    assert all(a._pred[v][u] is d for u, nbrs in a._succ.items() for v, d in nbrs.items())
+    assert len({id(d) for d in a._node.values()}) == len(a._node)
+
+
+@pytest.mark.parametrize("nodes,node,gpn,npl,spines", [
+    (1, "dgx-h100", 8, 4, 0), (5, "dgx-h100", 8, 2, 3), (6, "dgx-a100", 1, 4, 2),
+    (9, "dgx-b200", 4, 3, 1)])
+def test_rail_fabric_built_in_bulk_equals_the_edge_by_edge_graph(nodes, node, gpn, npl, spines):
+    from topologies.rail import rail_optimized
+    from topologies.specs import fabric_spec, node_spec
+    G = rail_optimized(nodes, node, nodes_per_leaf=npl, spines=spines, gpus_per_node=gpn)
+    ns = node_spec(node)
+    fs = fabric_spec(ns.fabric)
+    ref = _rail_one_edge_at_a_time(nodes, node, gpn, npl, spines,
+                                   min(ns.nic_bw_bytes_per_s, fs.link_bw_bytes_per_s),
+                                   ns.nic_efficiency, fs.hop_latency_s, fs.link_efficiency,
+                                   fs.oversubscription)
+    _same_graph_in_order(G, ref)
+    assert G.number_of_edges() == ref.number_of_edges() > 0
+    nxg = G.to_networkx()
+    assert list(nxg.nodes(data=True)) == list(ref.nodes(data=True))
+    assert list(nxg.edges(data=True)) == list(ref.edges(data=True))
+
+
+def test_owned_nodes_and_edges_behave_as_add_node_and_add_edge():
+    a, b = DiGraph(), DiGraph()
+    a.add_owned_nodes([(0, {"kind": "gpu"}), ("s", {"kind": "switch"}), (0, {"host": 1})])
+    a.add_owned_edges([(0, "s", {"bw": 1.0}), ("s", 0, {"bw": 2.0}), (0, "s", {"lat": 3.0}),
+                       (0, 7, {"bw": 4.0}), ("new", "s", {})])
+    for n, d in [(0, {"kind": "gpu"}), ("s", {"kind": "switch"}), (0, {"host": 1})]:
+        b.add_node(n, **d)
+    for u, v, d in [(0, "s", {"bw": 1.0}), ("s", 0, {"bw": 2.0}), (0, "s", {"lat": 3.0}),
+                    (0, 7, {"bw": 4.0}), ("new", "s", {})]:
+        b.add_edge(u, v, **d)
+    _same_graph_in_order(a, b)
+    assert a.edges[0, "s"] == {"bw": 1.0, "lat": 3.0}
+    with pytest.raises(ValueError):
+        a.add_owned_nodes([(None, {})])

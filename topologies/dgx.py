@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from topologies import _validate as v
 from topologies.digraph import DiGraph
-from topologies.graph import add_gpu, duplex, new_graph, nic_name, nvswitch_name
+from topologies.graph import duplex, new_graph, nic_name, nvswitch_name
 from topologies.specs import NodeSpec, node_spec
 
 
@@ -23,20 +23,20 @@ def add_host(G: DiGraph, host: int, gpus_per_node: int, *,
     hangs off GPU j by a PCIe link. Returns the NIC names in local order.
     """
     nvsw = nvswitch_name(host)
-    if gpus_per_node > 1:
-        G.add_node(nvsw, kind="nvswitch", host=host)
+    nodes = [(nvsw, {"kind": "nvswitch", "host": host})] if gpus_per_node > 1 else []
     edges, nics = [], []
     for j in range(gpus_per_node):
         gpu = host * gpus_per_node + j
-        add_gpu(G, gpu, host=host, local=j)
         nic = nic_name(host, j)
-        G.add_node(nic, kind="nic", host=host, local=j)
+        nodes += ((gpu, {"kind": "gpu", "host": host, "local": j}),
+                  (nic, {"kind": "nic", "host": host, "local": j}))
         nics.append(nic)
         if gpus_per_node > 1:
             edges += duplex(gpu, nvsw, nvlink_bw_bytes_per_s, nvlink_latency_s,
                             "nvlink", nvlink_efficiency)
         edges += duplex(gpu, nic, pcie_bw_bytes_per_s, pcie_latency_s, "pcie")
-    G.add_edges_from(edges)
+    G.add_owned_nodes(nodes)
+    G.add_owned_edges(edges)
     return nics
 
 

@@ -89,6 +89,39 @@ class DiGraph:
             else:
                 raise ValueError(f"edge tuple {e!r} must be a 2-tuple or 3-tuple")
 
+    def add_owned_nodes(self, nodes: Iterable[tuple]) -> None:
+        """Add ``(node, attribute dict)`` pairs in order, the graph taking each
+        dict as it is (no copy): ``add_node(n, **d)`` for each, for builders
+        that make a fresh dict per node. A node already present gets ``d``
+        merged into its attributes."""
+        node_attr, succ, pred = self._node, self._succ, self._pred
+        for n, d in nodes:
+            have = node_attr.get(n)
+            if have is not None:
+                have.update(d)
+            elif n is None:
+                raise ValueError("None cannot be a node")
+            else:
+                node_attr[n] = d
+                succ[n] = {}
+                pred[n] = {}
+        self.__networkx_cache__.clear()
+
+    def add_owned_edges(self, edges: Iterable[tuple]) -> None:
+        """Add ``(u, v, attribute dict)`` triples in order, the graph taking each
+        dict as it is (no copy): the same graph as ``add_edges_from`` for
+        builders that make a fresh dict per edge (as :func:`topologies.graph.duplex`
+        does), without its per-edge copies."""
+        succ, pred = self._succ, self._pred
+        for u, v, d in edges:
+            su, pv = succ.get(u), pred.get(v)
+            if su is None or pv is None or v in su:
+                self.add_edge(u, v, **d)      # a new node, or an edge already there
+                continue
+            su[v] = d
+            pv[u] = d
+        self.__networkx_cache__.clear()
+
     def remove_edge(self, u, v) -> None:
         try:
             del self._succ[u][v]

@@ -23,7 +23,7 @@ from topologies import _validate as v
 from topologies.dgx import add_preset_host
 from topologies.digraph import DiGraph
 from topologies.errors import TopologyError
-from topologies.graph import add_switch, duplex, new_graph
+from topologies.graph import duplex, gc_paused, new_graph
 from topologies.specs import fabric_spec, node_spec
 
 
@@ -32,6 +32,7 @@ def leaf_name(rail: int, group: int) -> str:
     return f"leaf.r{rail}.g{group}"
 
 
+@gc_paused
 def rail_optimized(nodes: int, node: str = "dgx-a100", nodes_per_leaf: int | None = None,
                    spines: int | None = None, oversubscription: float | None = None, *,
                    fabric: str | None = None, gpus_per_node: int | None = None,
@@ -82,10 +83,9 @@ def rail_optimized(nodes: int, node: str = "dgx-a100", nodes_per_leaf: int | Non
     G = new_graph(f"{nodes}x{node}-rail", nodes * gpn, gpn, gpu=gpu or ns.gpu)
     G.graph.update(node=node, fabric=fs.name, nodes_per_leaf=npl, spines=spines,
                    oversubscription=over)
+    G.add_owned_nodes((leaf_name(j, g), {"kind": "switch", "tier": "leaf"})
+                      for g in range(groups) for j in range(gpn))
     edges = []
-    for g in range(groups):
-        for j in range(gpn):
-            add_switch(G, leaf_name(j, g), "leaf")
     for h in range(nodes):
         nics = add_preset_host(G, ns, h, gpn)
         group = h // npl
@@ -93,12 +93,12 @@ def rail_optimized(nodes: int, node: str = "dgx-a100", nodes_per_leaf: int | Non
             edges += duplex(nic, leaf_name(j, group), nic_bw, hop, "ib", nic_eff)
     if spines:
         up_bw = npl * nic_bw / over / spines
-        for s in range(spines):
-            add_switch(G, f"spine{s}", "spine")
+        names = [f"spine{s}" for s in range(spines)]
+        G.add_owned_nodes((name, {"kind": "switch", "tier": "spine"}) for name in names)
         for g in range(groups):
             for j in range(gpn):
                 leaf = leaf_name(j, g)
-                for s in range(spines):
-                    edges += duplex(leaf, f"spine{s}", up_bw, hop, "ib", up_eff)
-    G.add_edges_from(edges)
+                for spine in names:
+                    edges += duplex(leaf, spine, up_bw, hop, "ib", up_eff)
+    G.add_owned_edges(edges)
     return G
