@@ -97,6 +97,7 @@ class TopologyView:
         self.sharp: bool = bool(caps["sharp"])
         self._host: dict = {}          # host_of and local_of, memoised per GPU
         self._local: dict = {}
+        self._memo: dict = {}
 
     def host_of(self, gpu: int) -> int:
         try:
@@ -130,11 +131,24 @@ class TopologyView:
                             for g, d in self.graph.nodes(data=True) if isinstance(g, int)}
         return self._gpu_at.get((host, local))
 
+    def memo(self, kind: str, key, make):
+        """``make()`` the first time (``kind``, ``key``) is asked for, the same
+        object after: placement-derived values of groups that recur op after op."""
+        table = self._memo.setdefault(kind, {})
+        hit = table.get(key)
+        if hit is None:
+            hit = table[key] = make()
+        return hit
+
     def shape(self, gpus: list[int]) -> tuple:
         """The placement of ``gpus`` up to renaming hosts and rails (the GPUs of
         a host are alike behind its NVSwitch): per member, its host and its
         local index, each numbered by first appearance, and the hosts' leaf
-        groups (graph attribute ``nodes_per_leaf``) numbered the same way."""
+        groups (graph attribute ``nodes_per_leaf``) numbered the same way
+        (memoised per member tuple: the same groups recur op after op)."""
+        return self.memo("shape", tuple(gpus), lambda: self._shape(gpus))
+
+    def _shape(self, gpus: list[int]) -> tuple:
         hosts: dict[int, int] = {}
         rails: dict[int, int] = {}
         members = tuple((hosts.setdefault(self.host_of(g), len(hosts)),

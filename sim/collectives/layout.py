@@ -11,8 +11,6 @@ push a GPU's bytes as fast as its links take them
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from sim.collectives import pipeline
@@ -27,20 +25,28 @@ def merge_instances(op: str, nbytes: float, instances: list[list[int]], algorith
                     topo: TopologyView) -> list[Phase]:
     """Per phase index, the flows of every instance (concurrent groups run in lock step)."""
     algo = ALGORITHMS[algorithm]
-    merged: list[Phase] = []
-    hops: list[list] = []       # per phase: the hops of every instance after the first
+    firsts: list[Phase] = []
+    flows: list[list] = []      # per phase: the flows of every instance, in order
+    rest: list[list] = []       # per phase: the other instances' phases
     for gpus in instances:
         for i, ph in enumerate(algo.phases(op, nbytes, gpus, topo)):
-            if i == len(merged):
-                merged.append(ph)
-                hops.append([])
+            if i == len(firsts):
+                firsts.append(ph)
+                flows.append(list(ph.flows))
+                rest.append([])
             else:
-                m = merged[i]
-                merged[i] = Phase(m.flows + ph.flows, max(m.steps, ph.steps), m.hops,
-                                  max(m.depth, ph.depth), max(m.setup_s, ph.setup_s))
-                hops[i].append(ph.hops)
-    return [dataclasses.replace(m, more_hops=m.more_hops + tuple(h)) if h else m
-            for m, h in zip(merged, hops)]
+                flows[i].extend(ph.flows)
+                rest[i].append(ph)
+    merged = []
+    for m, fl, others in zip(firsts, flows, rest):
+        if not others:
+            merged.append(m)
+            continue
+        merged.append(Phase(tuple(fl), max(m.steps, *(p.steps for p in others)), m.hops,
+                            max(m.depth, *(p.depth for p in others)),
+                            max(m.setup_s, *(p.setup_s for p in others)),
+                            tuple(p.hops for p in others)))
+    return merged
 
 
 def phase_delay_s(router: Router, topo: TopologyView, phase: Phase, proto: Protocol,

@@ -13,7 +13,12 @@ from sim.collectives.base import CollectiveAlgorithm, Phase, TopologyView, ring_
 
 
 def channel_rings(gpus: list[int], topo: TopologyView) -> list[list[int]]:
-    """Ring orders, one per channel, over ``gpus``."""
+    """Ring orders, one per channel, over ``gpus`` (memoised per member tuple;
+    not to be modified)."""
+    return topo.memo("channel_rings", tuple(gpus), lambda: _channel_rings(gpus, topo))
+
+
+def _channel_rings(gpus: list[int], topo: TopologyView) -> list[list[int]]:
     hosts = topo.by_host(gpus)
     k = min(len(h) for h in hosts)
     if len(hosts) == 1 or k == 1 or any(len(h) != k for h in hosts):

@@ -89,9 +89,7 @@ class FabricIndex:
         core_of = np.full(n, -1, dtype=np.int64)
         for name, ci in core["index"].items():
             core_of[nid[name]] = ci
-        edges = router._edges
-        eu = np.fromiter((nid[u] for u, _ in edges), np.int64, len(edges))
-        ev = np.fromiter((nid[v] for _, v in edges), np.int64, len(edges))
+        eu, ev = router.edge_ends(nid)
         key = eu * n + ev
         self._order = np.argsort(key, kind="stable")
         self._keys = key[self._order]
@@ -100,7 +98,7 @@ class FabricIndex:
         for x, i in labels:
             if x >= 0:
                 self.gpu_nid[x] = i
-        eids = np.arange(len(edges), dtype=np.int64)
+        eids = np.arange(len(eu), dtype=np.int64)
         # way out: GPU -> switch, or GPU -> attachment -> switch
         self.up = self._ways(eu, ev, eids, is_gpu, core_of, n, outward=True)
         self.down = self._ways(ev, eu, eids, is_gpu, core_of, n, outward=False)

@@ -19,6 +19,8 @@ switches (``kind == "switch"``), and all-pairs hop counts among the switches
 from __future__ import annotations
 
 from collections import deque
+from itertools import accumulate, chain
+from operator import itemgetter
 
 import numpy as np
 
@@ -104,15 +106,27 @@ class Router:
 
     # -- link table --------------------------------------------------------
     def _build(self) -> None:
-        # the order of graph.edges(): every node's successors in turn
+        # links are numbered in the order of graph.edges(): every node's
+        # successors in turn; node u's links start at first[u]
         succ = self.graph.succ
-        self._edges = [(u, v) for u, nbrs in succ.items() for v in nbrs]
-        data = [d for nbrs in succ.values() for d in nbrs.values()]
+        lengths = [len(nbrs) for nbrs in succ.values()]
+        self._first = dict(zip(succ, accumulate(lengths, initial=0)))
+        self._edge_index = _EdgeIndex(succ, self._first)
+        self._edges = None
+        data = list(chain.from_iterable(nbrs.values() for nbrs in succ.values()))
         n = len(data)
-        self._edge_index = dict(zip(self._edges, range(n)))
-        bw = np.fromiter((d["bw_bytes_per_s"] for d in data), float, n)
-        self._capacity = bw * np.fromiter((d.get("efficiency", 1.0) for d in data), float, n)
-        self._latency = np.fromiter((d.get("latency_s", 0.0) for d in data), float, n)
+        bw = np.fromiter(map(itemgetter("bw_bytes_per_s"), data), float, n)
+        self._capacity = bw * _attribute(data, "efficiency", 1.0)
+        self._latency = _attribute(data, "latency_s", 0.0)
+
+    def edge_ends(self, node_id: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Both ends of every link as ``node_id`` numbers them (link order)."""
+        succ = self.graph.succ
+        lengths = np.fromiter(map(len, succ.values()), np.int64, len(succ))
+        heads = np.fromiter(map(node_id.__getitem__, succ), np.int64, len(succ))
+        tails = chain.from_iterable(nbrs.keys() for nbrs in succ.values())
+        return (np.repeat(heads, lengths),
+                np.fromiter(map(node_id.__getitem__, tails), np.int64, int(lengths.sum())))
 
     @property
     def capacity(self) -> np.ndarray:
@@ -130,6 +144,8 @@ class Router:
     def edge(self, link: int) -> tuple:
         if self._edge_index is None:
             self._build()
+        if self._edges is None:
+            self._edges = [(u, v) for u, nbrs in self.graph.succ.items() for v in nbrs]
         return self._edges[link]
 
     def link_id(self, u, v) -> int:
@@ -227,21 +243,23 @@ class Router:
         if not switches:
             return {}
         index = {n: i for i, n in enumerate(switches)}
-        rows, cols = [], []
+        if self._edge_index is None:
+            self._build()
+        rows, cols, ids = [], [], []
         succ = [[] for _ in switches]
         for n in switches:
-            for v in g.successors(n):
-                if v in index:
-                    rows.append(index[n])
-                    cols.append(index[v])
-                    succ[index[n]].append(index[v])
+            i, base = index[n], self._first[n]
+            for k, v in enumerate(g.successors(n)):
+                j = index.get(v)
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+                    succ[i].append(j)
+                    ids.append(base + k)
         dist = HopTable(succ, _hop_distances)
         ptr = np.zeros(len(switches) + 1, dtype=np.int64)
         np.cumsum([len(x) for x in succ], out=ptr[1:])
-        if self._edge_index is None:
-            self._build()
-        edge_ids = np.array([self._edge_index[(switches[a], switches[b])]
-                             for a, x in enumerate(succ) for b in x], dtype=np.int64)
+        edge_ids = np.array(ids, dtype=np.int64)
         return {"nodes": switches, "index": index, "succ": succ, "dist": dist,
                 "succ_arr": [np.array(x, dtype=np.int64) for x in succ],
                 "csr": (ptr, np.array(cols, dtype=np.int64), edge_ids)}
@@ -454,6 +472,32 @@ class Router:
             for edge, f in self._core_spread(idx[up[-1]], idx[down[0]]).items():
                 add(*edge, w * f)
         return weights
+
+
+class _EdgeIndex:
+    """``index[(u, v)]``: the number of link u -> v (KeyError if there is none),
+    from u's first link and v's place among u's successors; each node's table
+    is made on first use, not a million pairs up front."""
+
+    __slots__ = ("_succ", "_first", "_pos")
+
+    def __init__(self, succ, first: dict):
+        self._succ, self._first, self._pos = succ, first, {}
+
+    def __getitem__(self, edge) -> int:
+        u, v = edge
+        pos = self._pos.get(u)
+        if pos is None:
+            pos = self._pos[u] = {w: k for k, w in enumerate(self._succ[u], self._first[u])}
+        return pos[v]
+
+
+def _attribute(data: list, key: str, default: float) -> np.ndarray:
+    """``d.get(key, default)`` of every attribute dict, as floats."""
+    try:
+        return np.fromiter(map(itemgetter(key), data), float, len(data))
+    except KeyError:
+        return np.fromiter((d.get(key, default) for d in data), float, len(data))
 
 
 def _unique(a: np.ndarray) -> np.ndarray:
