@@ -189,3 +189,19 @@ def test_owned_nodes_and_edges_behave_as_add_node_and_add_edge():
     assert a.edges[0, "s"] == {"bw": 1.0, "lat": 3.0}
     with pytest.raises(ValueError):
         a.add_owned_nodes([(None, {})])
+
+
+def test_row_ids_partition_rows_as_numpy_unique_does():
+    import numpy as np
+    from sim.engine.classes import _row_ids
+    rng = np.random.default_rng(11)
+    for n, width, top in [(1, 1, 3), (50, 3, 2), (400, 17, 4), (1000, 2, 1000)]:
+        M = rng.integers(-1, top, size=(n, width))
+        M[n // 2:] = M[:n - n // 2]                 # repeated rows
+        ids = _row_ids(M)
+        _, ref = np.unique(M, axis=0, return_inverse=True)
+        ref = ref.reshape(-1)
+        # the same partition: ids and ref determine each other
+        assert len(set(zip(ids.tolist(), ref.tolist()))) == len(set(ids.tolist())) \
+            == len(set(ref.tolist()))
+        assert sorted(set(ids.tolist())) == list(range(len(set(ref.tolist()))))

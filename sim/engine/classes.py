@@ -181,8 +181,7 @@ def _refine_arrays(trace: Trace, owner: list[int], speeds: list[float]):
         plans.append(("coll", group_of, arrays, len(lists)))
     _, speed_id = np.unique(np.asarray(speeds, dtype=np.float64), return_inverse=True)
     start = np.stack([np.asarray(owner, dtype=np.int64), speed_id.astype(np.int64)], axis=1)
-    _, colour = np.unique(start, axis=0, return_inverse=True)
-    colour = colour.reshape(-1).astype(np.int64)
+    colour = _row_ids(start)
     n_colours = int(colour.max()) + 1 if n else 0
     while True:
         cols = [colour[:, None]]
@@ -204,17 +203,41 @@ def _refine_arrays(trace: Trace, owner: list[int], speeds: list[float]):
                     group_id[rows] = offset
                     offset += 1
                     continue
-                _, ids = np.unique(np.sort(colour[M], axis=1), axis=0, return_inverse=True)
-                group_id[rows] = ids.reshape(-1) + offset
+                ids = _row_ids(np.sort(colour[M], axis=1))
+                group_id[rows] = ids + offset
                 offset += int(ids.max()) + 1
             part = np.full(n, -1, dtype=np.int64)
             hit = group_of >= 0
             part[hit] = group_id[group_of[hit]]
             cols.append(part[:, None])
-        _, new = np.unique(np.concatenate(cols, axis=1), axis=0, return_inverse=True)
-        colour = new.reshape(-1).astype(np.int64)
+        colour = _row_ids(np.concatenate(cols, axis=1))
         count = int(colour.max()) + 1 if n else 0
         if count == n_colours:
             break
         n_colours = count
     return colour.tolist()
+
+
+def _row_ids(M):
+    """Ids 0..k-1 of the distinct rows of the integer matrix ``M``, equal rows
+    equal ids (which id a row gets is immaterial to the partition).
+
+    Rows are hashed column by column and the hashes sorted (a sort of
+    structured rows, as ``np.unique(axis=0)`` does, is ten times slower);
+    every row is then compared with the first row of its hash, and only a
+    collision falls back to ``np.unique(axis=0)``, so the ids are exact."""
+    import numpy as np
+
+    n, width = M.shape
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):
+            h ^= M[:, j].astype(np.uint64)
+            h *= np.uint64(0x100000001B3)          # FNV-1a's 64-bit prime
+            h ^= h >> np.uint64(29)
+    _, first, ids = np.unique(h, return_index=True, return_inverse=True)
+    ids = ids.reshape(-1).astype(np.int64)
+    if np.array_equal(M[first[ids]], M):
+        return ids
+    _, ids = np.unique(M, axis=0, return_inverse=True)
+    return ids.reshape(-1).astype(np.int64)
