@@ -205,3 +205,22 @@ def test_row_ids_partition_rows_as_numpy_unique_does():
         assert len(set(zip(ids.tolist(), ref.tolist()))) == len(set(ids.tolist())) \
             == len(set(ref.tolist()))
         assert sorted(set(ids.tolist())) == list(range(len(set(ref.tolist()))))
+
+
+def test_pxn_legs_of_many_sends_equal_the_send_by_send_legs():
+    import random
+    from sim.collectives.base import TopologyView
+    from sim.collectives.p2p import legs, pxn_proxy
+    from topologies.cluster import build_cluster
+    topo = TopologyView(build_cluster("h100-sxm", 32))
+    assert topo.pxn
+    rng = random.Random(4)
+    pairs = [(rng.randrange(32), rng.randrange(32)) for _ in range(300)]
+    flows, of_send = [], []
+    for a, b in pairs:
+        proxy = pxn_proxy(a, b, topo)
+        hops = [(a, b)] if proxy is None else [(a, proxy), (proxy, b)]
+        of_send.append(list(range(len(flows), len(flows) + len(hops))))
+        flows.extend(hops)
+    assert legs(pairs, topo) == (tuple(flows), of_send)
+    assert len(flows) > len(pairs)                   # some sends are relayed

@@ -117,6 +117,17 @@ class TopologyView:
             self._hosts = hosts
         return hosts
 
+    def local_array(self) -> np.ndarray:
+        """:meth:`local_of` of every GPU id 0..n-1 at once (cached)."""
+        locs = getattr(self, "_locals", None)
+        if locs is None:
+            gpus = [g for g in self.graph.nodes if isinstance(g, int) and g >= 0]
+            locs = np.zeros(max(gpus, default=-1) + 1, dtype=np.int64)
+            for g in gpus:
+                locs[g] = self.local_of(g)
+            self._locals = locs
+        return locs
+
     def local_of(self, gpu: int) -> int:
         try:
             return self._local[gpu]

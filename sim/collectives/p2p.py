@@ -41,12 +41,25 @@ def legs(pairs, topo: TopologyView) -> tuple[tuple[tuple[int, int], ...], list[l
     indices of its flows (one direct, two through a PXN proxy)."""
     flows: list[tuple[int, int]] = []
     of_send: list[list[int]] = []
-    for a, b in pairs:
-        proxy = pxn_proxy(a, b, topo)
+    for (a, b), maybe in zip(pairs, _may_relay(pairs, topo)):
+        proxy = pxn_proxy(a, b, topo) if maybe else None
         hops = [(a, b)] if proxy is None else [(a, proxy), (proxy, b)]
         of_send.append(list(range(len(flows), len(flows) + len(hops))))
         flows.extend(hops)
     return tuple(flows), of_send
+
+
+def _may_relay(pairs, topo: TopologyView):
+    """Per send, False where :func:`pxn_proxy` is surely None (same host or
+    same rail, found for all sends at once), else True."""
+    if not topo.pxn or len(pairs) < 64:
+        return [True] * len(pairs)
+    ends = np.array(pairs, dtype=np.int64).reshape(len(pairs), 2)
+    hosts, rails = topo.host_array(), topo.local_array()
+    if ends.min() < 0 or ends.max() >= len(hosts):
+        return [True] * len(pairs)
+    src, dst = ends[:, 0], ends[:, 1]
+    return ((hosts[src] != hosts[dst]) & (rails[src] != rails[dst])).tolist()
 
 
 class PointToPoint:
@@ -65,9 +78,11 @@ class PointToPoint:
         if hit is None:
             flows, of_send = legs(pairs, self.topo)
             routes = self.net.router.routes(flows)
-            delay = np.empty(len(flows))
-            for idx in of_send:
-                delay[idx] = routes.latency[idx].sum()
+            # every flow waits for the summed latency of its send's legs
+            # (one or two terms: the same sums in any order)
+            send_of = np.repeat(np.arange(len(of_send)), [len(idx) for idx in of_send])
+            delay = np.bincount(send_of, weights=routes.latency,
+                                minlength=len(of_send))[send_of]
             hit = self._plans[pairs] = (routes, delay)
         return hit
 
