@@ -224,3 +224,54 @@ def test_pxn_legs_of_many_sends_equal_the_send_by_send_legs():
         flows.extend(hops)
     assert legs(pairs, topo) == (tuple(flows), of_send)
     assert len(flows) > len(pairs)                   # some sends are relayed
+
+
+def _max_min_masked(capacity, flow_ptr, flow_links, count, link_share):
+    """Progressive filling over all entries masked each round (the former loop)."""
+    import numpy as np
+    n_flows = len(flow_ptr) - 1
+    rates = np.zeros(n_flows)
+    lengths = np.diff(flow_ptr)
+    owner = np.repeat(np.arange(n_flows), lengths)
+    rates[lengths == 0] = np.inf
+    used = np.unique(flow_links)
+    local = np.searchsorted(used, flow_links)
+    remaining = capacity[used].astype(float)
+    tol = 1e-9 * np.maximum(remaining, 1.0)
+    weight = count[owner] * link_share
+    entry_active = np.ones(len(local), dtype=bool)
+    active = lengths > 0
+    while active.any():
+        load = np.bincount(local[entry_active], weights=weight[entry_active],
+                           minlength=len(used))
+        loaded = load > 0
+        share = np.full(len(used), np.inf)
+        share[loaded] = remaining[loaded] / load[loaded]
+        delta = max(float(share.min()), 0.0)
+        rates[active] += delta
+        remaining -= delta * load
+        saturated = loaded & (remaining <= tol)
+        if not saturated.any():
+            saturated[np.argmin(share)] = True
+        hit = np.bincount(owner[entry_active & saturated[local]], minlength=n_flows) > 0
+        active &= ~hit
+        entry_active &= active[owner]
+    return rates
+
+
+def test_max_min_on_active_entries_equals_the_masked_filling_bit_for_bit():
+    import numpy as np
+    from sim.network.maxmin import max_min_rates
+    rng = np.random.default_rng(8)
+    for trial in range(40):
+        n_links = int(rng.integers(3, 60))
+        n_flows = int(rng.integers(1, 80))
+        capacity = rng.choice([1e9, 2.5e9, 5e10], size=n_links) * rng.uniform(0.5, 1, n_links)
+        lengths = rng.integers(0 if trial % 5 == 0 else 1, 5, size=n_flows)
+        links = [rng.choice(n_links, size=min(k, n_links), replace=False) for k in lengths]
+        ptr = np.concatenate(([0], np.cumsum([len(x) for x in links])))
+        flat = np.concatenate(links).astype(np.int64) if ptr[-1] else np.zeros(0, np.int64)
+        count = rng.integers(1, 4, size=n_flows).astype(float)
+        share = rng.choice([1.0, 0.5, 0.25], size=len(flat))
+        got = max_min_rates(capacity, ptr, flat, count, share)
+        assert np.array_equal(got, _max_min_masked(capacity, ptr, flat, count, share))

@@ -63,11 +63,12 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
     tol = _REL_EPS * np.maximum(remaining, 1.0)
     n_links = len(used_links)
     weight = cnt[owner] if link_share is None else cnt[owner] * link_share
-    entry_active = np.ones(len(local), dtype=bool)
+    # the entries of active flows only, in their original order (the loads
+    # are the same sums, term by term, as over all entries masked)
+    act_local, act_weight, act_owner = local, weight, owner
     active = lengths > 0
     while active.any():
-        load = np.bincount(local[entry_active], weights=weight[entry_active],
-                           minlength=n_links)
+        load = np.bincount(act_local, weights=act_weight, minlength=n_links)
         loaded = load > 0
         share = np.full(n_links, np.inf)
         share[loaded] = remaining[loaded] / load[loaded]
@@ -78,7 +79,8 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
         if not saturated.any():  # numerical safety: the tightest link saturates
             saturated[np.argmin(share)] = True
         # freeze every active flow that crosses a saturated link
-        hit = np.bincount(owner[entry_active & saturated[local]], minlength=n_flows) > 0
+        hit = np.bincount(act_owner[saturated[act_local]], minlength=n_flows) > 0
         active &= ~hit
-        entry_active &= active[owner]
+        keep = active[act_owner]
+        act_local, act_weight, act_owner = act_local[keep], act_weight[keep], act_owner[keep]
     return rates

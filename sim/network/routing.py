@@ -102,6 +102,8 @@ class Router:
         self._seen: dict = {}      # id(pairs) -> (pairs, routes); holds pairs alive
         self._core: dict | None = None
         self._fab: FabricIndex | None = None
+        self._nodes: tuple | None = None
+        self._ends: tuple | None = None
         self.vectorised = vectorised
 
     # -- link table --------------------------------------------------------
@@ -119,14 +121,28 @@ class Router:
         self._capacity = bw * _attribute(data, "efficiency", 1.0)
         self._latency = _attribute(data, "latency_s", 0.0)
 
-    def edge_ends(self, node_id: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Both ends of every link as ``node_id`` numbers them (link order)."""
-        succ = self.graph.succ
-        lengths = np.fromiter(map(len, succ.values()), np.int64, len(succ))
-        heads = np.fromiter(map(node_id.__getitem__, succ), np.int64, len(succ))
-        tails = chain.from_iterable(nbrs.keys() for nbrs in succ.values())
-        return (np.repeat(heads, lengths),
-                np.fromiter(map(node_id.__getitem__, tails), np.int64, int(lengths.sum())))
+    def node_table(self) -> tuple[list, dict, list]:
+        """Nodes in graph order, node -> its number there, and each node's
+        ``kind`` attribute (None where unset); cached."""
+        if self._nodes is None:
+            nodes = list(self.graph.nodes)
+            kinds = [d.get("kind") for _, d in self.graph.nodes(data=True)]
+            self._nodes = (nodes, dict(zip(nodes, range(len(nodes)))), kinds)
+        return self._nodes
+
+    def edge_ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """Both ends of every link as numbered by :meth:`node_table` (link
+        order; cached)."""
+        if self._ends is None:
+            node_id = self.node_table()[1]
+            succ = self.graph.succ
+            lengths = np.fromiter(map(len, succ.values()), np.int64, len(succ))
+            heads = np.fromiter(map(node_id.__getitem__, succ), np.int64, len(succ))
+            tails = chain.from_iterable(nbrs.keys() for nbrs in succ.values())
+            self._ends = (np.repeat(heads, lengths),
+                          np.fromiter(map(node_id.__getitem__, tails), np.int64,
+                                      int(lengths.sum())))
+        return self._ends
 
     @property
     def capacity(self) -> np.ndarray:
@@ -239,30 +255,31 @@ class Router:
         g = self.graph
         if g.graph.get("gpu_transit"):
             return {}
-        switches = [n for n, d in g.nodes(data=True) if d.get("kind") == "switch"]
-        if not switches:
+        nodes, _, kinds = self.node_table()
+        at = [i for i, k in enumerate(kinds) if k == "switch"]
+        if not at:
             return {}
+        switches = [nodes[i] for i in at]
         index = {n: i for i, n in enumerate(switches)}
         if self._edge_index is None:
             self._build()
-        rows, cols, ids = [], [], []
-        succ = [[] for _ in switches]
-        for n in switches:
-            i, base = index[n], self._first[n]
-            for k, v in enumerate(g.successors(n)):
-                j = index.get(v)
-                if j is not None:
-                    rows.append(i)
-                    cols.append(j)
-                    succ[i].append(j)
-                    ids.append(base + k)
-        dist = HopTable(succ, _hop_distances)
+        # links between two switches, by switch (graph order), each switch's in
+        # successor order
+        sw = np.full(len(nodes), -1, dtype=np.int64)
+        sw[at] = np.arange(len(at))
+        eu, ev = self.edge_ends()
+        ids = np.flatnonzero((sw[eu] >= 0) & (sw[ev] >= 0))
+        rows = sw[eu[ids]]
+        order = np.argsort(rows, kind="stable")
+        rows, ids = rows[order], ids[order]
+        cols = sw[ev[ids]]
         ptr = np.zeros(len(switches) + 1, dtype=np.int64)
-        np.cumsum([len(x) for x in succ], out=ptr[1:])
-        edge_ids = np.array(ids, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(switches)), out=ptr[1:])
+        succ = [x.tolist() for x in np.split(cols, ptr[1:-1])]
+        dist = HopTable(succ, _hop_distances)
         return {"nodes": switches, "index": index, "succ": succ, "dist": dist,
                 "succ_arr": [np.array(x, dtype=np.int64) for x in succ],
-                "csr": (ptr, np.array(cols, dtype=np.int64), edge_ids)}
+                "csr": (ptr, cols, ids)}
 
     def _fabric(self) -> FabricIndex:
         if self._fab is None:
