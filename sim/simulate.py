@@ -47,7 +47,7 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
                    fold: bool = True, speeds: list[float] | None = None,
                    router: Router | None = None, routing: str | None = None,
                    alone_fast_path: bool = True, private_fast_path: bool = True,
-                   run_ahead: bool = True) -> StepResult:
+                   run_ahead: bool = True, p2p_fast_path: bool = True) -> StepResult:
     """Replay ``trace`` on ``graph``; ``speeds[r]`` scales rank r's compute speed.
 
     ``routing``: ``spray`` or ``ecmp`` (see :class:`~sim.network.routing.Router`).
@@ -58,6 +58,8 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     them in closed form, again a slower reference. ``run_ahead=False`` makes
     every fixed-length op an event of its own instead of timing it ahead of the
     clock (see :mod:`sim.engine.executor`), the reference for the replay.
+    ``p2p_fast_path=False`` puts private sends (see :mod:`sim.engine.private_sends`)
+    on the network too instead of timing them in closed form.
     """
     n_gpus = graph.graph.get("num_gpus", sum(1 for _, d in graph.nodes(data=True)
                                              if d.get("kind") == "gpu"))
@@ -74,19 +76,20 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     gc.disable()
     try:
         return _simulate(trace, graph, compute, fold, speeds, router or Router(graph, routing),
-                         alone_fast_path, private_fast_path, run_ahead, t0)
+                         alone_fast_path, private_fast_path, run_ahead, p2p_fast_path, t0)
     finally:
         if enabled:
             gc.enable()
 
 
 def _simulate(trace, graph, compute, fold, speeds, router: Router, alone_fast_path,
-              private_fast_path, run_ahead, t0: float) -> StepResult:
+              private_fast_path, run_ahead, p2p_fast_path, t0: float) -> StepResult:
     env = simpy.Environment()
     classes = rank_classes(trace, speeds, fold=fold)
     net = FlowNetwork(env, router, alone_fast_path=alone_fast_path)
     ex = Executor(env, trace, classes, net, TopologyView(graph), compute,
-                  private_fast_path=private_fast_path, run_ahead=run_ahead)
+                  private_fast_path=private_fast_path, run_ahead=run_ahead,
+                  p2p_fast_path=p2p_fast_path)
     counter = _count_events(env)
     spans = ex.run()
     makespan = max((s.end for s in spans), default=0.0)

@@ -70,6 +70,7 @@ class PointToPoint:
         self.topo = topo
         self._plans: dict = {}
         self._batches: dict = {}
+        self._isolated: dict = {}
 
     def plan(self, pairs):
         """(routes, per-flow delay_s) of sends ``pairs``."""
@@ -86,9 +87,21 @@ class PointToPoint:
             hit = self._plans[pairs] = (routes, delay)
         return hit
 
-    def send(self, pairs, nbytes: float):
-        """Event that fires when every send of ``pairs`` (``nbytes`` each) has arrived."""
-        pairs = tuple(pairs)
+    def isolated_end_s(self, pairs, nbytes: float, start_s: float) -> float:
+        """When sends ``pairs`` started at ``start_s`` have all arrived if
+        nothing else uses their links: per batch of one path latency, the
+        latency, then the batch's evolution alone (as :meth:`send` runs it
+        on an idle network, to the same floating-point operations)."""
+        key = (tuple(pairs), float(nbytes))
+        steps = self._isolated.get(key)
+        if steps is None:
+            steps = self._isolated[key] = [
+                (d, self.net.alone_time_s(r, np.full(n, float(nbytes)), np.ones(n)))
+                for r, n, d in self._batches_of(key[0]) if n]
+        return max(((start_s + d) + t for d, t in steps), default=start_s)
+
+    def _batches_of(self, pairs: tuple) -> list:
+        """One batch per distinct path latency: (routes, flow count, delay_s)."""
         batches = self._batches.get(pairs)
         if batches is None:
             # one batch per distinct path latency: (routes, flow count, delay_s)
@@ -105,6 +118,11 @@ class PointToPoint:
                         sub.key = ("p2p", routes.key, sel.tobytes())
                     batches.append((sub, len(sel), float(value)))
             self._batches[pairs] = batches
+        return batches
+
+    def send(self, pairs, nbytes: float):
+        """Event that fires when every send of ``pairs`` (``nbytes`` each) has arrived."""
+        batches = self._batches_of(tuple(pairs))
         if not batches or not batches[0][1]:
             return self.net.env.timeout(0)
         events = [self.net.send_batch(r, np.full(n, float(nbytes)), np.ones(n), d)

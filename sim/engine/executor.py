@@ -18,6 +18,10 @@ A collective starts when every member of its communicator has reached it
 (members' k-th collectives on one communicator must agree in kind and size);
 a send and a recv pair up by peer and tag. The traffic of every instance a
 class stands for is put on the network, so folded groups still contend.
+Sends and receives that no other traffic can meet (see
+:mod:`sim.engine.private_sends`) are posted as soon as their issue time is
+known; when both sides of such a pair are posted, its end is computed in
+closed form and one timeout ends both.
 
 The executor only records spans; analysis happens afterwards.
 """
@@ -34,6 +38,7 @@ from sim.collectives.planner import CollectivePlanner
 from sim.compute import ComputeModel
 from sim.engine.classes import RankClass
 from sim.engine.private_families import private_ops
+from sim.engine.private_sends import private_sends
 from sim.errors import SimulationStuck, UserError
 from sim.network.flows import FlowNetwork
 from workloads.trace import COMPUTE, P2P, Op, Trace
@@ -64,7 +69,8 @@ class Executor:
 
     def __init__(self, env: simpy.Environment, trace: Trace, classes: list[RankClass],
                  network: FlowNetwork, topo: TopologyView, compute: ComputeModel,
-                 private_fast_path: bool = True, run_ahead: bool = True):
+                 private_fast_path: bool = True, run_ahead: bool = True,
+                 p2p_fast_path: bool = True):
         self.env = env
         self.trace = trace
         self.classes = classes
@@ -74,6 +80,7 @@ class Executor:
         self.spans: list[Span] = []
         self.private_fast_path = private_fast_path
         self.run_ahead = run_ahead
+        self.p2p_fast_path = p2p_fast_path
         self._planner = CollectivePlanner(network, topo)
         self._p2p_sends = PointToPoint(network, topo)
 
@@ -92,6 +99,9 @@ class Executor:
         self._instances_cache: dict[tuple[str, frozenset], list[list[int]]] = {}
         self._private = (private_ops(self.trace, self.topo) if self.private_fast_path
                          else [frozenset()] * len(self.trace.programs))
+        self._alone_p2p = (private_sends(self.trace, self.topo, self.net.router)
+                           if self.p2p_fast_path
+                           else [frozenset()] * len(self.trace.programs))
         self._pairs: dict[tuple, tuple] = {}
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
@@ -144,7 +154,7 @@ class Executor:
                         if delay is None:
                             st.inflight[s] = True
                             if op.kind in P2P:
-                                self._at(start, self._post_p2p, st, s, k)
+                                self._post_p2p(st, s, k, start)
                             else:
                                 self.env.process(self._remote(st, s, k, start))
                             break
@@ -197,19 +207,16 @@ class Executor:
     def _delays(self, c: RankClass, plan: "_ProgramPlan") -> list[float | None]:
         """Per op of the program: its duration if known without simulating anyone else."""
         speed = c.speed
-        out = []
+        out = (list(plan.duration) if speed == 1.0
+               else [None if base is None else base / speed for base in plan.duration])
         private: dict = {}
-        mine = self._private[c.program]
-        for k, (op, base) in enumerate(zip(plan.ops, plan.duration)):
-            if base is not None:
-                out.append(base / speed)
-            elif k in mine:
-                key = (op.group, op.kind, op.bytes, op.algorithm)
-                if key not in private:
-                    private[key] = self._private_delay(c, op)
-                out.append(private[key])
-            else:
-                out.append(None)
+        ops = plan.ops
+        for k in sorted(self._private[c.program]):
+            op = ops[k]
+            key = (op.group, op.kind, op.bytes, op.algorithm)
+            if key not in private:
+                private[key] = self._private_delay(c, op)
+            out[k] = private[key]
         return out
 
     def _private_delay(self, c: RankClass, op: Op) -> float | None:
@@ -294,9 +301,21 @@ class Executor:
     def _peer_class(self, c: RankClass, op: Op) -> int:
         return self._class_of[op.peer.resolve(c.rep, self.trace)]
 
-    def _post_p2p(self, st: "_ClassState", s: int, k: int) -> None:
-        """Post send or receive ``k`` now; once both sides are posted the
-        transfer starts, and its end ends both ops (no process: callbacks)."""
+    def _post_p2p(self, st: "_ClassState", s: int, k: int, start: float) -> None:
+        """Post send or receive ``k``, issued at ``start``: a private one (see
+        :mod:`sim.engine.private_sends`) at once, ahead of the clock, any
+        other at ``start``."""
+        start = max(start, self.env.now)
+        if k in self._alone_p2p[st.cls.program]:
+            self._pair_p2p(st, s, k, start, True)
+        else:
+            self._at(start, self._pair_p2p, st, s, k, start, False)
+
+    def _pair_p2p(self, st: "_ClassState", s: int, k: int, start: float, alone: bool) -> None:
+        """Once both sides are posted the transfer starts when the later one
+        was issued; between two private sides it is timed in closed form,
+        else on the network, and its end ends both ops (no process:
+        callbacks)."""
         c, op = st.cls, st.plan.ops[k]
         other = self._peer_class(c, op)
         is_send = op.kind == "send"
@@ -305,7 +324,7 @@ class Executor:
         self._where[(c.index, op.stream)] = (op, lambda: (
             f"waiting for a matching {'recv' if is_send else 'send'} "
             f"(tag {op.tag}) on {self.classes[other].label()}"))
-        me = (st, s, k, self.env.now)
+        me = (st, s, k, start, alone)
         queue = theirs.get(key)
         if not queue:
             mine.setdefault(key, deque()).append(me)
@@ -319,18 +338,27 @@ class Executor:
                 f"'{s_op.id}' sends {s_op.bytes:g} bytes but {recv[0].cls.label()} "
                 f"op '{r_op.id}' receives {r_op.bytes:g}", field="ops",
                 value=[s_op.id, r_op.id])
-        sync = self.env.now
+        sync = max(start, peer[3])
         pkey = (send[0].cls.index, s_op.peer)
         pairs = self._pairs.get(pkey)
         if pairs is None:
             pairs = self._pairs[pkey] = tuple(
                 (self.trace.gpu_of(r), self.trace.gpu_of(s_op.peer.resolve(r, self.trace)))
                 for r in send[0].cls.ranks)
-        self._p2p_sends.send(pairs, s_op.bytes).callbacks.append(
-            lambda _e: self._p2p_done(me, peer, sync))
+        if alone and peer[4]:
+            # always through the event queue: posting may happen inside _advance
+            end = self._p2p_sends.isolated_end_s(pairs, s_op.bytes, sync)
+            self.env.timeout(max(end - self.env.now, 0.0)).callbacks.append(
+                lambda _e: self._p2p_done(me, peer, sync))
+        else:
+            self._at(sync, self._transfer, me, peer, sync, pairs, s_op.bytes)
+
+    def _transfer(self, a: tuple, b: tuple, sync: float, pairs: tuple, nbytes: float) -> None:
+        self._p2p_sends.send(pairs, nbytes).callbacks.append(
+            lambda _e: self._p2p_done(a, b, sync))
 
     def _p2p_done(self, a: tuple, b: tuple, sync: float) -> None:
-        for st, s, k, start in (a, b):
+        for st, s, k, start, _ in (a, b):
             self._finish(st, s, k, start, sync)
         self._advance(a[0])
         if b[0] is not a[0]:

@@ -208,7 +208,14 @@ class FlowNetwork:
         return hit
 
     # -- batches alone on their links ------------------------------------------
-    def _start_alone(self, b: _Batch) -> None:
+    def alone_time_s(self, routes: RouteSet, sizes: np.ndarray, counts: np.ndarray) -> float:
+        """How long pre-routed flows take from admission to the last delivery
+        on links nothing else uses: the lone batch's evolution, exactly as
+        :meth:`send_batch` would time it alone (latency not included)."""
+        b = _Batch(-1, None, routes, sizes, counts)
+        return self._evolution(b).duration_s if b.active.any() else 0.0
+
+    def _evolution(self, b: _Batch) -> "_Evolution":
         key = None if b.shape is None else (b.shape, b.remaining.tobytes())
         evo = self._evolutions.get(key) if key is not None else None
         if evo is None:
@@ -217,7 +224,10 @@ class FlowNetwork:
                 if len(self._evolutions) >= self.MEMO_SIZE:
                     self._evolutions.clear()
                 self._evolutions[key] = evo
-        b.evolution = evo
+        return evo
+
+    def _start_alone(self, b: _Batch) -> None:
+        evo = b.evolution = self._evolution(b)
         self._alone[b.id] = b
         self.stats.alone += 1
         ev = self.env.timeout(evo.duration_s)

@@ -1,0 +1,201 @@
+"""Private sends: point-to-point transfers that no other traffic can meet
+(decided from the trace, the topology and the routes).
+
+Every link of a send's path must belong to one of its two ends: a link out of
+GPU ``a`` (or out of an attachment, such as a NIC, whose only GPU is ``a`` and
+that has no other neighbour than its switch) carries only flows that ``a``
+sources; a link into GPU ``b`` (or into ``b``'s own attachment) only flows
+destined to ``b``. GPUs are endpoints, never transit nodes. A PXN relay
+would put other GPUs' messages on a proxy's links, so relayed sends, and
+every send that starts or ends at a GPU that relays for anyone, are left out.
+
+The flows ``a`` sources belong to ops of ``a``'s own program: its sends, and
+its collectives, apart from those of families each of whose member lists
+hangs off one common node (an NVSwitch: shortest paths between them take two
+hops through a node shared by several GPUs, never ``a``'s own NIC) when the
+send's path uses only ``a``'s own attachment. So a send is private on its
+side when, in its program, it is ordered with every such op
+(:func:`sim.engine.private_families.ordered_ops`), for every rank that runs
+the program; a receive likewise on the receiving side. A transfer whose send
+and receive are both private is alone on its links from start to end: its
+max-min evolution, hence its duration, is that of the flow network with
+nothing else on it.
+
+Sends and receives of one tag stay on one stream of a program, so that they
+pair in stream order however early they are posted.
+"""
+from __future__ import annotations
+
+from sim.collectives.base import TopologyView
+from sim.collectives.p2p import pxn_proxy
+from sim.engine.private_families import ordered_ops
+from sim.network.routing import Router
+from workloads.trace import COLLECTIVES, P2P, Trace
+
+
+class _Links:
+    """Which GPU, if any, owns each link, and whether it is shared with other
+    GPUs' two-hop paths (a link to or from a node several GPUs hang off)."""
+
+    def __init__(self, router: Router):
+        self.router = router
+        self.graph = router.graph
+        self._owner: dict[int, tuple | None] = {}
+
+    def _gpu(self, node) -> bool:
+        return self.graph.nodes[node].get("kind") == "gpu"
+
+    def _gpus_of(self, node) -> list:
+        g = self.graph
+        return [n for n in set(g.successors(node)) | set(g.predecessors(node)) if self._gpu(n)]
+
+    def owner(self, link: int) -> tuple | None:
+        """("src" | "dst", GPU, shared) or None."""
+        if link in self._owner:
+            return self._owner[link]
+        u, v = self.router.edge(link)
+        g = self.graph
+        hit = None
+        if self._gpu(u):
+            hit = ("src", u, len(self._gpus_of(v)) > 1)
+        elif self._gpu(v):
+            hit = ("dst", v, len(self._gpus_of(u)) > 1)
+        else:
+            for att, side in ((u, "src"), (v, "dst")):
+                gpus = self._gpus_of(att)
+                if len(gpus) == 1 and len(set(g.successors(att)) | set(g.predecessors(att))) == 2:
+                    hit = (side, gpus[0], False)
+                    break
+        self._owner[link] = hit
+        return hit
+
+
+def _proxies(trace: Trace, topo: TopologyView, scans: list["_Scan"]) -> set[int] | None:
+    """GPUs that may relay others' messages: PXN proxies of every send; None
+    (any GPU) where an all-to-all spans hosts."""
+    if not topo.pxn:
+        return set()
+    for fam in {f for sc in scans for f in sc.all_to_all}:
+        if any(len({topo.host_of(trace.gpu_of(r)) for r in ms}) > 1
+               for ms in trace.groups[fam]):
+            return None
+    out = set()
+    for prog, sc in zip(trace.programs, scans):
+        for (kind, *_), peer in sc.peers.items():
+            if kind == "send":
+                for r in prog.ranks:
+                    p = pxn_proxy(trace.gpu_of(r), trace.gpu_of(peer.resolve(r, trace)), topo)
+                    if p is not None:
+                        out.add(p)
+    return out
+
+
+class _Scan:
+    """What one pass over a program's ops finds: the streams of each
+    collective family and of its sends and of its receives, the one stream
+    of each (kind, tag) (None if several), the positions of sends and
+    receives, their distinct (kind, peer), the all-to-all families."""
+
+    def __init__(self, ops):
+        self.coll_streams: dict[str, set] = {}
+        self.p2p_streams: dict[str, set] = {kind: set() for kind in P2P}
+        self.tag_stream: dict = {}
+        self.at: dict[str, list[int]] = {kind: [] for kind in P2P}
+        self.peers: dict = {}    # (kind, rank, group, offset) -> peer
+        self.all_to_all: set = set()
+        coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
+        for group, stream, a2a in {(op.group, op.stream, op.kind == "all_to_all")
+                                   for op in ops if op.kind in coll}:
+            self.coll_streams.setdefault(group, set()).add(stream)
+            if a2a:
+                self.all_to_all.add(group)
+        for i in [i for i, op in enumerate(ops) if op.kind in p2p]:
+            op = ops[i]
+            kind, peer = op.kind, op.peer
+            self.p2p_streams[kind].add(op.stream)
+            key = (kind, op.tag)
+            if self.tag_stream.setdefault(key, op.stream) != op.stream:
+                self.tag_stream[key] = None
+            key = (kind, peer.rank, peer.group, peer.offset)
+            if key not in self.peers:
+                self.peers[key] = peer
+            self.at[kind].append(i)
+
+
+def _one_node(trace: Trace, router: Router, fam: str) -> bool:
+    """Whether each member list of ``fam`` hangs off one common node."""
+    g = router.graph
+    for ms in trace.groups[fam]:
+        if len(ms) < 2:
+            continue
+        common = None
+        for r in ms:
+            nb = set(g.successors(trace.gpu_of(r)))
+            common = nb if common is None else common & nb
+            if not common:
+                return False
+    return True
+
+
+def private_sends(trace: Trace, topo: TopologyView, router: Router) -> list[frozenset[int]]:
+    """Per program, the positions of its sends and receives that are private
+    on their side (see the module docstring)."""
+    if router.graph.graph.get("gpu_transit", False):
+        return [frozenset() for _ in trace.programs]
+    scans = [_Scan(prog.ops) for prog in trace.programs]
+    proxies = _proxies(trace, topo, scans)
+    if proxies is None:
+        return [frozenset() for _ in trace.programs]
+    links = _Links(router)
+    coll = frozenset(COLLECTIVES)
+    near = {f for f in {f for sc in scans for f in sc.coll_streams}
+            if _one_node(trace, router, f)}
+    out = []
+    for prog, sc in zip(trace.programs, scans):
+        ops = prog.ops
+        # (kind, peer) -> None (not private) or whether it uses shared links
+        verdict = {key: _paths(trace, topo, router, links, proxies, prog.ranks,
+                               key[0] == "send", peer) for key, peer in sc.peers.items()}
+        ok_at: set[int] = set()
+        for kind in P2P:
+            for shared in (False, True):
+                cands = [i for i in sc.at[kind]
+                         if verdict[(kind, ops[i].peer.rank, ops[i].peer.group,
+                                     ops[i].peer.offset)] is shared
+                         and sc.tag_stream[(kind, ops[i].tag)] is not None]
+                if not cands:
+                    continue
+                fams = {f for f in sc.coll_streams if shared or f not in near}
+                used = sc.p2p_streams[kind].union(*(sc.coll_streams[f] for f in fams))
+                if len(used) == 1:         # one stream: each op waits for the one before
+                    ok_at.update(cands)
+                    continue
+                ok = ordered_ops(ops, [op.kind == kind or op.kind in coll and op.group in fams
+                                       for op in ops])
+                ok_at.update(i for i in cands if ok[i])
+        out.append(frozenset(ok_at))
+    return out
+
+
+def _paths(trace: Trace, topo: TopologyView, router: Router, links: _Links, proxies: set[int],
+           ranks: list[int], sending: bool, peer) -> bool | None:
+    """For a send (or receive) to ``peer`` run by ``ranks``: None if some path
+    has a link that is not its ends' own or goes through a relay, else whether
+    a link on this side is shared with two-hop paths of other GPUs."""
+    pairs = []
+    for r in ranks:
+        mine, other = trace.gpu_of(r), trace.gpu_of(peer.resolve(r, trace))
+        a, b = (mine, other) if sending else (other, mine)
+        if a in proxies or b in proxies or pxn_proxy(a, b, topo) is not None:
+            return None
+        pairs.append((a, b))
+    routes = router.routes(tuple(pairs))
+    shared = False
+    for i, (a, b) in enumerate(pairs):
+        for link in routes.flat[routes.ptr[i]:routes.ptr[i + 1]]:
+            own = links.owner(int(link))
+            if own is None or own[:2] not in (("src", a), ("dst", b)):
+                return None
+            if own[2] and own[0] == ("src" if sending else "dst"):
+                shared = True
+    return shared

@@ -1,0 +1,174 @@
+"""Private sends: point-to-point transfers no other traffic can meet, timed in
+closed form (``p2p_fast_path``) with exactly the spans of the flow network.
+
+A send is private when every link of its paths belongs to its sender (links
+out of the GPU and its own NIC) or its receiver (links into them), neither
+relays for anyone under PXN, and in each end's program it is ordered with
+every other op that can load those links (sends on the sending side,
+receives on the receiving side, collectives of families that leave the
+NVSwitch).
+"""
+import pytest
+import simpy
+
+import topologies
+from sim.collectives import TopologyView
+from sim.collectives.p2p import PointToPoint
+from sim.engine.private_sends import private_sends
+from sim.network.flows import FlowNetwork
+from sim.network.routing import Router
+from sim.simulate import simulate_trace
+from tests.helpers import UNIT_COMPUTE, small_job, span_rows, trace as make_trace
+
+from test_folding import TINY
+
+TINY12 = dict(TINY, layers=12)
+
+# (id, model, gpus, gpus per host, parallelism, global batch)
+JOBS = [
+    ("tp8-pp4-1f1b", TINY, 32, 8, {"tp": 8, "pp": 4}, 8),
+    ("tp4-pp4-vpp3-interleaved", TINY12, 16, 4,
+     {"tp": 4, "pp": 4, "vpp": 3, "schedule": "interleaved"}, 8),
+    ("tp2-pp2-dp2-shared-nics", TINY, 8, 2, {"tp": 2, "pp": 2}, 8),
+    ("tp4-pp2-dp2-sp-zero1", TINY, 16, 4, {"tp": 4, "pp": 2, "sequence_parallel": True,
+                                           "zero": 1}, 8),
+]
+
+
+def _p2p_positions(trace):
+    return [{i for i, op in enumerate(p.ops) if op.kind in ("send", "recv")}
+            for p in trace.programs]
+
+
+def _private(trace, graph):
+    return private_sends(trace, TopologyView(graph), Router(graph))
+
+
+@pytest.mark.parametrize("name,model,gpus,per_host,par,batch", JOBS, ids=[j[0] for j in JOBS])
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+def test_p2p_fast_path_gives_the_same_spans(name, model, gpus, per_host, par, batch, fold):
+    trace, graph, compute = small_job(model, gpus, par, batch, gpus_per_node=per_host)
+    fast = simulate_trace(trace, graph, compute, fold=fold)
+    ref = simulate_trace(trace, graph, compute, fold=fold, p2p_fast_path=False)
+    assert span_rows(fast) == span_rows(ref)
+    assert fast.makespan_s == ref.makespan_s
+    # a transfer leaves the network when its send (and its receive) is private
+    sends = [{i for i in ok if p.ops[i].kind == "send"}
+             for p, ok in zip(trace.programs, _private(trace, graph))]
+    assert (fast.network.flows < ref.network.flows) == any(sends)
+    assert any(sends) == (name in ("tp8-pp4-1f1b", "tp4-pp4-vpp3-interleaved"))
+
+
+def test_pipeline_sends_between_hosts_on_one_rail_are_private():
+    """One stage per host: every send leaves its GPU through its own NIC on
+    the rail of the receiver's GPU, and TP collectives stay on the NVSwitch.
+    The first and last stages also all-reduce the embedding gradient across
+    hosts, which nothing in their own programs orders after their sends (only
+    the peer's replies do): their sends stay on the network, their receives
+    (which the all-reduce waits for) do not."""
+    trace, graph, _ = small_job(TINY, 32, {"tp": 8, "pp": 4}, 8, gpus_per_node=8)
+    private = _private(trace, graph)
+    every = _p2p_positions(trace)
+    assert private[1:3] == every[1:3]
+    for p in (0, 3):
+        ops = trace.programs[p].ops
+        assert private[p] == {i for i in every[p] if ops[i].kind == "recv"}
+        assert any(op.group == "embd" for op in ops)
+
+
+def test_sends_beside_data_parallel_traffic_on_the_same_nics_are_not_all_private():
+    """DP pairs on two hosts share the NICs the pipeline sends use; the
+    reduce-scatters overlap the backward pass, and nothing orders a send with
+    them, so those sends stay on the network."""
+    trace, graph, _ = small_job(TINY, 8, {"tp": 2, "pp": 2}, 8, gpus_per_node=2)
+    private = _private(trace, graph)
+    sends = [{i for i, op in enumerate(p.ops) if op.kind == "send"} for p in trace.programs]
+    assert all(not (ok & s) for ok, s in zip(private, sends))
+
+
+def _pair(src, dst, world=16, ops_src=(), ops_dst=(), groups=None):
+    progs = [{"ranks": [src], "ops": [{"id": "s", "kind": "send", "peer": dst, "bytes": 2**26},
+                                      *ops_src]},
+             {"ranks": [dst], "ops": [{"id": "r", "kind": "recv", "peer": src, "bytes": 2**26},
+                                      *ops_dst]}]
+    progs += [{"ranks": [r], "ops": []} for r in range(world) if r not in (src, dst)]
+    return make_trace(world, progs, groups)
+
+
+def _h100(pxn=True):
+    g = topologies.build_cluster("h100-sxm", 16, nodes_per_leaf=2, spines=1)
+    g.graph["pxn"] = pxn
+    return g
+
+
+@pytest.mark.parametrize("src,dst,pxn,private", [
+    (0, 8, True, True),          # same rail: own NICs and the rail leaf
+    (0, 9, True, False),         # across rails: relayed through GPU 1 over NVLink
+    (0, 9, False, False),        # across rails without PXN: through the spine
+    (0, 3, True, True),          # inside a host: both GPUs' own NVLink ports
+])
+def test_which_lone_sends_are_private(src, dst, pxn, private):
+    g = _h100(pxn)
+    tr = _pair(src, dst)
+    got = _private(tr, g)
+    assert (got[0] == {0} and got[1] == {0}) == private
+    fast = simulate_trace(tr, g, UNIT_COMPUTE)
+    ref = simulate_trace(tr, g, UNIT_COMPUTE, p2p_fast_path=False)
+    assert span_rows(fast) == span_rows(ref)
+    assert (fast.network.flows == 0) == private
+
+
+def test_a_collective_leaving_the_host_at_the_same_time_keeps_the_send_on_the_network():
+    """GPU 0 sends to GPU 8 while its all-reduce with GPU 8 may run: both load
+    GPU 0's NIC. Chained after the send, the all-reduce cannot meet it."""
+    groups = {"g": [[0, 8]]}
+    ar = {"id": "a", "kind": "all_reduce", "group": "g", "bytes": 2**26, "stream": "dp"}
+    loose = _pair(0, 8, ops_src=[ar], ops_dst=[ar], groups=groups)
+    chained = _pair(0, 8, ops_src=[dict(ar, deps=["s"])], ops_dst=[dict(ar, deps=["r"])],
+                    groups=groups)
+    g = _h100()
+    assert _private(loose, g)[:2] == [frozenset(), frozenset()]
+    assert _private(chained, g)[:2] == [frozenset({0}), frozenset({0})]
+    for tr in (loose, chained):
+        fast = simulate_trace(tr, g, UNIT_COMPUTE)
+        ref = simulate_trace(tr, g, UNIT_COMPUTE, p2p_fast_path=False)
+        assert span_rows(fast) == span_rows(ref)
+    # at once, the send and the all-reduce share GPU 0's NIC and take longer
+    both = simulate_trace(loose, g, UNIT_COMPUTE)
+    send = next(s for s in both.spans if s.op == "s")
+    alone = next(s for s in simulate_trace(chained, g, UNIT_COMPUTE).spans if s.op == "s")
+    assert send.end - send.sync > alone.end - alone.sync
+
+
+@pytest.mark.parametrize("pairs", [((0, 8),), ((0, 8), (1, 9), (2, 10)), ((0, 9), (3, 8))])
+def test_closed_form_equals_the_flow_network_on_idle_links(pairs):
+    """``isolated_end_s`` is what the flow network gives the same sends alone
+    (relayed ones included: two legs, two latencies), to the last bit."""
+    g = _h100()
+    topo = TopologyView(g)
+    env = simpy.Environment()
+    p2p = PointToPoint(FlowNetwork(env, Router(g)), topo)
+    env.run(until=1.5)
+    done = p2p.send(pairs, 3e8)
+    env.run(done)
+    closed = PointToPoint(FlowNetwork(simpy.Environment(), Router(g)), topo)
+    assert closed.isolated_end_s(pairs, 3e8, 1.5) == env.now
+    # and the single-path closed form: latency + bytes / bottleneck
+    if pairs == ((0, 8),):
+        path = [0, "h0.nic0", "leaf.r0.g0", "h1.nic0", 8]
+        edges = [g.edges[a, b] for a, b in zip(path, path[1:])]
+        lat = sum(e["latency_s"] for e in edges)
+        bw = min(e["bw_bytes_per_s"] * e.get("efficiency", 1.0) for e in edges)
+        assert closed.isolated_end_s(pairs, 3e8, 0.0) == pytest.approx(lat + 3e8 / bw,
+                                                                       rel=1e-12)
+
+
+def test_a_straggler_split_class_keeps_the_same_spans():
+    trace, graph, compute = small_job(TINY, 32, {"tp": 8, "pp": 4}, 8, gpus_per_node=8)
+    speeds = [1.0] * 32
+    speeds[9] = 0.8
+    fast = simulate_trace(trace, graph, compute, speeds=speeds)
+    ref = simulate_trace(trace, graph, compute, speeds=speeds, p2p_fast_path=False)
+    assert len(fast.classes) > 4
+    assert span_rows(fast) == span_rows(ref)
+    assert fast.network.flows < ref.network.flows
