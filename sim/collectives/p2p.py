@@ -71,6 +71,7 @@ class PointToPoint:
         self._plans: dict = {}
         self._batches: dict = {}
         self._isolated: dict = {}
+        self._seen: dict = {}       # id(pairs) -> (pairs, batches)
 
     def plan(self, pairs):
         """(routes, per-flow delay_s) of sends ``pairs``."""
@@ -102,9 +103,11 @@ class PointToPoint:
 
     def _batches_of(self, pairs: tuple) -> list:
         """One batch per distinct path latency: (routes, flow count, delay_s)."""
+        seen = self._seen.get(id(pairs))
+        if seen is not None and seen[0] is pairs:   # this very tuple again: skip hashing it
+            return seen[1]
         batches = self._batches.get(pairs)
         if batches is None:
-            # one batch per distinct path latency: (routes, flow count, delay_s)
             routes, delay = self.plan(pairs)
             values = np.unique(delay)
             if len(values) == 1:
@@ -118,6 +121,7 @@ class PointToPoint:
                         sub.key = ("p2p", routes.key, sel.tobytes())
                     batches.append((sub, len(sel), float(value)))
             self._batches[pairs] = batches
+        self._seen[id(pairs)] = (pairs, batches)            # holds pairs alive
         return batches
 
     def send(self, pairs, nbytes: float):
