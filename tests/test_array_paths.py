@@ -275,3 +275,41 @@ def test_max_min_on_active_entries_equals_the_masked_filling_bit_for_bit():
         share = rng.choice([1.0, 0.5, 0.25], size=len(flat))
         got = max_min_rates(capacity, ptr, flat, count, share)
         assert np.array_equal(got, _max_min_masked(capacity, ptr, flat, count, share))
+
+
+def test_row_means_equal_the_means_of_each_slice_bit_for_bit():
+    # _mean_hop_latencies_s takes row means of equal-length hop lists
+    import numpy as np
+    rng = np.random.default_rng(1)
+    for k in (1, 2, 7, 8, 9, 16, 17, 128, 129, 1000):
+        for m in (1, 5, 64):
+            x = rng.random(m * k) * 1e-6 + rng.random(m * k)
+            rows = np.mean(x.reshape(m, k), axis=1).tolist()
+            assert rows == [float(np.mean(x[i * k:(i + 1) * k])) for i in range(m)]
+
+
+def test_mean_hop_latencies_of_equal_and_ragged_lists():
+    from sim.collectives.base import TopologyView
+    from sim.collectives.layout import _mean_hop_latencies_s
+    from sim.collectives.protocols import PROTOCOLS
+    from sim.network.routing import Router
+    from topologies.cluster import build_cluster
+    G = build_cluster("h100-sxm", 32)
+    router, topo, proto = Router(G), TopologyView(G), PROTOCOLS["simple"]
+    equal = [((0, 9), (9, 17)), ((1, 2), (2, 30)), ((5, 6), (6, 7))]
+    ragged = [((0, 9),), ((1, 2), (2, 30), (30, 31))]
+    for lists in (equal, ragged):
+        got = _mean_hop_latencies_s(router, topo, lists, proto)
+        one_by_one = [_mean_hop_latencies_s(router, topo, [h], proto)[0] for h in lists]
+        assert got == one_by_one and len(set(got)) > 1
+
+
+def test_owned_adjacency_fills_only_an_empty_graph_with_matching_maps():
+    G = DiGraph()
+    d = {"bw": 1.0}
+    G.add_owned_adjacency({0: {}, 1: {}}, {0: {1: d}, 1: {}}, {0: {}, 1: {0: d}})
+    assert G.edges[0, 1] is d and list(G.predecessors(1)) == [0]
+    with pytest.raises(ValueError):
+        G.add_owned_adjacency({2: {}}, {2: {}}, {2: {}})
+    with pytest.raises(ValueError):
+        DiGraph().add_owned_adjacency({0: {}, 1: {}}, {0: {}}, {0: {}, 1: {}})

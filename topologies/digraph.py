@@ -122,6 +122,21 @@ class DiGraph:
             pv[u] = d
         self.__networkx_cache__.clear()
 
+    def add_owned_adjacency(self, nodes: dict, succ: dict, pred: dict) -> None:
+        """Fill an empty graph whole: ``nodes`` maps each node to its attribute
+        dict, ``succ[u][v]`` and ``pred[v][u]`` are the same dict for every
+        edge u -> v, all three keyed by the same nodes in the same order; the
+        graph takes the dicts as they are. For builders that know the whole
+        graph, e.g. a fabric of a million links."""
+        if self._node:
+            raise ValueError("add_owned_adjacency fills an empty graph")
+        if not (len(nodes) == len(succ) == len(pred)) or None in nodes:
+            raise ValueError("nodes, successors and predecessors must have the same nodes")
+        self._node.update(nodes)
+        self._succ.update(succ)
+        self._pred.update(pred)
+        self.__networkx_cache__.clear()
+
     def remove_edge(self, u, v) -> None:
         try:
             del self._succ[u][v]

@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 
 from topologies import _validate as v
-from topologies.dgx import add_preset_host
 from topologies.digraph import DiGraph
 from topologies.errors import TopologyError
-from topologies.graph import duplex, gc_paused, new_graph
+from topologies.graph import gc_paused, new_graph, nic_name, nvswitch_name
 from topologies.specs import fabric_spec, node_spec
 
 
@@ -83,22 +82,63 @@ def rail_optimized(nodes: int, node: str = "dgx-a100", nodes_per_leaf: int | Non
     G = new_graph(f"{nodes}x{node}-rail", nodes * gpn, gpn, gpu=gpu or ns.gpu)
     G.graph.update(node=node, fabric=fs.name, nodes_per_leaf=npl, spines=spines,
                    oversubscription=over)
-    G.add_owned_nodes((leaf_name(j, g), {"kind": "switch", "tier": "leaf"})
-                      for g in range(groups) for j in range(gpn))
-    edges = []
-    for h in range(nodes):
-        nics = add_preset_host(G, ns, h, gpn)
-        group = h // npl
-        for j, nic in enumerate(nics):
-            edges += duplex(nic, leaf_name(j, group), nic_bw, hop, "ib", nic_eff)
-    if spines:
-        up_bw = npl * nic_bw / over / spines
-        names = [f"spine{s}" for s in range(spines)]
-        G.add_owned_nodes((name, {"kind": "switch", "tier": "spine"}) for name in names)
-        for g in range(groups):
-            for j in range(gpn):
-                leaf = leaf_name(j, g)
-                for spine in names:
-                    edges += duplex(leaf, spine, up_bw, hop, "ib", up_eff)
-    G.add_owned_edges(edges)
+    up_bw = npl * nic_bw / over / spines if spines else None
+    G.add_owned_adjacency(*_adjacency(ns, nodes, gpn, npl, spines, _link(nic_bw, hop, nic_eff),
+                                      _link(up_bw, hop, up_eff)))
     return G
+
+
+def _link(bw_bytes_per_s, latency_s, efficiency, kind="ib") -> dict:
+    """The attribute dict of one direction of a link (as :func:`duplex` makes it)."""
+    return {"bw_bytes_per_s": bw_bytes_per_s, "latency_s": latency_s, "kind": kind,
+            "efficiency": efficiency}
+
+
+def _adjacency(ns, nodes: int, gpn: int, npl: int, spines: int, ib: dict, up: dict):
+    """Node attributes, successor and predecessor maps of the whole fabric,
+    in the order adding its nodes and links one by one gives: leaves; per host
+    its NVSwitch (if several GPUs), then each GPU and its NIC; spines. Links
+    in the order GPU <-> NVSwitch and GPU <-> NIC per GPU host by host, then
+    NIC <-> leaf, then leaf <-> spine; every direction its own dict."""
+    nv = _link(ns.nvlink_bw_bytes_per_s, ns.nvlink_latency_s, ns.nvlink_efficiency, "nvlink")
+    pc = _link(ns.pcie_bw_bytes_per_s, ns.pcie_latency_s, 1.0, "pcie")
+    copy = dict.copy
+    attrs: dict = {}
+    succ: dict = {}
+    pred: dict = {}
+    leaves = [[leaf_name(j, g) for j in range(gpn)] for g in range(math.ceil(nodes / npl))]
+    for row in leaves:
+        for leaf in row:
+            attrs[leaf] = {"kind": "switch", "tier": "leaf"}
+            succ[leaf], pred[leaf] = {}, {}
+    for h in range(nodes):
+        nvsw = nvswitch_name(h)
+        if gpn > 1:
+            attrs[nvsw] = {"kind": "nvswitch", "host": h}
+            s_nv, p_nv = succ[nvsw], pred[nvsw] = {}, {}
+        row = leaves[h // npl]
+        for j in range(gpn):
+            gpu, nic, leaf = h * gpn + j, nic_name(h, j), row[j]
+            attrs[gpu] = {"kind": "gpu", "host": h, "local": j}
+            attrs[nic] = {"kind": "nic", "host": h, "local": j}
+            g2n, n2g, n2l, l2n = copy(pc), copy(pc), copy(ib), copy(ib)
+            if gpn > 1:
+                g2s, s2g = copy(nv), copy(nv)
+                succ[gpu], pred[gpu] = {nvsw: g2s, nic: g2n}, {nvsw: s2g, nic: n2g}
+                s_nv[gpu], p_nv[gpu] = s2g, g2s
+            else:
+                succ[gpu], pred[gpu] = {nic: g2n}, {nic: n2g}
+            succ[nic], pred[nic] = {gpu: n2g, leaf: n2l}, {gpu: g2n, leaf: l2n}
+            succ[leaf][nic], pred[leaf][nic] = l2n, n2l
+    names = [f"spine{s}" for s in range(spines)]
+    for spine in names:
+        attrs[spine] = {"kind": "switch", "tier": "spine"}
+        succ[spine], pred[spine] = {}, {}
+    for row in leaves:
+        for leaf in row:
+            s_leaf, p_leaf = succ[leaf], pred[leaf]
+            for spine in names:
+                l2s, s2l = copy(up), copy(up)
+                s_leaf[spine], p_leaf[spine] = l2s, s2l
+                succ[spine][leaf], pred[spine][leaf] = s2l, l2s
+    return attrs, succ, pred
