@@ -60,6 +60,18 @@ def precision(text: str) -> str:
     return "fp8" if "FP8" in p else "bf16"
 
 
+def nvlink_segment_gpus(gpus: int, gpus_per_tray: int = 4, trays: int = 18) -> int:
+    """GPUs per NVLink domain of a GB200 NVL72 job as NVIDIA's performance
+    scripts place it: Slurm ``--segment`` = all nodes when there are at most
+    18 compute trays, else the largest divisor of the node count up to 18
+    (Megatron-Bridge scripts/performance/utils/executors.py), each segment in
+    one rack. 256 GPUs: 64 nodes in segments of 16 trays, 64 GPUs per domain."""
+    nodes = -(-gpus // gpus_per_tray)
+    if nodes <= trays:
+        return nodes * gpus_per_tray
+    return gpus_per_tray * next(s for s in range(trays, 0, -1) if nodes % s == 0)
+
+
 def scenario(r: dict) -> tuple[dict | None, str | None]:
     """The scenario of row ``r``, or None and the reason it has none."""
     if r["system"] not in GPU:
@@ -90,15 +102,22 @@ def scenario(r: dict) -> tuple[dict | None, str | None]:
         dp_cp = r["gpus"] // (r["tp"] * r["pp"])
         if dp_cp % r["ep"]:            # EP spans TP ranks: MoE parallel folding, ETP 1
             par["etp"] = 1
+    cluster = {"gpu": GPU[r["system"]], "gpus": r["gpus"]}
+    if r["system"] == "DGX-GB200":
+        cluster["gpus_per_node"] = nvlink_segment_gpus(r["gpus"])
     dtype = precision(r["precision"])
     if dtype == "mxfp8" and r["system"] == "DGX-H100":
         # H100 runs "blockwise" FP8 (1x128 / 128x128 scales) on its FP8 tensor
         # cores, the scales applied by the GEMM kernel; it has no MXFP8 format
         dtype = "fp8"
+    # FP8 / MXFP8 recipes keep primary FP8 weights (fp8_param_gather); the
+    # blockwise FP8 recipe does not (Megatron-Bridge mixed_precision.py)
+    blockwise = "BLOCKWISE" in r["precision"].upper() and r["system"] == "DGX-H100"
     return {"name": f"row {r['id']}", "model": PRESET[r["model_key"]],
-            "cluster": {"gpu": GPU[r["system"]], "gpus": r["gpus"]}, "parallelism": par,
+            "cluster": cluster, "parallelism": par,
             "training": {"global_batch": r["gbs"], "micro_batch": r.get("mbs") or 1,
-                         "seq_len": r["seq_len"], "dtype": dtype}}, None
+                         "seq_len": r["seq_len"], "dtype": dtype,
+                         "fp8_params": not blockwise}}, None
 
 
 def validation_scenarios() -> dict[int, dict]:

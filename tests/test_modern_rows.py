@@ -42,3 +42,24 @@ def test_rows_of_the_validation_suite_run_as_their_cases():
     # row 9 (Nemotron-4 340B on 128 H100) keeps NeMo 24.07's bf16 optimizer state
     assert known[9]["training"]["optimizer_dtype"] == "bf16"
     assert known[41]["cluster"]["software"] == "nemo-25.02"
+
+
+def test_gb200_rows_use_the_nvlink_segments_of_the_slurm_launcher():
+    # Megatron-Bridge's Slurm executor: --segment = all nodes up to 18 trays,
+    # else the largest divisor of the node count up to 18 (4 GPUs per tray)
+    m = _mod()
+    seg = m.nvlink_segment_gpus
+    assert [seg(g) for g in (8, 64, 72, 128, 144, 256, 512)] == [8, 64, 72, 64, 72, 64, 64]
+    assert seg(1024) == 64 and seg(96 * 4) == 64 and seg(68 * 4) == 68
+    scn, _ = m.scenario(dict(ROW))
+    assert scn["cluster"]["gpus_per_node"] == 64
+    h100, _ = m.scenario({**ROW, "system": "DGX-H100", "precision": "FP8"})
+    assert "gpus_per_node" not in h100["cluster"]
+
+
+def test_fp8_rows_keep_primary_fp8_weights_except_blockwise():
+    m = _mod()
+    fp8, _ = m.scenario({**ROW, "precision": "FP8-CS"})
+    assert fp8["training"]["fp8_params"] is True
+    blockwise, _ = m.scenario({**ROW, "system": "DGX-H100", "precision": "FP8 blockwise/MX"})
+    assert blockwise["training"]["fp8_params"] is False

@@ -94,6 +94,9 @@ class TrainingConfig(Section):
     optimizer_dtype: StateDtype = Field(
         "fp32", description="Adam state (moments and the optimizer's copy of the weights): "
         "fp32, or bf16 as NeMo's distributed_fused_adam with optim.dtype bf16")
+    fp8_params: bool = Field(False, description="fp8 / mxfp8: keep the layer weights only "
+                             "as their FP8 copies (Megatron-Core --fp8-param-gather, as the "
+                             "Megatron-Bridge FP8 and MXFP8 recipes do); no effect otherwise")
 
 
 class SimConfig(Section):

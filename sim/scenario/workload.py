@@ -62,6 +62,7 @@ def training_of(scn, spec: models.ModelSpec) -> Training:
                     flash_attention=t.flash_attention, precision=t.dtype,
                     optimizer_state_bytes=DTYPES[t.optimizer_dtype],
                     master_weight_bytes=DTYPES[t.optimizer_dtype],
+                    fp8_params=t.fp8_params,
                     grad_dtype_bytes=DTYPES[t.grad_dtype] if t.grad_dtype else None)
 
 
@@ -108,7 +109,8 @@ def stage_memory(spec, layout: Layout, training: Training, microbatches: int) ->
                                   flash_attention=training.flash_attention,
                                   fp32_grads=training.grad_bytes == 4,
                                   state_bytes=training.optimizer_state_bytes,
-                                  master_bytes=training.master_weight_bytes)
+                                  master_bytes=training.master_weight_bytes,
+                                  fp8_params=training.fp8_params)
         mem["stage"] = s
         if worst is None or mem["total_bytes"] > worst["total_bytes"]:
             worst = mem

@@ -126,7 +126,8 @@ class Training:
     ``precision``: what the layer GEMMs run in (bf16, fp16, fp8, mxfp8,
     nvfp4; see ``workloads.models.builder``). ``optimizer_state_bytes`` per
     Adam moment and ``master_weight_bytes`` per master weight (4 = fp32; see
-    ``workloads.models.memory``).
+    ``workloads.models.memory``). ``fp8_params``: the layer weights are kept
+    only as FP8 / MXFP8 tensors (Megatron-Core ``--fp8-param-gather``).
     """
 
     global_batch: int
@@ -138,6 +139,7 @@ class Training:
     precision: str = "bf16"
     optimizer_state_bytes: float = 4.0
     master_weight_bytes: float = 4.0
+    fp8_params: bool = False
 
     def __post_init__(self) -> None:
         for name in ("global_batch", "micro_batch", "seq_len", "dtype_bytes"):
@@ -145,6 +147,7 @@ class Training:
         if self.grad_dtype_bytes is not None:
             _pos_int(self.grad_dtype_bytes, "training.grad_dtype_bytes")
         _bool(self.flash_attention, "training.flash_attention")
+        _bool(self.fp8_params, "training.fp8_params")
 
     @property
     def grad_bytes(self) -> int:

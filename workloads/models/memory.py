@@ -29,7 +29,14 @@ Megatron-Core runs it): weights stay in bf16 (plus the fp32 master copy in
 the optimizer) and each layer GEMM weight also keeps its quantised copies,
 row-wise and column-wise (``2 q`` bytes per parameter, ``q`` from
 ``builder.GEMM_INPUT_BYTES``), cached for the whole step; gradients and
-optimizer states are unchanged. A GEMM saves its quantised input for the
+optimizer states are unchanged. With ``fp8_params`` (Megatron-Core
+``--fp8-param-gather``, set by every Megatron-Bridge FP8 and MXFP8 recipe
+except blockwise FP8: ``bf16_with_fp8_delayed_scaling_mixed``,
+``bf16_with_fp8_current_scaling_mixed``, ``bf16_with_mxfp8_mixed`` in
+``megatron/bridge/training/mixed_precision.py``; NVFP4 is left out) the layer GEMM weights live
+only as their quantised copies — Transformer Engine's primary FP8 weights —
+and the fp32 master copy in the optimizer: ``2 q`` bytes per parameter
+instead of ``d + 2 q``. A GEMM saves its quantised input for the
 weight gradient, so the two norm outputs and the FC2 (and expert FC2) inputs
 are kept at ``q`` bytes; the attention output is kept twice (bf16 by the
 attention kernel, ``q`` by the projection), and everything else in bf16.
@@ -57,6 +64,8 @@ from workloads.models.spec import ModelSpec
 OPTIMIZERS = ("adam", "sgd")
 STAGES = ("only", "first", "middle", "last")
 DEFAULT_WORKSPACE_BYTES = 2.0e9   # CUDA context, cuBLAS/NCCL buffers, allocator slack (assumed)
+#: precisions whose weights can be kept as primary FP8 tensors (``fp8_params``)
+FP8_PARAM_PRECISIONS = ("fp8", "mxfp8")
 
 
 def _count(v: object, field: str, minimum: int = 1) -> int:
@@ -163,7 +172,8 @@ def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Seq
                  fp32_grads: bool = False, flash_attention: bool = True,
                  stage: str | None = None,
                  workspace_bytes: float = DEFAULT_WORKSPACE_BYTES,
-                 state_bytes: float = 4.0, master_bytes: float = 4.0) -> dict[str, float]:
+                 state_bytes: float = 4.0, master_bytes: float = 4.0,
+                 fp8_params: bool = False) -> dict[str, float]:
     """Bytes one GPU holds at its peak, by kind.
 
     ``stage_layers`` is a count (that many copies of the representative layer,
@@ -232,8 +242,11 @@ def memory_bytes(spec: ModelSpec, shape: Shape, pp: int, stage_layers: int | Seq
             layer_dense -= head_params(spec) / tp
             if spec.tied_embeddings and stage == "last":
                 layer_dense -= spec.vocab * spec.hidden / tp
-        dw += 2 * q * layer_dense / (replicas if zero_stage >= 3 else 1)
-        ew += 2 * q * expert / (expert_replicas if zero_stage >= 3 else 1)
+        # primary FP8 weights: no high-precision copy of the layer weights
+        per_param = 2 * q - (shape.dtype_bytes if fp8_params and shape.precision
+                             in FP8_PARAM_PRECISIONS else 0)
+        dw += per_param * layer_dense / (replicas if zero_stage >= 3 else 1)
+        ew += per_param * expert / (expert_replicas if zero_stage >= 3 else 1)
     per_layer = [activation_bytes_per_layer(spec, shape, flash_attention=flash_attention,
                                             layer=i) for i in layers]
     acts = flights * sum(per_layer)
