@@ -11,7 +11,8 @@ import simpy
 from sim.collectives import TopologyView
 from sim.compute import ComputeModel
 from sim.engine.classes import RankClass, rank_classes
-from sim.engine.executor import Executor, Span
+from sim.engine.executor import Executor
+from sim.engine.plan import Span, SpanLog
 from sim.engine.metrics import RankTimes, rank_times
 from sim.network.flows import FlowNetwork, NetworkStats
 from sim.network.routing import Router
@@ -24,16 +25,21 @@ if TYPE_CHECKING:
 
 @dataclass
 class StepResult:
-    """What one simulated step produced. ``spans`` hold every timed op."""
+    """What one simulated step produced. ``spans`` hold every timed op
+    (built on first use from the run's :class:`~sim.engine.plan.SpanLog`)."""
 
     makespan_s: float
     classes: list[RankClass]
-    spans: list[Span]
+    span_log: SpanLog
     ranks: list[RankTimes]
     network: NetworkStats
     events: int
     wall_s: float
     extra: dict = field(default_factory=dict)
+
+    @property
+    def spans(self) -> list[Span]:
+        return self.span_log.spans()
 
     @property
     def step_time_s(self) -> float:
@@ -47,7 +53,8 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
                    fold: bool = True, speeds: list[float] | None = None,
                    router: Router | None = None, routing: str | None = None,
                    alone_fast_path: bool = True, private_fast_path: bool = True,
-                   run_ahead: bool = True, p2p_fast_path: bool = True) -> StepResult:
+                   run_ahead: bool = True, fuse: bool = True,
+                   p2p_fast_path: bool = True) -> StepResult:
     """Replay ``trace`` on ``graph``; ``speeds[r]`` scales rank r's compute speed.
 
     ``routing``: ``spray`` or ``ecmp`` (see :class:`~sim.network.routing.Router`).
@@ -58,8 +65,11 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     them in closed form, again a slower reference. ``run_ahead=False`` makes
     every fixed-length op an event of its own instead of timing it ahead of the
     clock (see :mod:`sim.engine.executor`), the reference for the replay.
-    ``p2p_fast_path=False`` puts private sends (see :mod:`sim.engine.private_sends`)
-    on the network too instead of timing them in closed form.
+    ``fuse=False`` steps every op of a template instance one by one instead of
+    timing whole blocks at once (see :mod:`sim.engine.plan`), the reference
+    for fused stepping. ``p2p_fast_path=False`` puts private sends (see
+    :mod:`sim.engine.private_sends`) on the network too instead of timing them
+    in closed form.
     """
     n_gpus = graph.graph.get("num_gpus", sum(1 for _, d in graph.nodes(data=True)
                                              if d.get("kind") == "gpu"))
@@ -76,25 +86,26 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     gc.disable()
     try:
         return _simulate(trace, graph, compute, fold, speeds, router or Router(graph, routing),
-                         alone_fast_path, private_fast_path, run_ahead, p2p_fast_path, t0)
+                         alone_fast_path, private_fast_path, run_ahead, fuse, p2p_fast_path,
+                         t0)
     finally:
         if enabled:
             gc.enable()
 
 
 def _simulate(trace, graph, compute, fold, speeds, router: Router, alone_fast_path,
-              private_fast_path, run_ahead, p2p_fast_path, t0: float) -> StepResult:
+              private_fast_path, run_ahead, fuse, p2p_fast_path, t0: float) -> StepResult:
     env = simpy.Environment()
     classes = rank_classes(trace, speeds, fold=fold)
     net = FlowNetwork(env, router, alone_fast_path=alone_fast_path)
     ex = Executor(env, trace, classes, net, TopologyView(graph), compute,
-                  private_fast_path=private_fast_path, run_ahead=run_ahead,
+                  private_fast_path=private_fast_path, run_ahead=run_ahead, fuse=fuse,
                   p2p_fast_path=p2p_fast_path)
     counter = _count_events(env)
-    spans = ex.run()
-    makespan = max((s.end for s in spans), default=0.0)
+    log = ex.run()
+    makespan = log.makespan_s
     wall = time.perf_counter() - t0
-    return StepResult(makespan, classes, spans, rank_times(spans, classes, makespan),
+    return StepResult(makespan, classes, log, rank_times(log, classes, makespan),
                       net.stats, counter[0], wall)
 
 

@@ -171,10 +171,105 @@ class Op:
         return d
 
 
-@dataclass(slots=True)
+#: In a compressed program's template steps, the dependency index that stands
+#: for the instance's incoming ids (see :mod:`workloads.generate.template`).
+INCOMING = -1
+
+
 class Program:
-    ranks: list[int]
-    ops: list[Op]
+    """The ops one group of ranks runs, in program order.
+
+    A generated program is held compressed: ``pieces`` is a list of single
+    ops and of template instances (objects with ``expand(ops)``, ``n_ops``
+    and ``template``; see :class:`workloads.generate.template.Instance`),
+    each instance standing for one block's ops of one micro-batch. ``ops``
+    expands the pieces on first use (the full list, read-only in spirit);
+    assigning ``ops`` replaces the compressed form.
+    """
+
+    __slots__ = ("ranks", "_ops", "pieces")
+
+    def __init__(self, ranks: list[int], ops: list[Op] | None = None,
+                 pieces: list | None = None):
+        if (ops is None) == (pieces is None):
+            raise TypeError("Program takes ops or pieces, exactly one")
+        self.ranks = ranks
+        self._ops = ops
+        self.pieces = pieces
+
+    @property
+    def ops(self) -> list[Op]:
+        if self._ops is None:
+            out: list[Op] = []
+            for p in self.pieces:
+                if type(p) is Op:
+                    out.append(p)
+                else:
+                    p.expand(out)
+            self._ops = out
+        return self._ops
+
+    @ops.setter
+    def ops(self, ops: list[Op]) -> None:
+        self._ops = ops
+        self.pieces = None
+
+    @property
+    def compressed(self) -> bool:
+        return self.pieces is not None
+
+    def units(self) -> list:
+        """The pieces when compressed, else the ops (each a piece of its own)."""
+        return self.pieces if self.pieces is not None else self.ops
+
+    def distinct_ops(self):
+        """Every single op, and one op per step of each template used: the
+        kinds, streams, groups and peers the program uses, without expanding it."""
+        seen = set()
+        for p in self.units():
+            if type(p) is Op:
+                yield p
+            elif id(p.template) not in seen:
+                seen.add(id(p.template))
+                yield from p.template.proto_ops
+
+    @property
+    def n_ops(self) -> int:
+        if self._ops is not None:
+            return len(self._ops)
+        return sum(1 if type(p) is Op else p.n_ops for p in self.pieces)
+
+    def find_ops(self, kinds) -> list[tuple[int, Op]]:
+        """(position, op) of every op whose kind is in ``kinds``, in program
+        order; a compressed program expands only the instances that have one."""
+        if self.pieces is None:
+            return [(i, op) for i, op in enumerate(self._ops) if op.kind in kinds]
+        out: list[tuple[int, Op]] = []
+        has: dict[int, bool] = {}
+        k = 0
+        for p in self.pieces:
+            if type(p) is Op:
+                if p.kind in kinds:
+                    out.append((k, p))
+                k += 1
+                continue
+            t = p.template
+            hit = has.get(id(t))
+            if hit is None:
+                hit = has[id(t)] = any(st.kind in kinds for st in t.steps)
+            if hit:
+                ops: list[Op] = []
+                p.expand(ops)
+                out.extend((k + j, op) for j, op in enumerate(ops) if op.kind in kinds)
+            k += len(t.steps)
+        return out
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, Program) and self.ranks == other.ranks
+                and self.ops == other.ops)
+
+    def __repr__(self) -> str:
+        return f"Program(ranks={self.ranks!r}, ops=<{self.n_ops} ops>)"
 
 
 @dataclass

@@ -51,7 +51,7 @@ def used_families(trace: Trace) -> tuple[set[str], set[str]]:
     """Families used by collectives, and families used to address p2p peers."""
     coll, p2p = set(), set()
     for prog in trace.programs:
-        for op in prog.ops:
+        for op in prog.distinct_ops():
             if op.group is not None:
                 coll.add(op.group)
             if op.peer is not None and op.peer.group is not None:

@@ -37,25 +37,12 @@ from sim.collectives.p2p import PointToPoint
 from sim.collectives.planner import CollectivePlanner
 from sim.compute import ComputeModel
 from sim.engine.classes import RankClass
-from sim.engine.private_families import private_ops
+from sim.engine.plan import ProgramPlan, Span, SpanLog
+from sim.engine.private_families import private_parts
 from sim.engine.private_sends import private_sends
 from sim.errors import SimulationStuck, UserError
 from sim.network.flows import FlowNetwork
-from workloads.trace import COMPUTE, P2P, Op, Trace
-
-
-@dataclass(slots=True)
-class Span:
-    """One timed op of one rank class (times in seconds)."""
-
-    cls: int
-    stream: str
-    op: str
-    kind: str
-    start: float          # issued: stream free and dependencies done
-    end: float
-    sync: float           # began moving: all partners present (== start for compute)
-    layer: str | None = None
+from workloads.trace import P2P, Op, Trace
 
 
 @dataclass
@@ -69,7 +56,7 @@ class Executor:
 
     def __init__(self, env: simpy.Environment, trace: Trace, classes: list[RankClass],
                  network: FlowNetwork, topo: TopologyView, compute: ComputeModel,
-                 private_fast_path: bool = True, run_ahead: bool = True,
+                 private_fast_path: bool = True, run_ahead: bool = True, fuse: bool = True,
                  p2p_fast_path: bool = True):
         self.env = env
         self.trace = trace
@@ -78,14 +65,16 @@ class Executor:
         self.topo = topo
         self.compute = compute
         self.spans: list[Span] = []
+        self.blocks: list[tuple] = []
         self.private_fast_path = private_fast_path
         self.run_ahead = run_ahead
+        self.fuse = fuse and run_ahead
         self.p2p_fast_path = p2p_fast_path
         self._planner = CollectivePlanner(network, topo)
         self._p2p_sends = PointToPoint(network, topo)
 
     # -- setup ---------------------------------------------------------------
-    def run(self) -> list[Span]:
+    def run(self) -> SpanLog:
         """Run to completion; raise :class:`SimulationStuck` if ops never finish."""
         n = self.trace.world_size
         self._class_of = [0] * n
@@ -97,76 +86,205 @@ class Executor:
         self._rdv: dict[tuple, _Rendezvous] = {}
         self._classset_cache: dict[tuple[int, str], frozenset] = {}
         self._instances_cache: dict[tuple[str, frozenset], list[list[int]]] = {}
-        self._private = (private_ops(self.trace, self.topo) if self.private_fast_path
-                         else [frozenset()] * len(self.trace.programs))
+        self._private = (private_parts(self.trace, self.topo) if self.private_fast_path
+                         else [(frozenset(), frozenset())] * len(self.trace.programs))
         self._alone_p2p = (private_sends(self.trace, self.topo, self.net.router)
                            if self.p2p_fast_path
                            else [frozenset()] * len(self.trace.programs))
         self._pairs: dict[tuple, tuple] = {}
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
-        plans: dict[int, _ProgramPlan] = {}
+        self._block_end = 0.0
+        plans: dict[int, ProgramPlan] = {}
+        tplans: dict = {}
+        cost: dict = {}
         states = []
         for c in self.classes:
             plan = plans.get(c.program)
             if plan is None:
-                plan = plans[c.program] = _ProgramPlan(self.trace.programs[c.program].ops,
-                                                       self.compute)
-            states.append(_ClassState(c, plan, self._delays(c, plan)))
+                plan = plans[c.program] = ProgramPlan(self.trace.programs[c.program],
+                                                      self.compute, tplans, cost)
+            st = _ClassState(c, plan, *self._delays(c, plan))
+            if self.fuse:
+                st.unfusable()
+            else:
+                st.step_all_by_op()
+            states.append(st)
         for st in states:
             self._advance(st)
         self.env.run()
         self._check_finished(states)
-        return self.spans
+        makespan = max((sp.end for sp in self.spans), default=0.0)
+        return SpanLog(self.spans, self.blocks, max(makespan, self._block_end))
 
     # -- replay ----------------------------------------------------------------
     def _advance(self, st: "_ClassState") -> None:
         """Time every op of ``st`` whose start is known, stream by stream, until
-        no stream moves; an op that meets others becomes a process."""
+        no stream moves; an op that meets others becomes a process. A template
+        instance whose inputs are all known is timed in one step (fused, see
+        :mod:`sim.engine.plan`); one that could start only in part is
+        stepped op by op, as single ops are."""
         plan, ends = st.plan, st.ends
         delays = st.delays if self.run_ahead else st.no_delays
         ops, cross, names = plan.ops, plan.cross, plan.names
         spans = self.spans
         ci = st.cls.index
-        moved = True
-        while moved:
-            moved = False
-            for s, idx in enumerate(plan.streams):
-                p = st.pos[s]
-                n = len(idx)
-                if p >= n or st.inflight[s]:
-                    continue
-                t = st.free[s]
-                p0 = p
-                while p < n:
-                    k = idx[p]
-                    start = t
-                    for d in cross[k]:
-                        e = ends[d]
-                        if e is None:
-                            break
-                        if e > start:
-                            start = e
-                    else:
-                        delay = delays[k]
-                        op = ops[k]
-                        p += 1
-                        if delay is None:
-                            st.inflight[s] = True
-                            if op.kind in P2P:
-                                self._post_p2p(st, s, k, start)
-                            else:
-                                self.env.process(self._remote(st, s, k, start))
-                            break
-                        t = ends[k] = start + delay
-                        spans.append(Span(ci, names[s], op.id, op.kind, start, t, start,
-                                          op.layer))
+        pos, sub, free, inflight, perop = st.pos, st.sub, st.free, st.inflight, st.perop
+        hold = st.hold
+        waiting: list[int] = []
+        while True:
+            moved = True
+            while moved:
+                moved = False
+                for s, ent in enumerate(plan.streams):
+                    p = pos[s]
+                    n = len(ent)
+                    if p >= n or inflight[s]:
                         continue
-                    break
-                if p != p0:
-                    moved = True
-                    st.pos[s] = p
-                    st.free[s] = t
+                    t = free[s]
+                    p0, q0 = p, sub[s]
+                    q = q0
+                    while p < n:
+                        e = ent[p]
+                        if e >= 0:
+                            run = (e,)
+                        elif perop is None or ~e in perop:
+                            run = plan.run_of(~e, s)
+                        else:
+                            h = hold[s]
+                            if h is not None and h[0] == p and ends[h[1]] is None:
+                                break
+                            t2 = self._fused(st, s, t, ~e, p)
+                            if t2 is None or t2 is False:
+                                if t2 is False:
+                                    waiting.append(s)
+                                break
+                            t = t2
+                            p += 1
+                            continue
+                        m = len(run)
+                        stop = False
+                        while q < m:
+                            k = run[q]
+                            start = t
+                            for d in cross[k]:
+                                e = ends[d]
+                                if e is None:
+                                    break
+                                if e > start:
+                                    start = e
+                            else:
+                                delay = delays[k]
+                                op = ops[k]
+                                q += 1
+                                if delay is None:
+                                    inflight[s] = stop = True
+                                    if op.kind in P2P:
+                                        self._post_p2p(st, s, k, start)
+                                    else:
+                                        self.env.process(self._remote(st, s, k, start))
+                                    break
+                                t = ends[k] = start + delay
+                                spans.append(Span(ci, names[s], op.id, op.kind, start, t, start,
+                                                  op.layer))
+                                continue
+                            stop = True
+                            break
+                        if q == m:
+                            p += 1
+                            q = 0
+                        if stop:
+                            break
+                    if p != p0 or q != q0:
+                        moved = True
+                        pos[s] = p
+                        sub[s] = q
+                        free[s] = t
+            if not waiting or not self._unfuse(st, waiting):
+                return
+            waiting.clear()
+
+    def _fused(self, st: "_ClassState", s: int, t: float, i: int, p: int):
+        """Time instance ``i`` (entry ``p`` of stream ``s``, free at ``t``) in one
+        step if all its inputs are known; returns the stream's new free time.
+        Otherwise None, or False when its first op on ``s`` might start alone
+        (for :meth:`_unfuse`); an unknown input that rules that out is kept in
+        ``st.hold[s]`` so that later passes skip the instance cheaply."""
+        ip = st.plan.insts[i]
+        ends = st.ends
+        x = 0.0
+        for k in ip.inc:
+            e = ends[k]
+            if e is None:
+                return self._held(st, s, p, k, ip, True)
+            if e > x:
+                x = e
+        y = 0.0
+        for k in ip.extra:
+            e = ends[k]
+            if e is None:
+                return self._held(st, s, p, k, ip, False)
+            if e > y:
+                y = e
+        gs = ip.gstreams
+        if len(gs) == 1:
+            f = (t,)
+        else:
+            pos, sub, inflight, free = st.pos, st.sub, st.inflight, st.free
+            for g, entry in zip(gs, ip.entries):
+                if g != s and (pos[g] != entry or sub[g] or inflight[g]):
+                    return False
+            f = tuple([t if g == s else free[g] for g in gs])
+        d = st.lengths[i]
+        frees, outs = ip.kernel(f, x, y, d)
+        base = ip.base
+        for o, e in zip(ip.tp.outputs, outs):
+            ends[base + o] = e
+        self.blocks.append((st.cls.index, st.plan, i, f, x, y, d))
+        if len(gs) == 1:
+            if frees[0] > self._block_end:
+                self._block_end = frees[0]
+            return frees[0]
+        last = max(frees)
+        if last > self._block_end:
+            self._block_end = last
+        for g, fg in zip(gs, frees):
+            if g != s:
+                st.pos[g] += 1
+                st.free[g] = fg
+        return frees[gs.index(s)]
+
+    @staticmethod
+    def _held(st: "_ClassState", s: int, p: int, k: int, ip, incoming: bool):
+        """``_fused`` failed on the unknown end of position ``k`` (an incoming
+        id, or an extra one): may the first op on ``s`` start without it?"""
+        inside, inc, extra = ip.tp.first_waits(ip.gstreams.index(s), ip.extra_step)
+        if inside or (inc if incoming else extra):
+            st.hold[s] = (p, k)
+            return None
+        return False
+
+    def _unfuse(self, st: "_ClassState", waiting: list[int]) -> bool:
+        """After a pass that moved nothing more: an instance a stream (of
+        ``waiting``) waits at that cannot be timed whole but whose first op on
+        that stream could start now is stepped op by op from here on (as it
+        would be without fusion). Returns whether any was."""
+        plan, ends = st.plan, st.ends
+        changed = False
+        for s in waiting:
+            ent = plan.streams[s]
+            p = st.pos[s]
+            if p >= len(ent) or st.inflight[s] or ent[p] >= 0 or ~ent[p] in st.perop:
+                continue
+            i = ~ent[p]
+            ip = plan.insts[i]
+            inside, inc, extra = ip.tp.first_waits(ip.gstreams.index(s), ip.extra_step)
+            if inside or inc and any(ends[k] is None for k in ip.inc) or extra and any(
+                    ends[k] is None for k in ip.extra):
+                continue
+            st.step_by_op(i)
+            changed = True
+        return changed
 
     def _at(self, t: float, fn, *args) -> None:
         """Call ``fn(*args)`` at time ``t`` (now, or from a timeout's callback)."""
@@ -200,24 +318,56 @@ class Executor:
             yield env.timeout(delay)
             sync = start
         else:
-            sync = yield from self._collective(c, op, k in self._private[c.program])
+            sync = yield from self._collective(c, op, self._is_private(c, k, op))
         self._finish(st, s, k, start, sync)
         self._advance(st)
 
-    def _delays(self, c: RankClass, plan: "_ProgramPlan") -> list[float | None]:
-        """Per op of the program: its duration if known without simulating anyone else."""
+    def _is_private(self, c: RankClass, k: int, op: Op) -> bool:
+        """Whether op ``k`` of ``c``'s program is a collective timed in isolation."""
+        families, positions = self._private[c.program]
+        return op.is_collective and op.group in families or k in positions
+
+    def _delays(self, c: RankClass, plan: ProgramPlan) -> tuple[list, dict, dict]:
+        """Per position of the program: its duration if known without
+        simulating anyone else (filled for single ops); per template plan the
+        same for its steps, or None when some step's is not known; the same
+        per instance where it differs from its template's (a collective timed
+        in isolation at some positions only)."""
         speed = c.speed
-        out = (list(plan.duration) if speed == 1.0
-               else [None if base is None else base / speed for base in plan.duration])
         private: dict = {}
-        ops = plan.ops
-        for k in sorted(self._private[c.program]):
-            op = ops[k]
-            key = (op.group, op.kind, op.bytes, op.algorithm)
-            if key not in private:
-                private[key] = self._private_delay(c, op)
-            out[k] = private[key]
-        return out
+        families, positions = self._private[c.program]
+
+        def known(op: Op, base: float | None, isolated: bool) -> float | None:
+            if base is not None:
+                return base / speed
+            if isolated:
+                key = (op.group, op.kind, op.bytes, op.algorithm)
+                if key not in private:
+                    private[key] = self._private_delay(c, op)
+                return private[key]
+            return None
+
+        out: list[float | None] = [None] * len(plan.ops)
+        ops, duration = plan.ops, plan.duration
+        for k in plan.singles:
+            out[k] = known(ops[k], duration[k], self._is_private(c, k, ops[k]))
+        per_template: dict = {}
+        for ip in plan.insts:
+            tp = ip.tp
+            if id(tp) not in per_template:
+                per_template[id(tp)] = tuple(
+                    known(op, b, op.is_collective and op.group in families)
+                    for op, b in zip(tp.proto, tp.base))
+        special: dict[int, tuple] = {}
+        if positions:
+            for i, ip in enumerate(plan.insts):
+                base, tp = ip.base, ip.tp
+                if any(base + j in positions for j in range(len(tp.proto))):
+                    special[i] = tuple(
+                        known(op, b, op.is_collective and op.group in families
+                              or base + j in positions)
+                        for j, (op, b) in enumerate(zip(tp.proto, tp.base)))
+        return out, per_template, special
 
     def _private_delay(self, c: RankClass, op: Op) -> float | None:
         classset = self._classset(c, op.group)
@@ -367,9 +517,14 @@ class Executor:
     # -- completion ----------------------------------------------------------
     def _check_finished(self, states: list["_ClassState"]) -> None:
         for st in states:
-            for s, idx in enumerate(st.plan.streams):
-                if st.pos[s] < len(idx) and not st.inflight[s]:
-                    op = st.plan.ops[idx[st.pos[s]]]
+            plan = st.plan
+            for s, ent in enumerate(plan.streams):
+                if st.pos[s] < len(ent) and not st.inflight[s]:
+                    e = ent[st.pos[s]]
+                    if e < 0:
+                        plan.materialise(~e)
+                        e = plan.run_of(~e, s)[st.sub[s]]
+                    op = plan.ops[e]
                     self._where[(st.cls.index, op.stream)] = (op, "waiting for dependencies")
         if not self._where:
             return
@@ -384,69 +539,53 @@ class Executor:
 
 
 class _ClassState:
-    """Replay state of one rank class: per op its end once known (None
-    before), per stream the next op, the time it is free and whether an op
-    of it is in flight as a process."""
+    """Replay state of one rank class: per op position its end once known
+    (None before), per stream the next entry, the next op inside it (an
+    instance stepped op by op), the time it is free and whether an op of it
+    is in flight as a process; the instances stepped op by op (None: all);
+    per instance its ops' lengths (None where one is not known)."""
 
-    __slots__ = ("cls", "plan", "delays", "no_delays", "ends", "pos", "free", "inflight")
+    __slots__ = ("cls", "plan", "delays", "no_delays", "lengths", "ends", "pos", "sub", "free",
+                 "inflight", "perop", "hold")
 
-    def __init__(self, cls: RankClass, plan: "_ProgramPlan", delays: list[float | None]):
+    def __init__(self, cls: RankClass, plan: ProgramPlan, delays: list[float | None],
+                 tdelays: dict, special: dict):
         self.cls = cls
         self.plan = plan
         self.delays = delays
         self.no_delays = [None] * len(delays)
+        # per instance: its ops' lengths (its template's, or its own)
+        self.lengths = [special.get(i) or tdelays[ip.tid] for i, ip in enumerate(plan.insts)]
         self.ends: list[float | None] = [None] * len(plan.ops)
         n = len(plan.streams)
         self.pos = [0] * n
+        self.sub = [0] * n
         self.free = [0.0] * n
         self.inflight = [False] * n
+        self.perop: set[int] | None = set()
+        self.hold: list[tuple[int, int] | None] = [None] * n
 
+    def step_by_op(self, i: int) -> None:
+        """Step instance ``i`` op by op (its ops' lengths into ``delays``)."""
+        ip = self.plan.insts[i]
+        self.plan.materialise(i)
+        d = self.lengths[i]
+        self.delays[ip.base:ip.base + len(d)] = d
+        if self.perop is not None:
+            self.perop.add(i)
 
-class _ProgramPlan:
-    """Per-program facts shared by every class running it, by op position.
+    def step_all_by_op(self) -> None:
+        """The reference: every instance op by op, none fused."""
+        for i in range(len(self.plan.insts)):
+            self.step_by_op(i)
+        self.perop = None
 
-    ``streams``: per stream (named ``names``), its op positions in order;
-    ``cross``: per op, the positions of its dependencies on *other* streams
-    (same-stream ones are met by order); ``duration``: compute duration at
-    full speed (None for communication).
-    """
-
-    def __init__(self, ops: list[Op], compute: ComputeModel):
-        self.ops = ops
-        index = {op.id: i for i, op in enumerate(ops)}
-        stream_ix: dict[str, int] = {}
-        self.streams: list[list[int]] = []
-        stream_of = []
-        cross = []
-        durs = []
-        cost: dict = {}
-        empty = ()
-        for i, op in enumerate(ops):
-            s = stream_ix.get(op.stream)
-            if s is None:
-                s = stream_ix[op.stream] = len(self.streams)
-                self.streams.append([])
-            self.streams[s].append(i)
-            stream_of.append(s)
-            if op.kind == COMPUTE:
-                key = (op.duration_s, op.flops, op.bytes, op.category)
-                d = cost.get(key)
-                if d is None:
-                    d = cost[key] = compute.duration_s(op)
-                durs.append(d)
-            else:
-                durs.append(None)
-        for i, op in enumerate(ops):
-            deps = op.deps
-            if not deps:
-                cross.append(empty)
-            elif len(deps) == 1:
-                j = index[deps[0]]
-                cross.append(empty if stream_of[j] == stream_of[i] else (j,))
-            else:
-                s = stream_of[i]
-                cross.append(tuple([j for j in map(index.__getitem__, deps)
-                                    if stream_of[j] != s]))
-        self.names = list(stream_ix)
-        self.cross = cross
-        self.duration = durs
+    def unfusable(self) -> None:
+        """Instances with an op of unknown length: op by op."""
+        known: dict[int, bool] = {}
+        for i, d in enumerate(self.lengths):
+            ok = known.get(id(d))
+            if ok is None:
+                ok = known[id(d)] = None not in d
+            if not ok:
+                self.step_by_op(i)

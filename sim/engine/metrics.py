@@ -7,7 +7,7 @@ from operator import attrgetter
 import numpy as np
 
 from sim.engine.classes import RankClass
-from sim.engine.executor import Span
+from sim.engine.plan import Span, SpanLog
 
 
 def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
@@ -57,21 +57,30 @@ _start, _sync, _end, _kind = (attrgetter(a) for a in ("start", "sync", "end", "k
 _compute = "compute"
 
 
-def rank_times(spans: list[Span], classes: list[RankClass], makespan_s: float) -> list[RankTimes]:
-    by_class: dict[int, list[Span]] = {c.index: [] for c in classes}
+def _columns(spans: list[Span]) -> dict[int, tuple[np.ndarray, ...]]:
+    by_class: dict[int, list[Span]] = {}
     for sp in spans:
-        by_class[sp.cls].append(sp)
+        by_class.setdefault(sp.cls, []).append(sp)
+    out = {}
+    for ci, sps in by_class.items():
+        n = len(sps)
+        out[ci] = (np.fromiter(map(_start, sps), float, n), np.fromiter(map(_sync, sps), float, n),
+                   np.fromiter(map(_end, sps), float, n),
+                   np.fromiter(map(_compute.__eq__, map(_kind, sps)), bool, n))
+    return out
+
+
+def rank_times(spans: list[Span] | SpanLog, classes: list[RankClass],
+               makespan_s: float) -> list[RankTimes]:
+    """Per class, its time accounting from the spans (or a run's span log,
+    whose fused blocks give their ops' times without building spans)."""
+    cols = spans.columns() if isinstance(spans, SpanLog) else _columns(spans)
     out = []
     for c in classes:
-        sps = by_class[c.index]
-        if not sps:
+        if c.index not in cols:
             out.append(RankTimes(c.index, c.label(), c.size, 0, 0, 0, makespan_s, 0, 0))
             continue
-        n = len(sps)
-        st = np.fromiter(map(_start, sps), float, n)
-        sy = np.fromiter(map(_sync, sps), float, n)
-        en = np.fromiter(map(_end, sps), float, n)
-        is_comp = np.fromiter(map(_compute.__eq__, map(_kind, sps)), bool, n)
+        st, sy, en, is_comp = cols[c.index]
         comp = union_length(st[is_comp], en[is_comp])
         comm = union_length(sy[~is_comp], en[~is_comp])
         active = np.where(is_comp, st, sy)

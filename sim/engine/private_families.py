@@ -21,7 +21,8 @@ isolation, exactly.
 from __future__ import annotations
 
 from sim.collectives.base import TopologyView
-from workloads.trace import COLLECTIVES, P2P, Op, Trace
+from sim.engine.plan import serialised_pieces
+from workloads.trace import COLLECTIVES, P2P, Op, Program, Trace
 
 
 def _host_traffic(lists, trace: Trace, topo: TopologyView,
@@ -132,15 +133,39 @@ def private_ops(trace: Trace, topo: TopologyView) -> list[frozenset[int]]:
     programs), each collective ordered with all of that traffic in its
     program (:func:`ordered_ops`) where every member list of the family runs
     one program (so each member's copy of the collective is the same op)."""
-    return _analyse(trace, topo)[1]
+    coll = frozenset(COLLECTIVES)
+    return [positions | {i for i, op in enumerate(prog.ops)
+                         if op.kind in coll and op.group in families}
+            for prog, (families, positions) in zip(trace.programs, private_parts(trace, topo))]
+
+
+def private_parts(trace: Trace, topo: TopologyView) -> list[tuple[frozenset[str], frozenset[int]]]:
+    """:func:`private_ops` per program as (families, positions): every
+    collective of one of ``families``, and those at ``positions`` (in
+    families that are not private), without expanding compressed programs."""
+    families, per_op = _analyse(trace, topo)
+    return [(frozenset(families), positions) for positions in per_op]
+
+
+def _chain_test(family: str | frozenset, p2p_families: frozenset, absolute_p2p: bool):
+    """Whether an op belongs to the chain (see :func:`serialised`)."""
+    fams = frozenset((family,)) if isinstance(family, str) else family
+    coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
+    return lambda op: op.kind in coll and op.group in fams or op.kind in p2p and (
+        op.peer.group in p2p_families if op.peer.group is not None else absolute_p2p)
 
 
 def _chain_mask(ops: list[Op], chain: frozenset, p2p_families: frozenset,
                 absolute_p2p: bool) -> list[bool]:
-    coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
-    return [op.kind in coll and op.group in chain or op.kind in p2p and (
-            op.peer.group in p2p_families if op.peer.group is not None else absolute_p2p)
-            for op in ops]
+    return list(map(_chain_test(chain, p2p_families, absolute_p2p), ops))
+
+
+def serialised_program(prog: Program, family: str | frozenset,
+                       p2p_families: frozenset = frozenset(), absolute_p2p: bool = False) -> bool:
+    """:func:`serialised` on a program, compressed or not (without expanding it)."""
+    if prog.compressed:
+        return serialised_pieces(prog, _chain_test(family, p2p_families, absolute_p2p))
+    return serialised(prog.ops, family, p2p_families, absolute_p2p)
 
 
 def _analyse(trace: Trace, topo: TopologyView) -> tuple[set[str], list[frozenset[int]]]:
@@ -151,7 +176,7 @@ def _analyse(trace: Trace, topo: TopologyView) -> tuple[set[str], list[frozenset
     coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
     for prog in trace.programs:
         seen = set()                        # (kind class, group or peer) already noted
-        for op in prog.ops:
+        for op in prog.distinct_ops():
             kind = op.kind
             if kind in coll:
                 key = (op.group, op.stream)
@@ -184,7 +209,7 @@ def _analyse(trace: Trace, topo: TopologyView) -> tuple[set[str], list[frozenset
         chain = frozenset(others | {fam}) - {"<absolute p2p>"}
         chained = [p for p in trace.programs if id(p) in progs]
         if not others and len(progs) == len(streams) or all(
-                serialised(prog.ops, chain, frozenset(chain & p2p_families),
+                serialised_program(prog, chain, frozenset(chain & p2p_families),
                            "<absolute p2p>" in others) for prog in chained):
             families.add(fam)
             continue
@@ -198,7 +223,4 @@ def _analyse(trace: Trace, topo: TopologyView) -> tuple[set[str], list[frozenset
                                                    "<absolute p2p>" in others))
             per_op[p].update(i for i, op in enumerate(prog.ops)
                              if ok[i] and op.kind in coll and op.group == fam)
-    for p, prog in enumerate(trace.programs):
-        per_op[p].update(i for i, op in enumerate(prog.ops)
-                         if op.kind in coll and op.group in families)
     return families, [frozenset(s) for s in per_op]

@@ -30,7 +30,7 @@ from sim.collectives.base import TopologyView
 from sim.collectives.p2p import pxn_proxy
 from sim.engine.private_families import ordered_ops
 from sim.network.routing import Router
-from workloads.trace import COLLECTIVES, P2P, Trace
+from workloads.trace import COLLECTIVES, P2P, Op, Program, Trace
 
 
 class _Links:
@@ -96,7 +96,7 @@ class _Scan:
     of each (kind, tag) (None if several), the positions of sends and
     receives, their distinct (kind, peer), the all-to-all families."""
 
-    def __init__(self, ops):
+    def __init__(self, prog: Program):
         self.coll_streams: dict[str, set] = {}
         self.p2p_streams: dict[str, set] = {kind: set() for kind in P2P}
         self.tag_stream: dict = {}
@@ -105,12 +105,13 @@ class _Scan:
         self.all_to_all: set = set()
         coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
         for group, stream, a2a in {(op.group, op.stream, op.kind == "all_to_all")
-                                   for op in ops if op.kind in coll}:
+                                   for op in prog.distinct_ops() if op.kind in coll}:
             self.coll_streams.setdefault(group, set()).add(stream)
             if a2a:
                 self.all_to_all.add(group)
-        for i in [i for i, op in enumerate(ops) if op.kind in p2p]:
-            op = ops[i]
+        self.op_at: dict[int, Op] = {}
+        for i, op in prog.find_ops(p2p):
+            self.op_at[i] = op
             kind, peer = op.kind, op.peer
             self.p2p_streams[kind].add(op.stream)
             key = (kind, op.tag)
@@ -142,7 +143,7 @@ def private_sends(trace: Trace, topo: TopologyView, router: Router) -> list[froz
     on their side (see the module docstring)."""
     if router.graph.graph.get("gpu_transit", False):
         return [frozenset() for _ in trace.programs]
-    scans = [_Scan(prog.ops) for prog in trace.programs]
+    scans = [_Scan(prog) for prog in trace.programs]
     proxies = _proxies(trace, topo, scans)
     if proxies is None:
         return [frozenset() for _ in trace.programs]
@@ -152,7 +153,7 @@ def private_sends(trace: Trace, topo: TopologyView, router: Router) -> list[froz
             if _one_node(trace, router, f)}
     out = []
     for prog, sc in zip(trace.programs, scans):
-        ops = prog.ops
+        ops = sc.op_at
         # (kind, peer) -> None (not private) or whether it uses shared links
         verdict = {key: _paths(trace, topo, router, links, proxies, prog.ranks,
                                key[0] == "send", peer) for key, peer in sc.peers.items()}
@@ -170,8 +171,8 @@ def private_sends(trace: Trace, topo: TopologyView, router: Router) -> list[froz
                 if len(used) == 1:         # one stream: each op waits for the one before
                     ok_at.update(cands)
                     continue
-                ok = ordered_ops(ops, [op.kind == kind or op.kind in coll and op.group in fams
-                                       for op in ops])
+                ok = ordered_ops(prog.ops, [op.kind == kind or op.kind in coll
+                                            and op.group in fams for op in prog.ops])
                 ok_at.update(i for i in cands if ok[i])
         out.append(frozenset(ok_at))
     return out

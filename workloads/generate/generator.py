@@ -27,7 +27,8 @@ from typing import Any
 from workloads.errors import InputError
 from workloads.generate.costs import Costs, ModelCosts
 from workloads.generate.layout import Layout, Training
-from workloads.generate.program import Block, StagePlan, stage_ops
+from workloads.generate import program as program_form
+from workloads.generate.program import Block, StagePlan, stage_pieces
 from workloads.generate.ranks import DEFAULT_ORDER, RankGrid, parse_order
 from workloads.generate.schedules import get_schedule
 from workloads.generate.template import Template, compile_items
@@ -206,7 +207,11 @@ def _generate(model: Any, layout: Layout, training: Training, placement_order: s
                          tied_embedding_params=(costs.tied_output_params(lo.tp)
                                                 if lo.pp > 1 and s in (0, lo.pp - 1) else 0.0))
         ranks = sorted(members[s] for members in groups["pp"])
-        programs.append(Program(ranks=ranks, ops=stage_ops(plan, actions[s])))
+        pieces = stage_pieces(plan, actions[s])
+        prog = Program(ranks=ranks, pieces=pieces)
+        if not program_form.COMPRESSED:         # the reference form: every op expanded
+            prog = Program(ranks=ranks, ops=prog.ops)
+        programs.append(prog)
 
     tokens = tr.global_batch * tr.seq_len
     meta: dict[str, Any] = {

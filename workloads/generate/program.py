@@ -46,8 +46,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workloads.generate.schedules import Action
-from workloads.generate.template import Template, instantiate
+from workloads.generate.template import Instance, Template
 from workloads.trace import Op, Peer
+
+#: Generated programs are held compressed: one template instance per block and
+#: micro-batch instead of its expanded ops (see :class:`workloads.trace.Program`).
+#: False expands every program at generation, the reference form.
+COMPRESSED = True
 
 
 @dataclass(frozen=True)
@@ -94,9 +99,21 @@ def p2p_tag(backward: bool, microbatch: int, receiver_vs: int, m: int, v_total: 
     return ((1 if backward else 0) * v_total + receiver_vs) * m + microbatch
 
 
+def stage_pieces(plan: StagePlan, actions: list[Action]) -> list[Op | Instance]:
+    """One pipeline stage's program in compressed form: single ops and
+    template instances, in program order."""
+    return _StageBuilder(plan, actions).build()
+
+
 def stage_ops(plan: StagePlan, actions: list[Action]) -> list[Op]:
     """The ordered op list of one pipeline stage."""
-    return _StageBuilder(plan, actions).build()
+    ops: list[Op] = []
+    for p in stage_pieces(plan, actions):
+        if type(p) is Op:
+            ops.append(p)
+        else:
+            p.expand(ops)
+    return ops
 
 
 class _StageBuilder:
@@ -108,7 +125,7 @@ class _StageBuilder:
         self.plan = plan
         self.actions = actions
         self.v_total = plan.pp * plan.vpp
-        self.ops: list[Op] = []
+        self.ops: list[Op | Instance] = []      # single ops and template instances
         self.tag_cursor = 2 * plan.microbatches * self.v_total   # ring tags start past P2P tags
         self.block_ends: list[list[str]] = []
         self.b_outputs: dict[tuple[int, int], list[str]] = {}
@@ -123,9 +140,11 @@ class _StageBuilder:
 
     # -- building blocks -------------------------------------------------------
     def run(self, t: Template, prefix: str, layer: str, deps: list[str]) -> list[str]:
-        out = instantiate(t, self.ops, prefix, layer, deps, self.tag_cursor)
+        inst = Instance(t, prefix, layer, tuple(dict.fromkeys(deps)), self.tag_cursor)
         self.tag_cursor += t.n_tags
-        return out
+        if t.steps:
+            self.ops.append(inst)
+        return inst.outputs()
 
     def pipeline(self, kind: str, head: str, backward: bool, mb: int, vs: int,
                  deps: list[str]) -> str:
@@ -243,7 +262,7 @@ class _StageBuilder:
             self.block_ends.append(deps)
         return deps
 
-    def build(self) -> list[Op]:
+    def build(self) -> list[Op | Instance]:
         plan = self.plan
         deps: list[str] = []
         for i, a in enumerate(self.actions):
@@ -263,7 +282,7 @@ class _StageBuilder:
                 self.flush("edp", deps, c)
         return self.finish(deps)
 
-    def finish(self, deps: list[str]) -> list[Op]:
+    def finish(self, deps: list[str]) -> list[Op | Instance]:
         """Deferred gradient reductions, tied embeddings, optimizer, ZeRO 1/2 gathers."""
         plan = self.plan
         for blk, c in self.deferred:                 # overlap_grad_reduce = False
@@ -287,7 +306,7 @@ class _StageBuilder:
         return self.ops
 
 
-def _param_gather_ahead(ops: list[Op], buckets: list, plan: StagePlan,
+def _param_gather_ahead(ops: list[Op | Instance], buckets: list, plan: StagePlan,
                         sizes: dict[str, int]) -> None:
     """The distributed optimizer's parameter all-gather overlapped with the
     forward pass (Megatron-Core ``overlap_param_gather``): in steady state the
@@ -301,7 +320,19 @@ def _param_gather_ahead(ops: list[Op], buckets: list, plan: StagePlan,
                if sizes[family] > 1 and params > 0]
     if not gathers:
         return
-    first = next((o for o in ops if o.id.startswith("F.") and o.kind == "compute"), None)
-    if first is not None:
+    first = next((p for p in ops if _first_forward_compute(p) is not None), None)
+    if type(first) is Op:
         first.deps = tuple(first.deps) + (gathers[0].id,)
+    elif first is not None:
+        first.extra = (_first_forward_compute(first), (gathers[0].id,))
     ops[:0] = gathers
+
+
+def _first_forward_compute(p: Op | Instance) -> int | None:
+    """Step index of the first forward compute op in ``p`` (0 for a single op), or None."""
+    if type(p) is Op:
+        return 0 if p.id.startswith("F.") and p.kind == "compute" else None
+    if not p.prefix.startswith("F"):
+        return None
+    return next((j for j, st in enumerate(p.template.steps) if st.kind == "compute"
+                 and p.op_id(j).startswith("F.")), None)

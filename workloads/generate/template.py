@@ -26,11 +26,10 @@ Dependency rules (the items come in execution order):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from workloads.models.items import CommItem, ComputeItem, Item
-from workloads.trace import Op, Peer
-
-INCOMING = -1  # dependency index meaning "whatever the block was told to wait for"
+from workloads.trace import INCOMING, Op, Peer   # INCOMING: "whatever the block was told to wait for"
 
 #: stream of each communicator family's collectives. Tensor- and
 #: expert-parallel collectives block the computation that follows them and, as
@@ -64,6 +63,65 @@ class Template:
     steps: tuple[Step, ...]
     outputs: tuple[int, ...]
     n_tags: int
+
+    @cached_property
+    def stream_names(self) -> tuple[str, ...]:
+        """The streams the steps use, in order of first use."""
+        return tuple(dict.fromkeys(st.stream for st in self.steps))
+
+    @cached_property
+    def proto_ops(self) -> tuple[Op, ...]:
+        """One op per step (ids are the bare suffixes): what the steps are,
+        for code that needs kinds, streams, groups and sizes, not instances."""
+        ops: list[Op] = []
+        Instance(self, "", None, (), 0).expand(ops)
+        for op in ops:
+            op.id = op.id[1:]
+        return tuple(ops)
+
+
+class Instance:
+    """One use of a template in a program (one block of one micro-batch):
+    what :func:`instantiate` would append, kept unexpanded. ``extra``:
+    ``(step, ids)``, further dependencies of one step."""
+
+    __slots__ = ("template", "prefix", "layer", "incoming", "tag_base", "extra")
+
+    def __init__(self, template: Template, prefix: str, layer: str | None,
+                 incoming: tuple[str, ...], tag_base: int):
+        self.template = template
+        self.prefix = prefix
+        self.layer = layer
+        self.incoming = incoming
+        self.tag_base = tag_base
+        self.extra: tuple[int, tuple[str, ...]] | None = None
+
+    @property
+    def n_ops(self) -> int:
+        return len(self.template.steps)
+
+    def op_id(self, step: int) -> str:
+        return f"{self.prefix}.{self.template.steps[step].suffix}"
+
+    def outputs(self) -> list[str]:
+        """The ids the next op must wait for."""
+        inc, steps, dot = self.incoming, self.template.steps, self.prefix + "."
+        out: list[str] = []
+        for d in self.template.outputs:
+            if d == INCOMING:
+                out.extend(inc)
+            else:
+                out.append(dot + steps[d].suffix)
+        return out
+
+    def expand(self, ops: list[Op]) -> None:
+        """Append this instance's ops to ``ops``."""
+        start = len(ops)
+        instantiate(self.template, ops, self.prefix, self.layer, self.incoming, self.tag_base)
+        if self.extra is not None:
+            j, ids = self.extra
+            op = ops[start + j]
+            op.deps = tuple(op.deps) + ids
 
 
 def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:

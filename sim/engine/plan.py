@@ -1,0 +1,409 @@
+"""Replay plans: per-program facts the executor steps through, built from the
+compressed program form (single ops and template instances) without
+expanding it.
+
+A program's ops have *positions* (their index in the expanded program); a
+template instance occupies a run of them. Every stream is a list of
+*entries*: a single op (its position, >= 0) or an instance (``~number``,
+< 0). Facts about a template's steps (streams, dependencies, compute cost,
+a compiled stepping kernel) are computed once per template
+(:class:`TemplatePlan`) and shared by every instance, program and class.
+
+Fused stepping. When every op of an instance has a known length and all of
+its inputs are known (each of its streams is free at a known time, and the
+ops it waits for outside it have ended), the executor times the whole block
+with one call of its kernel: straight-line code that takes, per op, the
+latest of its stream's free time and its dependencies' ends, and adds the
+op's length, in the same order and with the same float operations as the
+op-by-op replay (so the times are identical, not merely close). A fused
+block keeps only what later ops read (the ends of its outputs, its streams'
+free times); its spans are rebuilt on request by running the kernel's
+recording variant on the same inputs (:class:`SpanLog`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.compute import ComputeModel
+from workloads.trace import COMPUTE, INCOMING, Op, Program
+
+if TYPE_CHECKING:
+    from workloads.generate.template import Instance, Template
+
+
+@dataclass(slots=True)
+class Span:
+    """One timed op of one rank class (times in seconds)."""
+
+    cls: int
+    stream: str
+    op: str
+    kind: str
+    start: float          # issued: stream free and dependencies done
+    end: float
+    sync: float           # began moving: all partners present (== start for compute)
+    layer: str | None = None
+
+
+class TemplatePlan:
+    """Facts about one template's steps, shared by all its instances.
+
+    ``names``: the streams it uses (local stream i is ``names[i]``);
+    ``stream``: per step its local stream; ``by_stream``: per local stream its
+    steps in order; ``cross``: per step the steps of *other* streams it waits
+    for; ``incoming``: per step whether it waits for the instance's incoming
+    ids; ``outputs``: the steps later ops may wait for.
+    """
+
+    def __init__(self, t: Template, compute: ComputeModel, cost: dict):
+        self.template = t
+        steps = t.steps
+        ix: dict[str, int] = {}
+        self.stream = [ix.setdefault(st.stream, len(ix)) for st in steps]
+        self.names = list(ix)
+        self.by_stream: list[list[int]] = [[] for _ in ix]
+        for j, s in enumerate(self.stream):
+            self.by_stream[s].append(j)
+        self.cross = [tuple(d for d in st.deps if d != INCOMING and self.stream[d] != self.stream[j])
+                      for j, st in enumerate(steps)]
+        self.incoming = [INCOMING in st.deps for st in steps]
+        self.outputs = tuple(o for o in t.outputs if o != INCOMING)
+        self.proto = t.proto_ops
+        self.base = [_compute_s(op, compute, cost) if op.kind == COMPUTE else None
+                     for op in self.proto]
+        self._kernels: dict = {}
+
+    def first_waits(self, local: int, extra_step: int) -> tuple[bool, bool, bool]:
+        """Of the first step on local stream ``local``: whether it waits for
+        steps inside the instance, for the incoming ids, for the extra ids."""
+        j = self.by_stream[local][0]
+        return bool(self.cross[j]), self.incoming[j], j == extra_step
+
+    def kernel(self, extra_step: int, record: bool):
+        """The compiled stepping of the whole block (see the module docstring).
+
+        ``k(f, x, y, d)``: ``f`` the free time of each local stream, ``x`` the
+        latest end of the incoming ids, ``y`` that of the extra ids of step
+        ``extra_step``, ``d`` each step's length. Returns the streams' new free
+        times and the output steps' ends, or with ``record`` every step's
+        (start, end) flattened.
+        """
+        key = (extra_step, record)
+        fn = self._kernels.get(key)
+        if fn is None:
+            fn = self._kernels[key] = _compile(self, extra_step, record)
+        return fn
+
+
+def _compile(tp: TemplatePlan, extra_step: int, record: bool | str):
+    """The kernel's source, compiled. ``record="arrays"``: the recording
+    variant on numpy arrays (one element per block; ``np.maximum`` and
+    elementwise addition give the same floats as the scalar code)."""
+    n_streams = len(tp.names)
+    vector = record == "arrays"
+    lines = [f"def k(f, x, y, d):",
+             f"    {', '.join(f'f{i}' for i in range(n_streams))}, = f"]
+    for j, s in enumerate(tp.stream):
+        lines.append(f"    s = f{s}")
+        waits = [f"e{c}" for c in tp.cross[j]]
+        if tp.incoming[j]:
+            waits.append("x")
+        if j == extra_step:
+            waits.append("y")
+        for w in waits:
+            lines.append(f"    s = maximum(s, {w})" if vector else f"    if {w} > s: s = {w}")
+        if record:
+            lines.append(f"    s{j} = s")
+        lines.append(f"    e{j} = f{s} = s + d[{j}]")
+    if record:
+        lines.append("    return (" + "".join(f"s{j}, e{j}, " for j in range(len(tp.stream)))
+                     + ")")
+    else:
+        lines.append("    return (" + "".join(f"f{i}, " for i in range(n_streams)) + "), ("
+                     + "".join(f"e{o}, " for o in tp.outputs) + ")")
+    env: dict = {"maximum": np.maximum}
+    exec(compile("\n".join(lines), f"<block kernel {id(tp.template):x}>", "exec"), env)
+    return env["k"]
+
+
+def _compute_s(op: Op, compute: ComputeModel, cost: dict) -> float:
+    key = (op.duration_s, op.flops, op.bytes, op.category)
+    d = cost.get(key)
+    if d is None:
+        d = cost[key] = compute.duration_s(op)
+    return d
+
+
+class InstancePlan:
+    """One instance in one program: its template plan, first position, global
+    streams (per local stream), entry index on each of them, the positions
+    of its incoming ids and of its extra ids (step, positions) or None."""
+
+    __slots__ = ("piece", "tp", "tid", "base", "gstreams", "entries", "inc", "extra_step",
+                 "extra", "kernel", "_runs")
+
+    def __init__(self, piece: Instance, tp: TemplatePlan, base: int):
+        self.piece = piece
+        self.tp = tp
+        self.tid = id(tp)
+        self.base = base
+        self._runs = None
+
+
+class ProgramPlan:
+    """Per-program facts shared by every class running it (see the module
+    docstring). ``streams``: per stream (named ``names``) its entries;
+    ``ops``, ``cross``, ``duration``: per position the op, the positions of
+    its dependencies on other streams, its compute length at full speed
+    (None for communication); filled for single ops at once, for an
+    instance's steps when some class first steps it op by op
+    (:meth:`materialise`). ``insts``: the instances, by number.
+    """
+
+    def __init__(self, program: Program, compute: ComputeModel, tplans: dict, cost: dict):
+        index: dict[str, int] = {}          # id -> position, of single ops and outputs
+        stream_at: dict[int, int] = {}      # position -> stream, of the same
+        stream_ix: dict[str, int] = {}
+        streams: list[list[int]] = []
+        self.insts: list[InstancePlan] = []
+        singles: list[tuple[int, Op]] = []
+        mapped: dict[int, tuple[int, ...]] = {}     # template plan -> global streams
+        k = 0
+        for u in program.units():
+            if type(u) is Op:
+                index[u.id] = k
+                s = stream_ix.get(u.stream)
+                if s is None:
+                    s = stream_ix[u.stream] = len(streams)
+                    streams.append([])
+                streams[s].append(k)
+                stream_at[k] = s
+                singles.append((k, u))
+                k += 1
+                continue
+            t = u.template
+            tp = tplans.get(id(t))
+            if tp is None:
+                tp = tplans[id(t)] = TemplatePlan(t, compute, cost)
+            ip = InstancePlan(u, tp, k)
+            gs = mapped.get(id(tp))
+            if gs is None:
+                for name in tp.names:
+                    if name not in stream_ix:
+                        stream_ix[name] = len(streams)
+                        streams.append([])
+                gs = mapped[id(tp)] = tuple([stream_ix[name] for name in tp.names])
+            ip.gstreams = gs
+            num = ~len(self.insts)
+            if len(gs) == 1:
+                ip.entries = None
+                streams[gs[0]].append(num)
+            else:
+                ip.entries = tuple([len(streams[s]) for s in gs])
+                for s in gs:
+                    streams[s].append(num)
+            self.insts.append(ip)
+            dot, steps, local = u.prefix + ".", t.steps, tp.stream
+            for o in tp.outputs:
+                index[dot + steps[o].suffix] = k + o
+                stream_at[k + o] = gs[local[o]]
+            k += len(steps)
+        self.streams = streams
+        self.names = list(stream_ix)
+        self.ops: list[Op | None] = [None] * k
+        self.duration: list[float | None] = [None] * k
+        self.cross: list[tuple[int, ...] | None] = [None] * k
+        self.singles = [k for k, _ in singles]
+        get = index.__getitem__
+        empty = ()
+        for k, op in singles:
+            self.ops[k] = op
+            if op.kind == COMPUTE:
+                self.duration[k] = _compute_s(op, compute, cost)
+            deps = op.deps
+            s = stream_at[k]
+            self.cross[k] = empty if not deps else tuple([j for j in map(get, deps)
+                                                         if stream_at[j] != s])
+        for ip in self.insts:
+            u = ip.piece
+            ip.inc = tuple(map(get, u.incoming))
+            if u.extra is None:
+                ip.extra_step, ip.extra = -1, ()
+            else:
+                ip.extra_step, ip.extra = u.extra[0], tuple(map(get, u.extra[1]))
+            ip.kernel = ip.tp.kernel(ip.extra_step, False)
+
+    def materialise(self, i: int) -> None:
+        """Fill ``ops`` and ``cross`` for the steps of instance ``i``."""
+        ip = self.insts[i]
+        if ip._runs is not None:
+            return
+        tp, base, ops = ip.tp, ip.base, self.ops
+        expanded: list[Op] = []
+        ip.piece.expand(expanded)
+        ops[base:base + len(expanded)] = expanded
+        for j in range(len(expanded)):
+            deps = [base + c for c in tp.cross[j]]
+            if tp.incoming[j]:
+                deps.extend(ip.inc)
+            if j == ip.extra_step:
+                deps.extend(ip.extra)
+            self.cross[base + j] = tuple(deps)
+        ip._runs = {g: tuple(base + j for j in tp.by_stream[ls])
+                    for ls, g in enumerate(ip.gstreams)}
+
+    def run_of(self, i: int, s: int) -> tuple[int, ...]:
+        """Positions of instance ``i``'s ops on stream ``s`` (materialised)."""
+        return self.insts[i]._runs[s]
+
+
+class SpanLog:
+    """The spans of one run: those recorded op by op, and fused blocks as
+    ``(class, plan, instance, free times, x, y, lengths)``, expanded on
+    request. ``makespan_s``: the latest end of all."""
+
+    def __init__(self, spans: list[Span], blocks: list[tuple], makespan_s: float):
+        self.recorded = spans
+        self.blocks = blocks
+        self.makespan_s = makespan_s
+        self._all: list[Span] | None = None
+
+    def spans(self) -> list[Span]:
+        """Every span (fused blocks expanded), recorded ones first."""
+        if self._all is None:
+            out = list(self.recorded)
+            for ci, plan, i, f, x, y, d in self.blocks:
+                ip = plan.insts[i]
+                tp, piece = ip.tp, ip.piece
+                times = tp.kernel(ip.extra_step, True)(f, x, y, d)
+                dot, layer, names = piece.prefix + ".", piece.layer, tp.names
+                for j, st in enumerate(tp.template.steps):
+                    s = times[2 * j]
+                    out.append(Span(ci, names[tp.stream[j]], dot + st.suffix, st.kind, s,
+                                    times[2 * j + 1], s, layer))
+            self._all = out
+        return self._all
+
+    def columns(self) -> dict[int, tuple[np.ndarray, ...]]:
+        """Per class: start, sync, end and is-compute of every span, as
+        arrays. Fused blocks of one class, template and set of lengths are
+        replayed together on arrays (same floats as one by one)."""
+        parts: dict[int, list[list]] = {}
+        for sp in self.recorded:
+            p = parts.get(sp.cls)
+            if p is None:
+                p = parts[sp.cls] = [[], [], [], []]
+            p[0].append(sp.start)
+            p[1].append(sp.sync)
+            p[2].append(sp.end)
+            p[3].append(sp.kind == COMPUTE)
+        cols: dict[int, list[list[np.ndarray]]] = {
+            ci: [[np.array(a, float)], [np.array(b, float)], [np.array(c, float)],
+                 [np.array(kd, bool)]] for ci, (a, b, c, kd) in parts.items()}
+        groups: dict[tuple, list[tuple]] = {}
+        for ci, plan, i, f, x, y, d in self.blocks:
+            ip = plan.insts[i]
+            groups.setdefault((ci, ip.tp, ip.extra_step, d), []).append((f, x, y))
+        for (ci, tp, extra_step, d), rows in groups.items():
+            n_streams = len(tp.names)
+            fs = np.array([r[0] for r in rows], float).reshape(len(rows), n_streams)
+            x = np.array([r[1] for r in rows], float)
+            y = np.array([r[2] for r in rows], float)
+            times = tp.kernel(extra_step, "arrays")(list(fs.T), x, y, d)
+            starts = np.stack(times[0::2], axis=1).ravel()
+            c = cols.setdefault(ci, [[], [], [], []])
+            c[0].append(starts)
+            c[1].append(starts)
+            c[2].append(np.stack(times[1::2], axis=1).ravel())
+            c[3].append(np.tile([op.kind == COMPUTE for op in tp.proto], len(rows)))
+        return {ci: tuple(np.concatenate(v) for v in c) for ci, c in cols.items()}
+
+
+def serialised_pieces(program: Program, in_chain) -> bool:
+    """:func:`sim.engine.private_families.serialised_mask` on a compressed
+    program without expanding it: whether each chain op (``in_chain(op)``
+    true) can start only after every earlier one has finished.
+
+    The pass carries, per op, how many chain ops are certainly finished when
+    it ends. An instance's steps see only its streams' values, its incoming
+    and extra ids' values and the count so far, and all of these are at most
+    the count. A value below the count can never equal it again (the count
+    only grows) and loses every max to one that can, so only whether each
+    input is at the count matters: an instance's result is computed once per
+    template and that pattern.
+    """
+    after: dict[str, int] = {}
+    on_stream: dict[str, int] = {}
+    get = after.get
+    seen = 0
+    masks: dict[int, tuple[bool, ...]] = {}
+    memo: dict[tuple, tuple | None] = {}
+    for p in program.pieces:
+        if type(p) is Op:
+            v = on_stream.get(p.stream, 0)
+            for d in p.deps:
+                w = get(d, 0)
+                if w > v:
+                    v = w
+            if in_chain(p):
+                if v != seen:
+                    return False
+                seen += 1
+                v = seen
+            after[p.id] = v
+            on_stream[p.stream] = v
+            continue
+        t = p.template
+        mask = masks.get(id(t))
+        if mask is None:
+            mask = masks[id(t)] = tuple(in_chain(op) for op in t.proto_ops)
+        names = t.stream_names
+        x = max(map(get, p.incoming, [0] * len(p.incoming)), default=0)
+        j_extra, extra = p.extra if p.extra is not None else (-1, ())
+        y = max(map(get, extra, [0] * len(extra)), default=0)
+        # a value below the count can never equal it again (the count only
+        # grows) and loses every max to one that can: all such are alike
+        key = (id(t), j_extra, tuple([1 if on_stream.get(n, 0) < seen else 0 for n in names]),
+               1 if x < seen else 0, 1 if y < seen else 0)
+        hit = memo.get(key)
+        if hit is None and key not in memo:
+            hit = memo[key] = _chain_block(t, mask, names, j_extra, key[2], key[3], key[4])
+        if hit is None:
+            return False
+        n_chain, streams_below, outs_below = hit
+        seen += n_chain
+        for n, b in zip(names, streams_below):
+            on_stream[n] = seen - b
+        dot, steps = p.prefix + ".", t.steps
+        for o, b in outs_below:
+            after[dot + steps[o].suffix] = seen - b
+    return True
+
+
+def _chain_block(t: Template, mask, names, j_extra: int, streams_below, x_below: int,
+                 y_below: int):
+    """One instance of ``t`` in the chain pass, with values as distances
+    below the count at its start (count 0 here, so values are negatives)."""
+    cur = {n: -b for n, b in zip(names, streams_below)}
+    vals: list[int] = []
+    seen = 0
+    for j, st in enumerate(t.steps):
+        v = cur[st.stream]
+        for d in st.deps:
+            w = -x_below if d == INCOMING else vals[d]
+            if w > v:
+                v = w
+        if j == j_extra and -y_below > v:
+            v = -y_below
+        if mask[j]:
+            if v != seen:
+                return None
+            seen += 1
+            v = seen
+        vals.append(v)
+        cur[st.stream] = v
+    return (seen, tuple(seen - cur[n] for n in names),
+            tuple((o, seen - vals[o]) for o in t.outputs if o != INCOMING))
