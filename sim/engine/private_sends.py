@@ -183,6 +183,13 @@ def _paths(trace: Trace, topo: TopologyView, router: Router, links: _Links, prox
     """For a send (or receive) to ``peer`` run by ``ranks``: None if some path
     has a link that is not its ends' own or goes through a relay, else whether
     a link on this side is shared with two-hop paths of other GPUs."""
+    for r in ranks[:1]:     # one foreign link on the first path settles it (None)
+        mine, other = trace.gpu_of(r), trace.gpu_of(peer.resolve(r, trace))
+        a, b = (mine, other) if sending else (other, mine)
+        for link in router.routes(((a, b),)).flat.tolist():
+            own = links.owner(link)
+            if own is None or own[:2] not in (("src", a), ("dst", b)):
+                return None
     pairs = []
     for r in ranks:
         mine, other = trace.gpu_of(r), trace.gpu_of(peer.resolve(r, trace))

@@ -114,7 +114,6 @@ class Router:
         lengths = [len(nbrs) for nbrs in succ.values()]
         self._first = dict(zip(succ, accumulate(lengths, initial=0)))
         self._edge_index = _EdgeIndex(succ, self._first)
-        self._edges = None
         data = list(chain.from_iterable(nbrs.values() for nbrs in succ.values()))
         n = len(data)
         bw = np.fromiter(map(itemgetter("bw_bytes_per_s"), data), float, n)
@@ -158,11 +157,10 @@ class Router:
         return self._latency
 
     def edge(self, link: int) -> tuple:
-        if self._edge_index is None:
-            self._build()
-        if self._edges is None:
-            self._edges = [(u, v) for u, nbrs in self.graph.succ.items() for v in nbrs]
-        return self._edges[link]
+        """(u, v) of link number ``link``."""
+        nodes = self.node_table()[0]
+        heads, tails = self.edge_ends()
+        return nodes[heads[link]], nodes[tails[link]]
 
     def link_id(self, u, v) -> int:
         if self._edge_index is None:
