@@ -279,11 +279,12 @@ class SpanLog:
                 ip = plan.insts[i]
                 tp, piece = ip.tp, ip.piece
                 times = tp.kernel(ip.extra_step, True)(f, x, y, d)
-                dot, layer, names = piece.prefix + ".", piece.layer, tp.names
+                dot, names = piece.prefix + ".", tp.names
+                layers = tp.template.layers or [piece.layer] * len(tp.stream)
                 for j, st in enumerate(tp.template.steps):
                     s = times[2 * j]
                     out.append(Span(ci, names[tp.stream[j]], dot + st.suffix, st.kind, s,
-                                    times[2 * j + 1], s, layer))
+                                    times[2 * j + 1], s, layers[j]))
             self._all = out
         return self._all
 

@@ -208,10 +208,8 @@ def _generate(model: Any, layout: Layout, training: Training, placement_order: s
                                                 if lo.pp > 1 and s in (0, lo.pp - 1) else 0.0))
         ranks = sorted(members[s] for members in groups["pp"])
         pieces = stage_pieces(plan, actions[s])
-        prog = Program(ranks=ranks, pieces=pieces)
-        if not program_form.COMPRESSED:         # the reference form: every op expanded
-            prog = Program(ranks=ranks, ops=prog.ops)
-        programs.append(prog)
+        programs.append(Program(ranks=ranks, pieces=pieces) if program_form.COMPRESSED
+                        else Program(ranks=ranks, ops=pieces))
 
     tokens = tr.global_batch * tr.seq_len
     meta: dict[str, Any] = {

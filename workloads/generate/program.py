@@ -46,12 +46,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workloads.generate.schedules import Action
-from workloads.generate.template import Instance, Template
+from workloads.generate.template import Instance, Template, compose, instantiate
 from workloads.trace import Op, Peer
 
-#: Generated programs are held compressed: one template instance per block and
-#: micro-batch instead of its expanded ops (see :class:`workloads.trace.Program`).
-#: False expands every program at generation, the reference form.
+#: Generated programs are held compressed: one template instance per action
+#: (its blocks chained) and micro-batch instead of its expanded ops (see
+#: :class:`workloads.trace.Program`). False builds every op at generation, the
+#: reference form.
 COMPRESSED = True
 
 
@@ -126,6 +127,8 @@ class _StageBuilder:
         self.actions = actions
         self.v_total = plan.pp * plan.vpp
         self.ops: list[Op | Instance] = []      # single ops and template instances
+        self.open_chain: tuple | None = None    # (instance, head, outputs, parts, part keys)
+        self.chains: dict[tuple, Template] = {}
         self.tag_cursor = 2 * plan.microbatches * self.v_total   # ring tags start past P2P tags
         self.block_ends: list[list[str]] = []
         self.b_outputs: dict[tuple[int, int], list[str]] = {}
@@ -139,11 +142,43 @@ class _StageBuilder:
         self.reduce_kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
 
     # -- building blocks -------------------------------------------------------
-    def run(self, t: Template, prefix: str, layer: str, deps: list[str]) -> list[str]:
-        inst = Instance(t, prefix, layer, tuple(dict.fromkeys(deps)), self.tag_cursor)
+    def run(self, t: Template, prefix: str, layer: str, deps: list[str],
+            head: str | None = None) -> list[str]:
+        """Append an instance of ``t`` waiting for ``deps``; returns its outputs.
+
+        Within one action (``head``, the common start of the prefixes), a
+        block that waits for exactly the outputs of the instance just
+        appended joins it: the two become one instance of their chain
+        (:func:`~workloads.generate.template.compose`), so an action's
+        blocks are one instance per micro-batch, not one per layer."""
+        tag = self.tag_cursor
         self.tag_cursor += t.n_tags
-        if t.steps:
-            self.ops.append(inst)
+        if not COMPRESSED:                  # the reference: every op at once
+            return instantiate(t, self.ops, prefix, layer, deps, tag)
+        inc = tuple(dict.fromkeys(deps))
+        if not t.steps:
+            return list(inc)
+        o = self.open_chain
+        if head is None:
+            inst = Instance(t, prefix, layer, inc, tag)
+            self.open_chain = None
+        else:
+            part = (t, prefix[len(head) + 1:], layer)
+            key = (id(t), part[1], layer)
+            if (o is not None and o[1] == head and self.ops and self.ops[-1] is o[0]
+                    and inc == tuple(o[2])):
+                inst, parts, keys = o[0], o[3] + (part,), o[4] + (key,)
+            else:
+                inst, parts, keys = Instance(t, head, None, inc, tag), (part,), (key,)
+                self.ops.append(inst)
+            chain = self.chains.get(keys)
+            if chain is None:
+                chain = self.chains[keys] = compose(parts)
+            inst.template = chain
+            out = inst.outputs()
+            self.open_chain = (inst, head, out, parts, keys)
+            return out
+        self.ops.append(inst)
         return inst.outputs()
 
     def pipeline(self, kind: str, head: str, backward: bool, mb: int, vs: int,
@@ -225,7 +260,7 @@ class _StageBuilder:
         for blk in blocks:
             if self.plan.zero == 3:
                 deps = self.gather(blk, f"{head}.{blk.name}", deps)
-            deps = self.run(blk.fwd, f"{head}.{blk.name}", blk.name, deps)
+            deps = self.run(blk.fwd, f"{head}.{blk.name}", blk.name, deps, head)
             self.block_ends.append(deps)
         if vs < self.v_total - 1:
             self.pipeline("send", head, False, mb, vs, deps)
@@ -241,10 +276,10 @@ class _StageBuilder:
             if self.plan.zero == 3:
                 deps = self.gather(blk, pre, deps)
             if blk.rec.steps:
-                deps = self.run(blk.rec, pre + ".r", blk.name, deps)
-            deps = self.run(blk.bwd, pre, blk.name, deps)
+                deps = self.run(blk.rec, pre + ".r", blk.name, deps, head)
+            deps = self.run(blk.bwd, pre, blk.name, deps, head)
             if self.weight_kind == "B":
-                deps = self.run(blk.wgt, pre + ".w", blk.name, deps)
+                deps = self.run(blk.wgt, pre + ".w", blk.name, deps, head)
                 self.after_wgrad(blk, pre, deps, final, c)
             self.block_ends.append(deps)
         self.b_outputs[(mb, c)] = deps
@@ -257,7 +292,7 @@ class _StageBuilder:
         deps = self.b_outputs.pop((mb, c))
         for blk in reversed(blocks):
             pre = f"{head}.{blk.name}"
-            deps = self.run(blk.wgt, pre, blk.name, deps)
+            deps = self.run(blk.wgt, pre, blk.name, deps, head)
             self.after_wgrad(blk, pre, deps, final, c)
             self.block_ends.append(deps)
         return deps

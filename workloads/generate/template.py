@@ -63,6 +63,10 @@ class Template:
     steps: tuple[Step, ...]
     outputs: tuple[int, ...]
     n_tags: int
+    #: a chain of templates (see :func:`compose`): (template, relative prefix, layer) each
+    parts: tuple[tuple["Template", str, str | None], ...] | None = None
+    #: per step its layer, in a chain (else every step takes the instance's)
+    layers: tuple[str | None, ...] | None = None
 
     @cached_property
     def stream_names(self) -> tuple[str, ...]:
@@ -117,7 +121,14 @@ class Instance:
     def expand(self, ops: list[Op]) -> None:
         """Append this instance's ops to ``ops``."""
         start = len(ops)
-        instantiate(self.template, ops, self.prefix, self.layer, self.incoming, self.tag_base)
+        t = self.template
+        if t.parts is None:
+            instantiate(t, ops, self.prefix, self.layer, self.incoming, self.tag_base)
+        else:
+            inc, tag = self.incoming, self.tag_base
+            for sub, rel, layer in t.parts:
+                inc = instantiate(sub, ops, f"{self.prefix}.{rel}", layer, inc, tag)
+                tag += sub.n_tags
         if self.extra is not None:
             j, ids = self.extra
             op = ops[start + j]
@@ -188,6 +199,43 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
             if outs:
                 pending = outs
     return Template(tuple(steps), tuple(dict.fromkeys(pending)), n_tags)
+
+
+def compose(parts: tuple[tuple[Template, str, str | None], ...]) -> Template:
+    """One template for a chain of templates: each part waits for the outputs
+    of the one before (the first for the instance's incoming ids); step
+    suffixes are ``<relative prefix>.<suffix>``, tag slots follow one another.
+    An instance of it with prefix P expands to exactly the ops of instances of
+    the parts with prefixes ``P.<relative prefix>``, chained (a block's
+    forward, recomputation and backward items of every layer of one
+    micro-batch's action, referenced as one)."""
+    steps: list[Step] = []
+    layers: list[str | None] = []
+    before: tuple[int, ...] = (INCOMING,)
+    tags = 0
+    for t, rel, layer in parts:
+        off = len(steps)
+        for st in t.steps:
+            deps: list[int] = []
+            for d in st.deps:
+                if d == INCOMING:
+                    deps.extend(before)
+                else:
+                    deps.append(d + off)
+            steps.append(Step(f"{rel}.{st.suffix}", st.kind, st.stream,
+                              tuple(dict.fromkeys(deps)), st.flops, st.bytes, st.category,
+                              st.group, st.peer, st.tag_slot + tags if st.tag_slot >= 0 else -1,
+                              st.dims))
+            layers.append(layer)
+        out: list[int] = []
+        for o in t.outputs:
+            if o == INCOMING:
+                out.extend(before)
+            else:
+                out.append(o + off)
+        before = tuple(dict.fromkeys(out))
+        tags += t.n_tags
+    return Template(tuple(steps), before, tags, tuple(parts), tuple(layers))
 
 
 def instantiate(t: Template, ops: list[Op], prefix: str, layer: str,
