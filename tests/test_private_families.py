@@ -199,3 +199,37 @@ def test_only_all_to_alls_relay_through_other_gpus(kind):
     ref = simulate_trace(tr, graph, compute, private_fast_path=False)
     assert fast.makespan_s == pytest.approx(ref.makespan_s, rel=1e-12)
     assert (fast.network.flows < ref.network.flows) == (kind == "all_reduce")
+
+
+def _reaches(ops):
+    """Per op, the ops certainly finished when it starts, by explicit closure."""
+    pos = {op.id: i for i, op in enumerate(ops)}
+    before: list[set] = []
+    last: dict = {}
+    for i, op in enumerate(ops):
+        preds = [pos[d] for d in op.deps] + ([last[op.stream]] if op.stream in last else [])
+        got = set()
+        for j in preds:
+            got |= before[j] | {j}
+        before.append(got)
+        last[op.stream] = i
+    return before
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ordered_ops_equals_pairwise_reachability(seed):
+    rng = np.random.default_rng(seed)
+    ops = []
+    for i in range(80):
+        # dependencies mostly on recent ops, as in training programs
+        lo = max(0, i - 6)
+        deps = sorted({f"o{j}" for j in rng.integers(lo, i, size=rng.integers(0, 3))}) if i else []
+        ops.append(_op(f"o{i}", f"s{rng.integers(0, 2)}", deps,
+                       "g" if rng.random() < 0.3 else None))
+    chain = [op.group == "g" for op in ops]
+    before = _reaches(ops)
+    idx = [i for i, c in enumerate(chain) if c]
+    want = [c and all(j == i or j in before[i] or i in before[j] for j in idx)
+            for i, c in enumerate(chain)]
+    assert ordered_ops(ops, chain) == want
+    assert 0 < sum(want) < len(idx)

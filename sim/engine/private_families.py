@@ -57,7 +57,27 @@ def serialised(ops: list[Op], family: str | frozenset, p2p_families: frozenset =
     dependency on a later op counts as nothing (conservative).
     """
     fams = frozenset((family,)) if isinstance(family, str) else family
-    return serialised_mask(ops, _chain_mask(ops, fams, p2p_families, absolute_p2p))
+    coll, p2p = frozenset(COLLECTIVES), frozenset(P2P)
+    after: dict[str, int] = {}
+    on_stream: dict[str, int] = {}
+    seen = 0
+    get = after.get
+    for op in ops:
+        stream = op.stream
+        v = on_stream.get(stream, 0)
+        for d in op.deps:
+            w = get(d, 0)
+            if w > v:
+                v = w
+        kind = op.kind
+        if kind in coll and op.group in fams or kind in p2p and (
+                op.peer.group in p2p_families if op.peer.group is not None else absolute_p2p):
+            if v != seen:
+                return False
+            seen += 1
+            v = seen
+        after[op.id] = on_stream[stream] = v
+    return True
 
 
 def ordered_ops(ops: list[Op], in_chain: list[bool]) -> list[bool]:
@@ -65,60 +85,48 @@ def ordered_ops(ops: list[Op], in_chain: list[bool]) -> list[bool]:
     ordered with every other chain op, i.e. for each other one, one of the two
     certainly ends before the other starts.
 
-    Per op, the set of chain ops certainly finished when it ends (a bitset:
-    those of the op before it on its stream and of its dependencies, plus
-    itself); a chain op must find every earlier one in the set of its start,
-    and each earlier one it does not find, like itself, is unordered. A
-    dependency on a later op counts as nothing (conservative).
+    Per op, the set of chain ops certainly finished when it ends (those of
+    the op before it on its stream and of its dependencies, plus itself; a
+    prefix and a bitset above it); a chain op must find every earlier one in
+    the set of its start, and each earlier one it does not find, like
+    itself, is unordered. A dependency on a later op counts as nothing
+    (conservative).
     """
-    if serialised_mask(ops, in_chain):
-        return list(in_chain)
-    ends: dict[str, int] = {}
-    on_stream: dict[str, int] = {}
+    # a set is (p, x): chain ops 0..p-1 and p + k for each bit k of x (bit 0
+    # clear: op p is not in it); small numbers while the chain stays ordered
+    empty = (0, 0)
+    ends: dict[str, tuple[int, int]] = {}
+    on_stream: dict[str, tuple[int, int]] = {}
     get = ends.get
     bad = 0
     m = 0
     chain_at = []
     for i, op in enumerate(ops):
-        v = on_stream.get(op.stream, 0)
+        p, x = on_stream.get(op.stream, empty)
         for d in op.deps:
-            v |= get(d, 0)
+            q, y = get(d, empty)
+            if q <= p and not y:
+                continue
+            if q > p:
+                p, x, q, y = q, y, p, x
+            x |= y >> (p - q)
+            if x & 1:                   # extend the prefix over its trailing ones
+                n = (x ^ (x + 1)).bit_length() - 1
+                p += n
+                x >>= n
         if in_chain[i]:
-            bit = 1 << m
-            missing = (bit - 1) & ~v
-            if missing:
-                bad |= missing | bit
+            if p == m:
+                p, x = m + 1, 0
+            else:
+                bad |= ((((1 << (m - p)) - 1) & ~x) << p) | (1 << m)
+                x |= 1 << (m - p)
             chain_at.append(i)
             m += 1
-            v |= bit
-        ends[op.id] = v
-        on_stream[op.stream] = v
+        ends[op.id] = on_stream[op.stream] = (p, x)
     out = [False] * len(ops)
     for j, i in enumerate(chain_at):
         out[i] = not (bad >> j) & 1
     return out
-
-
-def serialised_mask(ops: list[Op], in_chain: list[bool]) -> bool:
-    """:func:`serialised` for the chain given per op (``in_chain``)."""
-    after: dict[str, int] = {}
-    on_stream: dict[str, int] = {}
-    seen = 0
-    get = after.get
-    for i, op in enumerate(ops):
-        v = on_stream.get(op.stream, 0)
-        for d in op.deps:
-            w = get(d, 0)
-            if w > v:
-                v = w
-        if in_chain[i]:
-            if v != seen:
-                return False
-            seen += 1
-            v = seen
-        after[op.id] = v
-        on_stream[op.stream] = v
-    return True
 
 
 def private_families(trace: Trace, topo: TopologyView) -> set[str]:
