@@ -23,6 +23,12 @@ measurements for is listed under ``software.<release>`` with the factor
 its GEMM and attention kernels reach of those (``flop_scale``), and a
 scenario selects it with ``cluster.software``.
 
+Host issue: an op of category ``host_sync`` (the host issuing an MoE
+block's kernels after the dropless dispatcher synchronised on its routing
+counts; it runs on the ``host`` stream beside the GPU's work) lasts
+``moe_host_issue_s`` of the GPU type's entry per work unit (``dims[0]``: the
+local experts), whatever its FLOPs and bytes.
+
 GEMM shape (``Op.dims`` = output rows ``m``, output columns ``n``,
 reduction ``k`` [, ``groups`` of equal GEMMs in one grouped kernel]):
 ``shape_eff = tile_wave * k / (k + k_half)``:
@@ -52,6 +58,9 @@ import yaml
 from workloads.errors import InputError
 from workloads.trace import Op
 
+#: category of the host issuing work after a synchronisation (lasts
+#: ``host_issue_s``; see ``workloads.models.layer._host_sync``)
+HOST_SYNC = "host_sync"
 #: training precisions whose GEMMs run on low-precision tensor cores
 LOW_PRECISIONS = ("fp8", "mxfp8", "nvfp4")
 PRECISIONS = ("bf16", "fp16") + LOW_PRECISIONS
@@ -93,6 +102,7 @@ class ComputeModel:
     gpu: str = "custom"
     peaks_by_precision: dict[str, float] = field(default_factory=dict)
     tiling: GemmTiling | None = None
+    host_issue_s: float = 0.0
 
     def __post_init__(self):
         if self.peak_flops <= 0 or self.hbm_bw_bytes_per_s <= 0:
@@ -134,6 +144,8 @@ class ComputeModel:
 
     def cost_s(self, flops: float, nbytes: float, category: str | None = None,
                dims=None) -> float:
+        if category == HOST_SYNC:       # dims: (work units,)
+            return self.host_issue_s * (float(dims[0]) if dims else 1.0)
         e = self.eff(category)
         flop_rate = self.peak_for(category) * e.flop * self.shape_efficiency(category, dims)
         return max(flops / flop_rate,
@@ -203,7 +215,8 @@ def compute_model(gpu: str, peak_flops: float, hbm_bw_bytes_per_s: float, *,
                             float(entry.get("gemm_k_half", 0.0)))
     return ComputeModel(peak_flops=peak_flops, hbm_bw_bytes_per_s=hbm_bw_bytes_per_s,
                         efficiency=effs, launch_overhead_s=float(entry["launch_overhead_s"]),
-                        gpu=gpu, peaks_by_precision=peaks, tiling=tiling)
+                        gpu=gpu, peaks_by_precision=peaks, tiling=tiling,
+                        host_issue_s=float(entry.get("moe_host_issue_s", 0.0)))
 
 
 def compute_model_for(gpu: str, precision: str = "bf16",

@@ -76,9 +76,10 @@ COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all",
 P2P = ("send", "recv")
 KINDS = (COMPUTE,) + COLLECTIVES + P2P
 # Op categories the compute model knows (``sim/data/compute.yaml``; ``default``
-# covers optimizer, embedding and loss unless a GPU lists them).
+# covers optimizer, embedding and loss unless a GPU lists them; ``host_sync`` is
+# the GPU waiting for the host, see sim/compute.py).
 CATEGORIES = ("default", "gemm", "gemm_fp8", "gemm_mxfp8", "gemm_nvfp4", "attention",
-              "elementwise", "norm", "embedding", "loss", "optimizer")
+              "elementwise", "norm", "embedding", "loss", "optimizer", "host_sync")
 
 # Sane limits: beyond them a trace is a mistake, and would exhaust memory or overflow.
 MAX_RANKS = 1 << 17             # ranks (and GPU indices): per-rank state is kept

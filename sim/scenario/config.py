@@ -64,6 +64,10 @@ class ParallelismConfig(Section):
     etp: Degree | None = Field(None, description="expert tensor parallelism (MoE parallel "
                                "folding: experts over ep x etp of the tp*cp*dp ranks); "
                                "default: experts split by tp, ep inside dp*cp")
+    moe_sync_free: bool = Field(False, description="dropless MoE dispatch without the "
+                                "host waiting for the routing counts (Megatron-Core full-"
+                                "iteration CUDA graphs with moe_paged_stash); false: the "
+                                "host synchronises once per MoE layer forward")
     account_for_embedding_in_pipeline_split: bool = Field(
         False, description="the embedding takes one layer's place in the first virtual "
         "pipeline stage (Megatron-Core)")

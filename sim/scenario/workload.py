@@ -51,6 +51,7 @@ def layout_of(scn) -> Layout:
                   recompute=p.recompute, overlap_grad_reduce=p.overlap_grad_reduce,
                   overlap_param_gather=p.overlap_param_gather,
                   tp_comm_overlap=p.tp_comm_overlap, etp=p.etp,
+                  moe_sync_free=p.moe_sync_free,
                   embedding_in_split=p.account_for_embedding_in_pipeline_split,
                   loss_in_split=p.account_for_loss_in_pipeline_split)
 

@@ -150,7 +150,8 @@ def _generate(model: Any, layout: Layout, training: Training, placement_order: s
                   ep=lo.ep, sequence_parallel=lo.sequence_parallel,
                   dtype_bytes=tr.dtype_bytes, recompute=lo.recompute,
                   flash_attention=tr.flash_attention, precision=tr.precision,
-                  tp_comm_overlap=lo.tp_comm_overlap, etp=lo.etp)
+                  tp_comm_overlap=lo.tp_comm_overlap, etp=lo.etp,
+                  moe_sync_free=lo.moe_sync_free)
     templates: dict[tuple, Template] = {}
 
     def tmpl(items: list) -> Template:

@@ -79,6 +79,7 @@ class Layout:
     tp_comm_overlap: bool = False
     overlap_param_gather: bool = False
     etp: int | None = None
+    moe_sync_free: bool = False
     embedding_in_split: bool = False
     loss_in_split: bool = False
 
@@ -95,6 +96,7 @@ class Layout:
         _bool(self.overlap_grad_reduce, "parallelism.overlap_grad_reduce")
         _bool(self.tp_comm_overlap, "parallelism.tp_comm_overlap")
         _bool(self.overlap_param_gather, "parallelism.overlap_param_gather")
+        _bool(self.moe_sync_free, "parallelism.moe_sync_free")
         _bool(self.embedding_in_split, "parallelism.account_for_embedding_in_pipeline_split")
         _bool(self.loss_in_split, "parallelism.account_for_loss_in_pipeline_split")
         if isinstance(self.zero, bool) or self.zero not in (0, 1, 2, 3):

@@ -21,14 +21,17 @@ Dependency rules (the items come in execution order):
   (``<family>_recv``) sharing a tag. Consecutive steps overlapping the same
   compute form a ring: each send forwards the block the previous step
   received (ring attention, Liu et al. 2023);
-* collectives and rings on a family of size 1 are dropped (nothing to move).
+* collectives and rings on a family of size 1 are dropped (nothing to move);
+* a host item (the host issuing work after a synchronisation) starts with
+  the next compute item on stream ``host``, and the compute item it names
+  (``join``) waits for it; its work units travel as ``dims``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
-from workloads.models.items import CommItem, ComputeItem, Item
+from workloads.models.items import CommItem, ComputeItem, HostItem, Item
 from workloads.trace import INCOMING, Op, Peer   # INCOMING: "whatever the block was told to wait for"
 
 #: stream of each communicator family's collectives. Tensor- and
@@ -144,6 +147,8 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
     compute_deps: dict[str, tuple[int, ...]] = {}
     waiting: dict[str, list[CommItem]] = {}   # overlapping comms before their compute
     ring_recv: dict[tuple, int] = {}          # last ring receive per (family, overlap)
+    hosts: list[HostItem] = []                # host items waiting for the next compute
+    joins: dict[str, list[int]] = {}          # host steps each join item waits for
 
     def suffix(name: str) -> str:
         used[name] = used.get(name, 0) + 1
@@ -177,12 +182,19 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
         return [len(steps) - 1]
 
     for it in items:
-        if isinstance(it, ComputeItem):
-            deps = tuple(dict.fromkeys(pending))
+        if isinstance(it, HostItem):
+            hosts.append(it)
+        elif isinstance(it, ComputeItem):
+            deps = tuple(dict.fromkeys(pending + joins.pop(it.name, [])))
             steps.append(Step(suffix(it.name), "compute", "compute", deps, flops=it.flops,
                               bytes=it.bytes, category=it.category, dims=it.dims))
             pending = [len(steps) - 1]
             compute_deps[it.name] = deps
+            for h in hosts:
+                steps.append(Step(suffix(h.name), "compute", "host", deps, category=h.category,
+                                  dims=(h.units,)))
+                joins.setdefault(h.join, []).append(len(steps) - 1)
+            hosts = []
             for c in waiting.pop(it.name, []):
                 pending += emit_comm(c, deps)
         elif it.overlap_with is None:
@@ -193,6 +205,12 @@ def compile_items(items: list[Item], group_sizes: dict[str, int]) -> Template:
             pending += emit_comm(it, compute_deps[it.overlap_with])
         else:
             waiting.setdefault(it.overlap_with, []).append(it)
+    for h in hosts:                         # no compute after it: the block waits
+        steps.append(Step(suffix(h.name), "compute", "host", tuple(dict.fromkeys(pending)),
+                          category=h.category, dims=(h.units,)))
+        pending = [len(steps) - 1]
+    for waits in joins.values():            # join target never came: the next op waits
+        pending += waits
     for comms in waiting.values():          # overlap target never came: blocking
         for c in comms:
             outs = emit_comm(c, tuple(dict.fromkeys(pending)))

@@ -28,7 +28,15 @@ class CommItem:
     overlap_with: str | None = None   # name of a ComputeItem this comm may overlap with (e.g. ring-attention KV exchange overlaps "attn"); None = on the critical path
 
 
-Item = ComputeItem | CommItem
+@dataclass(frozen=True, slots=True)
+class HostItem:
+    name: str          # e.g. "moe_sync"
+    join: str          # the ComputeItem that waits for the host to finish this
+    units: float = 1.0            # work units to issue (MoE: local experts); length = units x rate
+    category: str = "host_sync"   # the compute model's category for its rate
+
+
+Item = ComputeItem | CommItem | HostItem
 
 
 @dataclass(frozen=True)
@@ -45,3 +53,4 @@ class Shape:       # what one rank processes per micro-batch
     precision: str = "bf16"        # GEMM precision: bf16 | fp16 | fp8 | mxfp8 | nvfp4
     tp_comm_overlap: bool = False  # sequence-parallel collectives pipelined with their GEMMs
     etp: int | None = None         # expert tensor parallelism (MoE parallel folding); None = tp
+    moe_sync_free: bool = False    # dropless MoE without the host synchronisation (see layer.py)

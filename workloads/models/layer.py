@@ -41,7 +41,9 @@ Per-rank figures for ONE micro-batch of ``b`` sequences, ``s`` tokens each:
   on ``T top_k`` routed token copies (times ``imbalance`` when ``ep > 1``: the
   busiest rank sets the pace) reading every local expert's weights, an
   all-to-all combine of the same size, the weighted sum of the ``top_k``
-  outputs, and the shared experts as a dense MLP. The token dispatcher's
+  outputs, and the shared experts as a dense MLP. Before the dispatch the
+  host waits for the routing counts (``moe_sync``, see :func:`_host_sync`).
+  The token dispatcher's
   data movement is memory-bound work of its own (Megatron-Core
   ``MoEAlltoAllTokenDispatcher`` with ``moe_utils.permute`` /
   ``sort_chunks_by_idxs`` / ``unpermute``): before the dispatch the tokens
@@ -60,7 +62,7 @@ from __future__ import annotations
 import dataclasses
 
 from workloads.models.builder import OpList
-from workloads.models.items import CommItem, ComputeItem, Item, Shape
+from workloads.models.items import CommItem, ComputeItem, HostItem, Item, Shape
 from workloads.models.linears import attention_core_dims, attention_linears, mlp_linears
 from workloads.models.params import layer_index
 from workloads.models.shape_check import check_causal_fraction, check_shape
@@ -115,6 +117,29 @@ def _regather(shape: Shape, tag: str, nbytes: float, gemm: str) -> list[Item]:
     if shape.tp == 1 or not shape.sequence_parallel:
         return []
     return [CommItem(f"sp_ag{tag}_w", "all_gather", "tp", nbytes, gemm + "_dgrad")]
+
+
+def _host_sync(ops: OpList, shape: Shape, local_experts: float) -> None:
+    """The dropless token dispatcher's device-to-host synchronisation: the
+    host needs the tokens per expert (all-to-all split sizes, grouped-GEMM
+    splits) before it can issue the rest of the block, so the GPU queue runs
+    dry: from here to the block's residual add the GPU cannot finish before
+    the host has issued the block's kernels (Megatron-Core
+    ``MoEAlltoAllTokenDispatcher`` and the flex dispatcher copy the routing
+    counts to the host with a stream synchronisation; the Megatron-Core MoE
+    guide counts host overhead among the "three walls" of MoE training, and
+    only full-iteration CUDA graphs over padded, sync-free dispatch —
+    ``moe_paged_stash``, ``moe_expert_rank_capacity_factor`` — remove it).
+    ``moe_sync`` runs on the ``host`` stream from the next op on, and
+    ``resid2`` waits for it: the block takes the longer of the GPU's work and
+    the host's issue time. The host's work grows with the local experts
+    (Transformer Engine's grouped linear layers issue each expert's
+    quantisation and GEMM from the host, per expert split), so it lasts
+    ``local_experts x moe_host_issue_s`` of the host platform
+    (sim/data/compute.yaml, category ``host_sync``). Forward only: the
+    backward reuses the counts. ``Shape.moe_sync_free`` drops it."""
+    if not shape.moe_sync_free:
+        ops.add(HostItem("moe_sync", join="resid2", units=local_experts))
 
 
 def _permute(ops: OpList, tokens: float, copies: float, h: float) -> None:
@@ -227,6 +252,7 @@ def _feed_forward(ops: OpList, spec: ModelSpec, shape: Shape, moe_layer: bool) -
         imbalance = m.load if shape.ep > 1 else 1.0
         a2a_bytes = T * m.top_k * h * d * imbalance
         local = m.experts / shape.ep
+        _host_sync(ops, shape, local)
         _permute(ops, T, T * m.top_k, h)
         if shape.ep > 1:
             ops.comm("ep_dispatch", "all_to_all", "ep", a2a_bytes,
@@ -268,6 +294,7 @@ def _folded_moe(ops: OpList, spec: ModelSpec, shape: Shape, rows: float) -> None
                  b=[CommItem("etp_ag_b", "reduce_scatter", "etp", gathered * h * d)])
     a2a_bytes = gathered * m.top_k * h * d * imbalance
     local = m.experts / shape.ep
+    _host_sync(ops, shape, local)
     _permute(ops, gathered, gathered * m.top_k, h)
     if shape.ep > 1:
         ops.comm("ep_dispatch", "all_to_all", "ep", a2a_bytes,
