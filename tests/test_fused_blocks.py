@@ -11,8 +11,8 @@ ZeRO, expert and data-parallel traffic.
 import pytest
 
 from sim.collectives import TopologyView
-from sim.engine.plan import serialised_pieces
-from sim.engine.private_families import _chain_test, private_ops, serialised
+from sim.engine.chain_pass import ordered_positions, serialised_pieces
+from sim.engine.private_families import _chain_test, ordered_ops, private_ops, serialised
 from sim.engine.private_sends import private_sends
 from sim.network.routing import Router
 from sim.scenario import workload
@@ -117,10 +117,19 @@ def test_chain_pass_on_compressed_programs(name, model, gpus, par, batch):
     trace = small_job(model, gpus, par, batch)[0]
     families = sorted({op.group for p in trace.programs for op in p.distinct_ops()
                        if op.group is not None})
-    for fam in families + [frozenset(families)]:
+    chains = [(fam, frozenset()) for fam in families] + [(frozenset(families), frozenset()),
+                                                           (frozenset(families), frozenset(P2P))]
+    p2p_groups = frozenset({"pp", "cp"})
+    for fam, p2p in chains:
         for prog in trace.programs:
-            got = serialised_pieces(prog, _chain_test(fam, frozenset(), False))
-            assert got == serialised(prog.ops, fam)
+            test = _chain_test(fam, p2p_groups if p2p else frozenset(), False)
+            got = serialised_pieces(prog, test)
+            assert got == serialised(prog.ops, fam, p2p_groups if p2p else frozenset())
+            mask = [test(op) for op in prog.ops]
+            ok = ordered_ops(prog.ops, mask)
+            got = ordered_positions(prog, test)
+            assert {i: (good, op.kind, op.group) for i, (good, op) in got.items()} == {
+                i: (ok[i], op.kind, op.group) for i, op in enumerate(prog.ops) if mask[i]}
     assert families
 
 

@@ -21,7 +21,7 @@ isolation, exactly.
 from __future__ import annotations
 
 from sim.collectives.base import TopologyView
-from sim.engine.plan import serialised_pieces
+from sim.engine.chain_pass import ordered_positions, serialised_pieces
 from workloads.trace import COLLECTIVES, P2P, Op, Program, Trace
 
 
@@ -226,9 +226,8 @@ def _analyse(trace: Trace, topo: TopologyView) -> tuple[set[str], list[frozenset
         for p, prog in enumerate(trace.programs):
             if id(prog) not in progs:
                 continue
-            ok = ordered_ops(prog.ops, _chain_mask(prog.ops, chain,
-                                                   frozenset(chain & p2p_families),
-                                                   "<absolute p2p>" in others))
-            per_op[p].update(i for i, op in enumerate(prog.ops)
-                             if ok[i] and op.kind in coll and op.group == fam)
+            ok = ordered_positions(prog, _chain_test(chain, frozenset(chain & p2p_families),
+                                                     "<absolute p2p>" in others))
+            per_op[p].update(i for i, (good, op) in ok.items()
+                             if good and op.kind in coll and op.group == fam)
     return families, [frozenset(s) for s in per_op]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from sim.collectives.base import TopologyView
 from sim.collectives.p2p import pxn_proxy
-from sim.engine.private_families import ordered_ops
+from sim.engine.chain_pass import ordered_positions
 from sim.network.routing import Router
 from workloads.trace import COLLECTIVES, P2P, Op, Program, Trace
 
@@ -171,9 +171,9 @@ def private_sends(trace: Trace, topo: TopologyView, router: Router) -> list[froz
                 if len(used) == 1:         # one stream: each op waits for the one before
                     ok_at.update(cands)
                     continue
-                ok = ordered_ops(prog.ops, [op.kind == kind or op.kind in coll
-                                            and op.group in fams for op in prog.ops])
-                ok_at.update(i for i in cands if ok[i])
+                ok = ordered_positions(prog, lambda op, kind=kind, fams=fams: op.kind == kind
+                                       or op.kind in coll and op.group in fams)
+                ok_at.update(i for i in cands if ok[i][0])
         out.append(frozenset(ok_at))
     return out
 

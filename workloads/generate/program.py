@@ -127,8 +127,9 @@ class _StageBuilder:
         self.actions = actions
         self.v_total = plan.pp * plan.vpp
         self.ops: list[Op | Instance] = []      # single ops and template instances
-        self.open_chain: tuple | None = None    # (instance, head, outputs, parts, part keys)
+        self.open_chain: tuple | None = None    # (instance, head, outputs)
         self.chains: dict[tuple, Template] = {}
+        self.peers: dict[int, Peer] = {}
         self.tag_cursor = 2 * plan.microbatches * self.v_total   # ring tags start past P2P tags
         self.block_ends: list[list[str]] = []
         self.b_outputs: dict[tuple[int, int], list[str]] = {}
@@ -162,22 +163,49 @@ class _StageBuilder:
         if head is None:
             inst = Instance(t, prefix, layer, inc, tag)
             self.open_chain = None
+            self.ops.append(inst)
+            return inst.outputs()
+        rel = prefix[len(head) + 1:]
+        if o is not None and o[1] == head and self.ops[-1] is o[0] and inc == o[2]:
+            inst, before = o[0], o[0].template
         else:
-            part = (t, prefix[len(head) + 1:], layer)
-            key = (id(t), part[1], layer)
-            if (o is not None and o[1] == head and self.ops and self.ops[-1] is o[0]
-                    and inc == tuple(o[2])):
-                inst, parts, keys = o[0], o[3] + (part,), o[4] + (key,)
-            else:
-                inst, parts, keys = Instance(t, head, None, inc, tag), (part,), (key,)
-                self.ops.append(inst)
-            chain = self.chains.get(keys)
-            if chain is None:
-                chain = self.chains[keys] = compose(parts)
-            inst.template = chain
-            out = inst.outputs()
-            self.open_chain = (inst, head, out, parts, keys)
-            return out
+            inst, before = Instance(t, head, None, inc, tag), None
+            self.ops.append(inst)
+        key = (id(before), id(t), rel, layer)
+        chain = self.chains.get(key)
+        if chain is None:
+            chain = self.chains[key] = compose((before.parts if before else ())
+                                               + ((t, rel, layer),))
+        inst.template = chain
+        out = inst.outputs()
+        self.open_chain = (inst, head, tuple(out))
+        return out
+
+    def action(self, kind: str, blocks: list[Block], head: str, deps: list[str]) -> list[str]:
+        """One instance for an action's blocks when nothing comes between them:
+        the chain of the parts :meth:`run` would append one by one (``kind``:
+        F, BB with weight gradients, BW without, W), composed once per chunk."""
+        key = (kind, id(blocks))
+        chain = self.chains.get(key)
+        if chain is None:
+            parts = []
+            for blk in blocks if kind == "F" else reversed(blocks):
+                name = blk.name
+                if kind == "F":
+                    parts.append((blk.fwd, name, name))
+                elif kind == "W":
+                    parts.append((blk.wgt, name, name))
+                else:
+                    parts += [(blk.rec, f"{name}.r", name), (blk.bwd, name, name)]
+                    if kind == "BB":
+                        parts.append((blk.wgt, f"{name}.w", name))
+            chain = self.chains[key] = compose(tuple(p for p in parts if p[0].steps))
+        inc = tuple(dict.fromkeys(deps))
+        self.open_chain = None
+        if not chain.steps:
+            return list(inc)
+        inst = Instance(chain, head, None, inc, self.tag_cursor)
+        self.tag_cursor += chain.n_tags
         self.ops.append(inst)
         return inst.outputs()
 
@@ -192,10 +220,15 @@ class _StageBuilder:
         offset = toward if kind == "send" else -toward
         receiver = vs + toward if kind == "send" else vs
         oid = f"{head}.{kind}"
-        self.ops.append(Op(id=oid, kind=kind, stream=f"pp_{kind}", deps=tuple(deps),
-                           bytes=plan.activation_bytes, peer=Peer(group="pp", offset=offset),
-                           tag=p2p_tag(backward, mb, receiver, plan.microbatches,
-                                       self.v_total), layer="pipeline"))
+        peer = self.peers.get(offset)
+        if peer is None:
+            peer = self.peers[offset] = Peer(group="pp", offset=offset)
+        # positional: id, kind, stream, deps, flops, bytes, duration_s, category,
+        # group, algorithm, peer, tag, layer (one per action: keywords cost)
+        self.ops.append(Op(oid, kind, "pp_send" if kind == "send" else "pp_recv", tuple(deps),
+                           0.0, plan.activation_bytes, None, None, None, None, peer,
+                           p2p_tag(backward, mb, receiver, plan.microbatches, self.v_total),
+                           "pipeline"))
         return oid
 
     def collective(self, oid: str, kind: str, family: str, nbytes: float, deps: list[str],
@@ -257,11 +290,14 @@ class _StageBuilder:
         deps: list[str] = []
         if vs > 0:
             deps = [self.pipeline("recv", head, False, mb, vs, [])]
-        for blk in blocks:
-            if self.plan.zero == 3:
-                deps = self.gather(blk, f"{head}.{blk.name}", deps)
-            deps = self.run(blk.fwd, f"{head}.{blk.name}", blk.name, deps, head)
-            self.block_ends.append(deps)
+        if COMPRESSED and self.plan.zero != 3:
+            deps = self.action("F", blocks, head, deps)
+        else:
+            for blk in blocks:
+                if self.plan.zero == 3:
+                    deps = self.gather(blk, f"{head}.{blk.name}", deps)
+                deps = self.run(blk.fwd, f"{head}.{blk.name}", blk.name, deps, head)
+                self.block_ends.append(deps)
         if vs < self.v_total - 1:
             self.pipeline("send", head, False, mb, vs, deps)
         return deps
@@ -271,7 +307,8 @@ class _StageBuilder:
         deps: list[str] = []
         if vs < self.v_total - 1:
             deps = [self.pipeline("recv", head, True, mb, vs, [])]
-        for blk in reversed(blocks):
+        quiet = COMPRESSED and self.plan.zero < 2 and not final   # nothing between blocks
+        for blk in ([] if quiet else reversed(blocks)):
             pre = f"{head}.{blk.name}"
             if self.plan.zero == 3:
                 deps = self.gather(blk, pre, deps)
@@ -282,6 +319,8 @@ class _StageBuilder:
                 deps = self.run(blk.wgt, pre + ".w", blk.name, deps, head)
                 self.after_wgrad(blk, pre, deps, final, c)
             self.block_ends.append(deps)
+        if quiet:
+            deps = self.action("B" + self.weight_kind, blocks, head, deps)
         self.b_outputs[(mb, c)] = deps
         if vs > 0:
             self.pipeline("send", head, True, mb, vs, deps)
@@ -290,6 +329,8 @@ class _StageBuilder:
     def weight(self, head: str, mb: int, c: int, blocks: list[Block],
                final: bool) -> list[str]:
         deps = self.b_outputs.pop((mb, c))
+        if COMPRESSED and self.plan.zero < 2 and not final:    # nothing between blocks
+            return self.action("W", blocks, head, deps)
         for blk in reversed(blocks):
             pre = f"{head}.{blk.name}"
             deps = self.run(blk.wgt, pre, blk.name, deps, head)

@@ -1,0 +1,228 @@
+"""Ordering passes over programs without expanding compressed ones.
+
+A *chain* is a set of ops (``in_chain(op)`` true: some collectives, sends or
+receives). :func:`serialised_pieces` decides whether each chain op can start
+only after every earlier one has finished; :func:`ordered_positions`, per
+chain op, whether it is ordered with every other one (one of the two
+certainly ends before the other starts). Both are the single passes of
+:mod:`sim.engine.private_families` (an op's value from the op before it on
+its stream and from its dependencies), run piece by piece: a template
+instance with no chain op only carries values from its inputs (its streams'
+values, its incoming and extra ids' values) to its outputs, in a way fixed
+by its template, computed once per template.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from workloads.trace import INCOMING, Op, Program
+
+if TYPE_CHECKING:
+    from workloads.generate.template import Template
+
+
+def serialised_pieces(program: Program, in_chain) -> bool:
+    """:func:`sim.engine.private_families.serialised_mask` on a compressed
+    program without expanding it: whether each chain op (``in_chain(op)``
+    true) can start only after every earlier one has finished.
+
+    The pass carries, per op, how many chain ops are certainly finished when
+    it ends. An instance's steps see only its streams' values, its incoming
+    and extra ids' values and the count so far, and all of these are at most
+    the count. A value below the count can never equal it again (the count
+    only grows) and loses every max to one that can, so only whether each
+    input is at the count matters: an instance's result is computed once per
+    template and that pattern.
+    """
+    after: dict[str, int] = {}
+    on_stream: dict[str, int] = {}
+    get = after.get
+    seen = 0
+    masks: dict[int, tuple[bool, ...]] = {}
+    memo: dict[tuple, tuple | None] = {}
+    for p in program.pieces:
+        if type(p) is Op:
+            v = on_stream.get(p.stream, 0)
+            for d in p.deps:
+                w = get(d, 0)
+                if w > v:
+                    v = w
+            if in_chain(p):
+                if v != seen:
+                    return False
+                seen += 1
+                v = seen
+            after[p.id] = v
+            on_stream[p.stream] = v
+            continue
+        t = p.template
+        mask = masks.get(id(t))
+        if mask is None:
+            mask = masks[id(t)] = tuple(in_chain(op) for op in t.proto_ops)
+        names = t.stream_names
+        x = max(map(get, p.incoming, [0] * len(p.incoming)), default=0)
+        j_extra, extra = p.extra if p.extra is not None else (-1, ())
+        y = max(map(get, extra, [0] * len(extra)), default=0)
+        # a value below the count can never equal it again (the count only
+        # grows) and loses every max to one that can: all such are alike
+        key = (id(t), j_extra, tuple([1 if on_stream.get(n, 0) < seen else 0 for n in names]),
+               1 if x < seen else 0, 1 if y < seen else 0)
+        hit = memo.get(key)
+        if hit is None and key not in memo:
+            hit = memo[key] = _chain_block(t, mask, names, j_extra, key[2], key[3], key[4])
+        if hit is None:
+            return False
+        n_chain, streams_below, outs_below = hit
+        seen += n_chain
+        for n, b in zip(names, streams_below):
+            on_stream[n] = seen - b
+        dot, steps = p.prefix + ".", t.steps
+        for o, b in outs_below:
+            after[dot + steps[o].suffix] = seen - b
+    return True
+
+
+def _chain_block(t: Template, mask, names, j_extra: int, streams_below, x_below: int,
+                 y_below: int):
+    """One instance of ``t`` in the chain pass, with values as distances
+    below the count at its start (count 0 here, so values are negatives)."""
+    cur = {n: -b for n, b in zip(names, streams_below)}
+    vals: list[int] = []
+    seen = 0
+    for j, st in enumerate(t.steps):
+        v = cur[st.stream]
+        for d in st.deps:
+            w = -x_below if d == INCOMING else vals[d]
+            if w > v:
+                v = w
+        if j == j_extra and -y_below > v:
+            v = -y_below
+        if mask[j]:
+            if v != seen:
+                return None
+            seen += 1
+            v = seen
+        vals.append(v)
+        cur[st.stream] = v
+    return (seen, tuple(seen - cur[n] for n in names),
+            tuple((o, seen - vals[o]) for o in t.outputs if o != INCOMING))
+
+
+def ordered_positions(program: Program, in_chain) -> dict[int, tuple[bool, Op]]:
+    """:func:`sim.engine.private_families.ordered_ops` on a program, compressed
+    or not: per position of a chain op, whether it is ordered with every
+    other chain op, and the op (a template step's prototype inside an
+    instance: kind, stream, group and peer, not its id).
+
+    Values are bitsets of the chain ops certainly finished when an op ends.
+    An instance without chain ops ORs its inputs into its outputs along
+    paths fixed by its template (:func:`_reach`); one with chain ops is
+    walked step by step.
+    """
+    after: dict[str, int] = {}
+    on_stream: dict[str, int] = {}
+    get = after.get
+    bad = m = 0
+    chain_at: list[tuple[int, Op]] = []
+    masks: dict[int, tuple[bool, ...]] = {}
+    k = 0
+    for p in program.units():
+        if type(p) is Op:
+            v = on_stream.get(p.stream, 0)
+            for d in p.deps:
+                v |= get(d, 0)
+            if in_chain(p):
+                bit = 1 << m
+                missing = (bit - 1) & ~v
+                if missing:
+                    bad |= missing | bit
+                chain_at.append((k, p))
+                m += 1
+                v |= bit
+            after[p.id] = v
+            on_stream[p.stream] = v
+            k += 1
+            continue
+        t = p.template
+        mask = masks.get(id(t))
+        if mask is None:
+            mask = masks[id(t)] = tuple(in_chain(op) for op in t.proto_ops)
+        names = t.stream_names
+        x = 0
+        for d in p.incoming:
+            x |= get(d, 0)
+        j_extra, extra = p.extra if p.extra is not None else (-1, ())
+        y = 0
+        for d in extra:
+            y |= get(d, 0)
+        inputs = [on_stream.get(n, 0) for n in names] + [x, y]
+        dot, steps = p.prefix + ".", t.steps
+        if not any(mask):
+            finals, outs = _reach(t, j_extra)
+            for n, slots in zip(names, finals):
+                on_stream[n] = _or(inputs, slots)
+            for o, slots in outs:
+                after[dot + steps[o].suffix] = _or(inputs, slots)
+            k += len(steps)
+            continue
+        cur = dict(zip(names, inputs))
+        vals: list[int] = []
+        for j, st in enumerate(steps):
+            v = cur[st.stream]
+            for d in st.deps:
+                v |= x if d == INCOMING else vals[d]
+            if j == j_extra:
+                v |= y
+            if mask[j]:
+                bit = 1 << m
+                missing = (bit - 1) & ~v
+                if missing:
+                    bad |= missing | bit
+                chain_at.append((k + j, t.proto_ops[j]))
+                m += 1
+                v |= bit
+            vals.append(v)
+            cur[st.stream] = v
+        for n in names:
+            on_stream[n] = cur[n]
+        for o in t.outputs:
+            if o != INCOMING:
+                after[dot + steps[o].suffix] = vals[o]
+        k += len(steps)
+    return {pos: (not (bad >> j) & 1, op) for j, (pos, op) in enumerate(chain_at)}
+
+
+def _or(inputs: list[int], slots: tuple[int, ...]) -> int:
+    v = 0
+    for i in slots:
+        v |= inputs[i]
+    return v
+
+
+def _reach(t: "Template", j_extra: int):
+    """Of a template: which inputs (its streams' values in ``stream_names``
+    order, then incoming, then extra) reach each stream's last step and each
+    output step, as slot tuples."""
+    hit = t.__dict__.get("_reach", {}).get(j_extra)
+    if hit is not None:
+        return hit
+    names = t.stream_names
+    n = len(names)
+    cur = {name: 1 << i for i, name in enumerate(names)}
+    vals: list[int] = []
+    for j, st in enumerate(t.steps):
+        v = cur[st.stream]
+        for d in st.deps:
+            v |= (1 << n) if d == INCOMING else vals[d]
+        if j == j_extra:
+            v |= 1 << (n + 1)
+        vals.append(v)
+        cur[st.stream] = v
+
+    def slots(v: int) -> tuple[int, ...]:
+        return tuple(i for i in range(n + 2) if v >> i & 1)
+
+    hit = ([slots(cur[name]) for name in names],
+           [(o, slots(vals[o])) for o in t.outputs if o != INCOMING])
+    t.__dict__.setdefault("_reach", {})[j_extra] = hit
+    return hit
