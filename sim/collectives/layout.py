@@ -11,6 +11,8 @@ push a GPU's bytes as fast as its links take them
 """
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 
 from sim.collectives import pipeline
@@ -66,7 +68,7 @@ def _mean_hop_latencies_s(router: Router, topo: TopologyView, lists, proto: Prot
     """Mean latency plus step overhead of the hops of each list (routed together)."""
     flat = tuple(p for hops in lists for p in hops)
     hosts = topo.host_array()
-    pairs = np.array(flat, dtype=np.int64).reshape(len(flat), 2)
+    pairs = np.fromiter(chain.from_iterable(flat), np.int64, 2 * len(flat)).reshape(len(flat), 2)
     intra = hosts[pairs[:, 0]] == hosts[pairs[:, 1]]
     over = np.where(intra, proto.step_overhead_s(True), proto.step_overhead_s(False))
     total = router.routes(flat).latency + over

@@ -24,6 +24,7 @@ of a two-tier fabric is) before computing all-pairs distances, so a fabric of
 """
 from __future__ import annotations
 
+from itertools import chain as _chained
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -223,7 +224,7 @@ def route_batch(router: Router, pairs: tuple, salt: int = 0) -> tuple:
     routed by it."""
     fab: FabricIndex = router._fabric()
     n = len(pairs)
-    arr = np.array(pairs, dtype=np.int64).reshape(n, 2)
+    arr = np.fromiter(_chained.from_iterable(pairs), np.int64, 2 * n).reshape(n, 2)
     src_lab, dst_lab = arr[:, 0], arr[:, 1]
     ok = (src_lab >= 0) & (dst_lab >= 0) & (src_lab < len(fab.gpu_nid)) \
         & (dst_lab < len(fab.gpu_nid)) & (src_lab != dst_lab)

@@ -57,7 +57,8 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
         present = np.zeros(len(capacity), dtype=bool)
         present[flow_links] = True
         used_links = np.flatnonzero(present)
-        renumber = np.cumsum(present) - 1
+        renumber = np.empty(len(capacity), dtype=np.int64)    # read at used links only
+        renumber[used_links] = np.arange(len(used_links))
         local = renumber[flow_links]
     remaining = np.asarray(capacity, dtype=float)[used_links]
     tol = _REL_EPS * np.maximum(remaining, 1.0)
