@@ -90,16 +90,22 @@ class PointToPoint:
 
     def isolated_end_s(self, pairs, nbytes: float, start_s: float) -> float:
         """When sends ``pairs`` started at ``start_s`` have all arrived if
-        nothing else uses their links: per batch of one path latency, the
-        latency, then the batch's evolution alone (as :meth:`send` runs it
-        on an idle network, to the same floating-point operations)."""
+        nothing else uses their links (see :meth:`isolated_steps`)."""
+        return max(((start_s + d) + t for d, t in self.isolated_steps(pairs, nbytes)),
+                   default=start_s)
+
+    def isolated_steps(self, pairs, nbytes: float) -> list[tuple[float, float]]:
+        """Per batch of one path latency of sends ``pairs`` alone on their
+        links: (latency, then the batch's evolution alone), as :meth:`send`
+        runs them on an idle network; they end at ``(start + latency) +
+        evolution`` (the same floating-point operations)."""
         key = (tuple(pairs), float(nbytes))
         steps = self._isolated.get(key)
         if steps is None:
             steps = self._isolated[key] = [
                 (d, self.net.alone_time_s(r, np.full(n, float(nbytes)), np.ones(n)))
                 for r, n, d in self._batches_of(key[0]) if n]
-        return max(((start_s + d) + t for d, t in steps), default=start_s)
+        return steps
 
     def _batches_of(self, pairs: tuple) -> list:
         """One batch per distinct path latency: (routes, flow count, delay_s)."""

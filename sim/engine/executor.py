@@ -92,6 +92,9 @@ class Executor:
                            if self.p2p_fast_path
                            else [frozenset()] * len(self.trace.programs))
         self._pairs: dict[tuple, tuple] = {}
+        self._peer_of: dict[tuple, int] = {}
+        self._steps: dict[tuple, list] = {}
+        self._ready: deque = deque()       # private transfers timed, not yet finished
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
         self._block_end = 0.0
@@ -112,6 +115,7 @@ class Executor:
             states.append(st)
         for st in states:
             self._advance(st)
+            self._drain()
         self.env.run()
         self._check_finished(states)
         makespan = max((sp.end for sp in self.spans), default=0.0)
@@ -294,9 +298,11 @@ class Executor:
         else:
             fn(*args)
 
-    def _finish(self, st: "_ClassState", s: int, k: int, start: float, sync: float) -> None:
-        """Op ``k`` of stream ``s`` (a process or a send/recv) ended now."""
-        end = self.env.now
+    def _finish(self, st: "_ClassState", s: int, k: int, start: float, sync: float,
+                end: float | None = None) -> None:
+        """Op ``k`` of stream ``s`` (a process or a send/recv) ended now (or at ``end``)."""
+        if end is None:
+            end = self.env.now
         op = st.plan.ops[k]
         self.spans.append(Span(st.cls.index, op.stream, op.id, op.kind, start, end, sync,
                                op.layer))
@@ -321,6 +327,7 @@ class Executor:
             sync = yield from self._collective(c, op, self._is_private(c, k, op))
         self._finish(st, s, k, start, sync)
         self._advance(st)
+        self._drain()
 
     def _is_private(self, c: RankClass, k: int, op: Op) -> bool:
         """Whether op ``k`` of ``c``'s program is a collective timed in isolation."""
@@ -449,7 +456,12 @@ class Executor:
 
     # -- point to point ------------------------------------------------------
     def _peer_class(self, c: RankClass, op: Op) -> int:
-        return self._class_of[op.peer.resolve(c.rep, self.trace)]
+        peer = op.peer
+        key = (c.index, peer.rank, peer.group, peer.offset)
+        hit = self._peer_of.get(key)
+        if hit is None:
+            hit = self._peer_of[key] = self._class_of[peer.resolve(c.rep, self.trace)]
+        return hit
 
     def _post_p2p(self, st: "_ClassState", s: int, k: int, start: float) -> None:
         """Post send or receive ``k``, issued at ``start``: a private one (see
@@ -463,17 +475,17 @@ class Executor:
 
     def _pair_p2p(self, st: "_ClassState", s: int, k: int, start: float, alone: bool) -> None:
         """Once both sides are posted the transfer starts when the later one
-        was issued; between two private sides it is timed in closed form,
-        else on the network, and its end ends both ops (no process:
-        callbacks)."""
+        was issued. Between two private sides it is timed in closed form and
+        both ops end then, ahead of the clock like fixed-length ops (the
+        classes advance from :meth:`_drain`, not from inside ``_advance``);
+        otherwise it runs on the network and its end ends both ops (no
+        process: callbacks)."""
         c, op = st.cls, st.plan.ops[k]
         other = self._peer_class(c, op)
         is_send = op.kind == "send"
         key = (c.index, other, op.tag) if is_send else (other, c.index, op.tag)
         mine, theirs = (self._sends, self._recvs) if is_send else (self._recvs, self._sends)
-        self._where[(c.index, op.stream)] = (op, lambda: (
-            f"waiting for a matching {'recv' if is_send else 'send'} "
-            f"(tag {op.tag}) on {self.classes[other].label()}"))
+        self._where[(c.index, op.stream)] = (op, ("p2p", is_send, other))
         me = (st, s, k, start, alone)
         queue = theirs.get(key)
         if not queue:
@@ -489,17 +501,20 @@ class Executor:
                 f"op '{r_op.id}' receives {r_op.bytes:g}", field="ops",
                 value=[s_op.id, r_op.id])
         sync = max(start, peer[3])
-        pkey = (send[0].cls.index, s_op.peer)
+        peer_spec = s_op.peer
+        pkey = (send[0].cls.index, peer_spec.rank, peer_spec.group, peer_spec.offset)
         pairs = self._pairs.get(pkey)
         if pairs is None:
             pairs = self._pairs[pkey] = tuple(
-                (self.trace.gpu_of(r), self.trace.gpu_of(s_op.peer.resolve(r, self.trace)))
+                (self.trace.gpu_of(r), self.trace.gpu_of(peer_spec.resolve(r, self.trace)))
                 for r in send[0].cls.ranks)
         if alone and peer[4]:
-            # always through the event queue: posting may happen inside _advance
-            end = self._p2p_sends.isolated_end_s(pairs, s_op.bytes, sync)
-            self.env.timeout(max(end - self.env.now, 0.0)).callbacks.append(
-                lambda _e: self._p2p_done(me, peer, sync))
+            skey = (pkey, s_op.bytes)
+            steps = self._steps.get(skey)
+            if steps is None:
+                steps = self._steps[skey] = self._p2p_sends.isolated_steps(pairs, s_op.bytes)
+            end = max(((sync + d) + t for d, t in steps), default=sync)
+            self._ready.append((me, peer, sync, end))
         else:
             self._at(sync, self._transfer, me, peer, sync, pairs, s_op.bytes)
 
@@ -507,12 +522,22 @@ class Executor:
         self._p2p_sends.send(pairs, nbytes).callbacks.append(
             lambda _e: self._p2p_done(a, b, sync))
 
-    def _p2p_done(self, a: tuple, b: tuple, sync: float) -> None:
+    def _p2p_done(self, a: tuple, b: tuple, sync: float, end: float | None = None) -> None:
         for st, s, k, start, _ in (a, b):
-            self._finish(st, s, k, start, sync)
+            self._finish(st, s, k, start, sync, end)
         self._advance(a[0])
         if b[0] is not a[0]:
             self._advance(b[0])
+        if end is None:
+            self._drain()
+
+    def _drain(self) -> None:
+        """End the private transfers timed meanwhile, and advance their classes
+        (which may time more)."""
+        ready = self._ready
+        while ready:
+            a, b, sync, end = ready.popleft()
+            self._p2p_done(a, b, sync, end)
 
     # -- completion ----------------------------------------------------------
     def _check_finished(self, states: list["_ClassState"]) -> None:
@@ -531,12 +556,19 @@ class Executor:
         lines = []
         for (ci, stream), (op, state) in sorted(self._where.items())[:6]:
             lines.append(f"{self.classes[ci].label()} stream '{stream}' op '{op.id}' "
-                         f"({op.kind}): {state() if callable(state) else state}")
+                         f"({op.kind}): {self._state_text(op, state)}")
         more = len(self._where) - len(lines)
         tail = f"; and {more} more stuck streams" if more > 0 else ""
         raise SimulationStuck("trace can never finish: " + "; ".join(lines) + tail,
                               field="ops", value=[op.id for op, _ in list(self._where.values())[:6]])
 
+
+    def _state_text(self, op: Op, state) -> str:
+        if isinstance(state, tuple):         # ("p2p", is_send, peer class)
+            _, is_send, other = state
+            return (f"waiting for a matching {'recv' if is_send else 'send'} "
+                    f"(tag {op.tag}) on {self.classes[other].label()}")
+        return state
 
 class _ClassState:
     """Replay state of one rank class: per op position its end once known
