@@ -74,3 +74,27 @@ def test_step_is_bounded_below_by_the_host_and_sync_free_runs_faster():
     assert len(spans) == 48
     assert all(s.end - s.start == pytest.approx(16 * m.host_issue_s) for s in spans)
     assert not [s for s in free.shown_step.spans if s.stream == "host"]
+
+
+def test_traces_with_host_ops_save_and_load(tmp_path):
+    from sim.scenario.workload import generate_workload
+    from workloads import trace as trace_format
+    scn = {"name": "moe-host", "model": "qwen3-30b-a3b", "cluster": {"gpu": "b200", "gpus": 8},
+           "parallelism": {"ep": 8, "zero": 1},
+           "training": {"global_batch": 8, "micro_batch": 1, "seq_len": 1024, "dtype": "mxfp8"}}
+    trace, _ = generate_workload(parse_scenario(scn, "moe-host"))
+    path = tmp_path / "t.json"
+    trace.save(path)
+    back = trace_format.load(path)
+    hosts = [op for op in back.programs[0].ops if op.category == HOST_SYNC]
+    assert hosts and all(op.dims == (16.0,) and op.stream == "host" for op in hosts)
+
+
+def test_host_op_dims_must_be_one_unit_count():
+    from workloads.errors import InputError
+    from workloads.trace import parse_op
+    op = {"id": "a", "kind": "compute", "stream": "host", "flops": 0, "bytes": 0,
+          "category": "host_sync", "dims": [1, 2, 3]}
+    with pytest.raises(InputError, match=r"\[units\]"):
+        parse_op(op, "ops[0]")
+    assert parse_op({**op, "dims": [4]}, "ops[0]").dims == (4.0,)

@@ -31,7 +31,9 @@ Ops
       (``gemm``, ``gemm_fp8``, ``attention``, ``elementwise``, ...) selects the
       efficiency and, for ``gemm_<precision>``, the tensor-core peak; optional
       ``dims`` ``[m, n, k]`` or ``[m, n, k, groups]`` gives a GEMM's output
-      rows, output columns and reduction length (tile and wave quantisation).
+      rows, output columns and reduction length (tile and wave quantisation);
+      a ``host_sync`` op (the host issuing work, on its own stream) gives
+      ``[units]`` of the host's work (MoE: local experts).
     * collectives ``all_reduce``, ``all_gather``, ``reduce_scatter``,
       ``all_to_all``, ``broadcast``, ``reduce``, ``barrier``: ``group`` (a
       family name from ``groups``; each rank uses the member list that
@@ -429,8 +431,10 @@ def parse_op(d: Any, where: str, file: str | None = None) -> Op:
                              field=where, value=oid)
         if "dims" in d:
             dims = d["dims"]
-            if not isinstance(dims, list) or len(dims) not in (3, 4):
-                raise InputError("dims must be [m, n, k] or [m, n, k, groups]", file=file,
+            sizes = (1,) if op.category == "host_sync" else (3, 4)
+            if not isinstance(dims, list) or len(dims) not in sizes:
+                raise InputError("dims must be [units] for a host_sync op" if sizes == (1,)
+                                 else "dims must be [m, n, k] or [m, n, k, groups]", file=file,
                                  field=f"{where}.dims", value=dims)
             op.dims = tuple(_num(x, f"{where}.dims", file, positive=True, limit=1e15)
                             for x in dims)
