@@ -98,3 +98,23 @@ def test_host_op_dims_must_be_one_unit_count():
     with pytest.raises(InputError, match=r"\[units\]"):
         parse_op(op, "ops[0]")
     assert parse_op({**op, "dims": [4]}, "ops[0]").dims == (4.0,)
+
+
+def _scn(**par):
+    return {"name": "moe-host", "model": "qwen3-30b-a3b", "cluster": {"gpu": "b200", "gpus": 8},
+            "parallelism": {"ep": 4, "zero": 1, **par},
+            "training": {"global_batch": 16, "micro_batch": 1, "seq_len": 1024,
+                         "dtype": "mxfp8", "fp8_params": True}}
+
+
+def test_folded_and_unfolded_runs_agree_with_host_ops():
+    folded = run_scenario(parse_scenario({**_scn(), "sim": {"fold": True}}, "f")).result
+    full = run_scenario(parse_scenario({**_scn(), "sim": {"fold": False}}, "u")).result
+    assert folded["step_time_s"] == pytest.approx(full["step_time_s"], rel=1e-12)
+
+
+def test_full_recompute_syncs_again_before_the_backward():
+    plain = run_scenario(parse_scenario(_scn(pp=2), "p"))
+    again = run_scenario(parse_scenario(_scn(pp=2, recompute="full"), "r"))
+    count = [sum(1 for s in r.shown_step.spans if s.stream == "host") for r in (plain, again)]
+    assert count[0] > 0 and count[1] == 2 * count[0]
