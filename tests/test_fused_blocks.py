@@ -183,3 +183,24 @@ def test_a_block_that_can_start_only_in_part_is_stepped_op_by_op():
     # the last waits on both streams for the one before: timed whole
     assert [b[2] for b in fast.span_log.blocks] == [2]
     assert spans["D.a"].start == spans["D.b"].start == spans["C.c"].end
+
+
+def test_union_length_against_merging_by_hand():
+    import numpy as np
+
+    from sim.engine.metrics import union_length
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 5, 50, 400):
+        starts = rng.integers(0, 100, n).astype(float)
+        ends = starts + rng.integers(0, 20, n)
+        total, cur_s, cur_e = 0.0, None, None
+        for s, e in sorted(zip(starts, ends)):
+            if cur_e is None or s > cur_e:
+                if cur_e is not None:
+                    total += cur_e - cur_s
+                cur_s, cur_e = s, e
+            else:
+                cur_e = max(cur_e, e)
+        total += cur_e - cur_s
+        assert union_length(starts, ends) == total
+    assert union_length(np.array([]), np.array([])) == 0.0

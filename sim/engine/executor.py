@@ -145,9 +145,12 @@ class Executor:
                     n = len(ent)
                     if p >= n or inflight[s]:
                         continue
+                    q = q0 = sub[s]
+                    h = hold[s]     # still waiting for the end that stopped it last time?
+                    if h is not None and ends[h[2]] is None and h[0] == p and h[1] == q:
+                        continue
                     t = free[s]
-                    p0, q0 = p, sub[s]
-                    q = q0
+                    p0 = p
                     while p < n:
                         e = ent[p]
                         if e >= 0:
@@ -155,9 +158,6 @@ class Executor:
                         elif perop is None or ~e in perop:
                             run = plan.run_of(~e, s)
                         else:
-                            h = hold[s]
-                            if h is not None and h[0] == p and ends[h[1]] is None:
-                                break
                             t2 = self._fused(st, s, t, ~e, p)
                             if t2 is None or t2 is False:
                                 if t2 is False:
@@ -192,6 +192,7 @@ class Executor:
                                 spans.append(Span(ci, names[s], op.id, op.kind, start, t, start,
                                                   op.layer))
                                 continue
+                            hold[s] = (p, q, d)
                             stop = True
                             break
                         if q == m:
@@ -264,7 +265,7 @@ class Executor:
         id, or an extra one): may the first op on ``s`` start without it?"""
         inside, inc, extra = ip.tp.first_waits(ip.gstreams.index(s), ip.extra_step)
         if inside or (inc if incoming else extra):
-            st.hold[s] = (p, k)
+            st.hold[s] = (p, 0, k)
             return None
         return False
 
@@ -366,14 +367,17 @@ class Executor:
                     known(op, b, op.is_collective and op.group in families)
                     for op, b in zip(tp.proto, tp.base))
         special: dict[int, tuple] = {}
-        if positions:
-            for i, ip in enumerate(plan.insts):
-                base, tp = ip.base, ip.tp
-                if any(base + j in positions for j in range(len(tp.proto))):
-                    special[i] = tuple(
-                        known(op, b, op.is_collective and op.group in families
-                              or base + j in positions)
-                        for j, (op, b) in enumerate(zip(tp.proto, tp.base)))
+        patterns: dict[tuple, tuple] = {}
+        for i in plan.instances_at(positions) if positions else ():
+            ip = plan.insts[i]
+            base, tp = ip.base, ip.tp
+            mark = tuple([base + j in positions for j in range(len(tp.proto))])
+            d = patterns.get((ip.tid, mark))
+            if d is None:
+                d = patterns[(ip.tid, mark)] = tuple(
+                    known(op, b, op.is_collective and op.group in families or at)
+                    for op, b, at in zip(tp.proto, tp.base, mark))
+            special[i] = d
         return out, per_template, special
 
     def _private_delay(self, c: RankClass, op: Op) -> float | None:
@@ -595,7 +599,8 @@ class _ClassState:
         self.free = [0.0] * n
         self.inflight = [False] * n
         self.perop: set[int] | None = set()
-        self.hold: list[tuple[int, int] | None] = [None] * n
+        # per stream: (entry, op inside it, position) of the unknown end it last stopped at
+        self.hold: list[tuple[int, int, int] | None] = [None] * n
 
     def step_by_op(self, i: int) -> None:
         """Step instance ``i`` op by op (its ops' lengths into ``delays``)."""

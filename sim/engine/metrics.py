@@ -15,17 +15,23 @@ def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
     if len(starts) == 0:
         return 0.0
     order = np.argsort(starts, kind="stable")
-    s, e = starts[order], ends[order]
+    return _union_sorted(starts[order], ends[order])
+
+
+def _union_sorted(s: np.ndarray, e: np.ndarray) -> float:
+    """:func:`union_length` of intervals already in order of their starts."""
+    n = len(s)
+    if n == 0:
+        return 0.0
     reach = np.maximum.accumulate(e)
     # a new merged block starts where an interval begins after everything before it ended
-    new_block = np.empty(len(s), dtype=bool)
+    new_block = np.empty(n, dtype=bool)
     new_block[0] = True
     new_block[1:] = s[1:] > reach[:-1]
-    block = np.cumsum(new_block) - 1
-    block_start = s[new_block]
-    block_end = np.zeros(block[-1] + 1)
-    np.maximum.at(block_end, block, e)
-    return float((block_end - block_start).sum())
+    first = np.flatnonzero(new_block)
+    # a block ends at the running max of its last interval (all before it ended sooner)
+    last = np.append(first[1:] - 1, n - 1)
+    return float((reach[last] - s[first]).sum())
 
 
 @dataclass
@@ -81,11 +87,15 @@ def rank_times(spans: list[Span] | SpanLog, classes: list[RankClass],
             out.append(RankTimes(c.index, c.label(), c.size, 0, 0, 0, makespan_s, 0, 0))
             continue
         st, sy, en, is_comp = cols[c.index]
-        comp = union_length(st[is_comp], en[is_comp])
-        comm = union_length(sy[~is_comp], en[~is_comp])
+        # compute counts from its start, communication from its sync: one
+        # order by that time serves both parts and their union
         active = np.where(is_comp, st, sy)
-        busy = union_length(active, en)
-        blocked = union_length(st, en)
+        order = np.argsort(active, kind="stable")
+        a, e, k = active[order], en[order], is_comp[order]
+        comp = _union_sorted(a[k], e[k])
+        comm = _union_sorted(a[~k], e[~k])
+        busy = _union_sorted(a, e)
+        blocked = busy if np.array_equal(st, sy) else union_length(st, en)
         out.append(RankTimes(c.index, c.label(), c.size, comp, comm, busy - comp,
                              makespan_s - busy, blocked - busy, float(en.max())))
     return out

@@ -22,6 +22,7 @@ recording variant on the same inputs (:class:`SpanLog`).
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -124,9 +125,18 @@ def _compile(tp: TemplatePlan, extra_step: int, record: bool | str):
     else:
         lines.append("    return (" + "".join(f"f{i}, " for i in range(n_streams)) + "), ("
                      + "".join(f"e{o}, " for o in tp.outputs) + ")")
-    env: dict = {"maximum": np.maximum}
-    exec(compile("\n".join(lines), f"<block kernel {id(tp.template):x}>", "exec"), env)
-    return env["k"]
+    source = "\n".join(lines)
+    fn = _KERNELS.get(source)
+    if fn is None:
+        env: dict = {"maximum": np.maximum}
+        exec(compile(source, "<block kernel>", "exec"), env)
+        fn = _KERNELS[source] = env["k"]
+    return fn
+
+
+#: compiled kernels by source: blocks of the same shape (the same chain on
+#: several pipeline stages, whose layers differ only by name) share one
+_KERNELS: dict[str, object] = {}
 
 
 def _compute_s(op: Op, compute: ComputeModel, cost: dict) -> float:
@@ -217,6 +227,7 @@ class ProgramPlan:
         self.duration: list[float | None] = [None] * k
         self.cross: list[tuple[int, ...] | None] = [None] * k
         self.singles = [k for k, _ in singles]
+        self._at: dict[int, tuple] = {}
         get = index.__getitem__
         empty = ()
         for k, op in singles:
@@ -235,6 +246,19 @@ class ProgramPlan:
             else:
                 ip.extra_step, ip.extra = u.extra[0], tuple(map(get, u.extra[1]))
             ip.kernel = ip.tp.kernel(ip.extra_step, False)
+
+    def instances_at(self, positions: frozenset[int]) -> list[int]:
+        """The instances holding some of ``positions``, in order (cached)."""
+        hit = self._at.get(id(positions))
+        if hit is None or hit[0] is not positions:
+            bases = [ip.base for ip in self.insts]
+            found = set()
+            for k in positions:
+                i = bisect_right(bases, k) - 1
+                if i >= 0 and k < bases[i] + len(self.insts[i].tp.proto):
+                    found.add(i)
+            hit = self._at[id(positions)] = (positions, sorted(found))
+        return hit[1]
 
     def materialise(self, i: int) -> None:
         """Fill ``ops`` and ``cross`` for the steps of instance ``i``."""
