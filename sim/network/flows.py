@@ -216,7 +216,7 @@ class FlowNetwork:
         return self._evolution(b).duration_s if b.active.any() else 0.0
 
     def _evolution(self, b: _Batch) -> "_Evolution":
-        key = None if b.shape is None else (b.shape, b.remaining.tobytes())
+        key = None if b.shape is None else (b.shape, _bytes_key(b.remaining))
         evo = self._evolutions.get(key) if key is not None else None
         if evo is None:
             evo = self._evolve(b)
@@ -384,6 +384,14 @@ class FlowNetwork:
             # it and the neighbours sharing its links get new rates
             self._mark_dirty(b.links)
         self._schedule_wake()
+
+
+def _bytes_key(sizes: np.ndarray):
+    """A key equal for equal size vectors: (length, value) when all sizes are
+    one value (the usual case: no hashing of megabytes), else the raw bytes."""
+    if len(sizes) and sizes.min() == sizes.max():
+        return len(sizes), float(sizes[0])
+    return sizes.tobytes()
 
 
 def _intersect(x: np.ndarray, y: np.ndarray) -> bool:

@@ -82,6 +82,8 @@ def max_min_rates(capacity: np.ndarray, flow_ptr: np.ndarray, flow_links: np.nda
         # freeze every active flow that crosses a saturated link
         hit = np.bincount(act_owner[saturated[act_local]], minlength=n_flows) > 0
         active &= ~hit
+        if not active.any():
+            break
         keep = active[act_owner]
         act_local, act_weight, act_owner = act_local[keep], act_weight[keep], act_owner[keep]
     return rates
