@@ -313,3 +313,14 @@ def test_owned_adjacency_fills_only_an_empty_graph_with_matching_maps():
         G.add_owned_adjacency({2: {}}, {2: {}}, {2: {}})
     with pytest.raises(ValueError):
         DiGraph().add_owned_adjacency({0: {}, 1: {}}, {0: {}}, {0: {}, 1: {}})
+
+
+def test_legs_of_sends_that_all_go_direct():
+    from sim.collectives.base import TopologyView
+    from sim.collectives.p2p import legs
+    from topologies.cluster import build_cluster
+    topo = TopologyView(build_cluster("h100-sxm", 32))
+    pairs = [(g, (g + 8) % 32) for g in range(32)] * 3          # same rail: no relay
+    flows, of_send = legs(pairs, topo)
+    assert flows == tuple((a, b) for a, b in pairs) and of_send == [[i] for i in range(96)]
+    assert legs([], topo) == ((), [])

@@ -41,7 +41,10 @@ def legs(pairs, topo: TopologyView) -> tuple[tuple[tuple[int, int], ...], list[l
     indices of its flows (one direct, two through a PXN proxy)."""
     flows: list[tuple[int, int]] = []
     of_send: list[list[int]] = []
-    for (a, b), maybe in zip(pairs, _may_relay(pairs, topo)):
+    may = _may_relay(pairs, topo)
+    if not any(may):                # every send direct: one flow each
+        return tuple((a, b) for a, b in pairs), [[i] for i in range(len(may))]
+    for (a, b), maybe in zip(pairs, may):
         proxy = pxn_proxy(a, b, topo) if maybe else None
         hops = [(a, b)] if proxy is None else [(a, proxy), (proxy, b)]
         of_send.append(list(range(len(flows), len(flows) + len(hops))))

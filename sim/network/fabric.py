@@ -313,9 +313,13 @@ def route_batch(router: Router, pairs: tuple, salt: int = 0) -> tuple:
     for sel, links, sh in groups:
         if not len(sel):
             continue
-        at = ptr[sel][:, None] + np.arange(links.shape[1])
-        flat[at] = links
-        share[at] = sh
+        if len(sel) == n:               # every pair, in order, one length: rows as they are
+            flat[:] = links.reshape(-1)
+            share[:] = sh.reshape(-1)
+        else:
+            at = ptr[sel][:, None] + np.arange(links.shape[1])
+            flat[at] = links
+            share[at] = sh
         latency[sel] = (lat[links] * sh).sum(axis=1)
     for i in slow.tolist():
         links, sh, la = rows[i]
