@@ -12,6 +12,11 @@ MAPE of each candidate and the best set at the end, with the held-back rows'
 errors under it. The chosen values go into ``sim/data/compute.yaml`` by hand:
 one set per GPU type and precision, never per case.
 
+With ``--moe-host`` it fits ``moe_host_issue_s`` (the host's issue time per
+local expert after the MoE dispatcher's synchronisation) on the MoE rows
+marked ``fit: true``, efficiencies held fixed; the efficiency fits leave the
+MoE rows out.
+
 With ``--software RELEASE`` it fits the one factor of an earlier software
 release instead (``software.RELEASE.flop_scale`` in compute.yaml: the
 fraction of the latest release's GEMM and attention efficiencies that
@@ -38,11 +43,14 @@ GEMM_CATEGORY = {"bf16": "gemm", "fp16": "gemm", "fp8": "gemm_fp8", "mxfp8": "ge
                  "nvfp4": "gemm_nvfp4"}
 
 
-def prepare(gpu: str, fit: bool, software: str | None = None) -> list:
+def prepare(gpu: str, fit: bool, software: str | None = None, moe: bool = False) -> list:
+    """Traces of the cases of ``gpu`` (fitted or held back): the MoE group's
+    with ``moe`` (they fit the host issue time only), the others without."""
     out = []
     for case in cases():
         cl = case.scenario["cluster"]
-        if cl.get("gpu") != gpu or case.fit != fit or cl.get("software") != software:
+        if cl.get("gpu") != gpu or case.fit != fit or cl.get("software") != software \
+                or (case.group == "MoE") != moe:
             continue
         try:
             scn = parse_scenario(dict(case.scenario), case.name)
@@ -58,6 +66,9 @@ def model_with(gpu: str, precision: str, point: dict):
     base = compute_model_for(gpu, precision)
     eff = dict(base.efficiency)
     for cat, flop in point.items():
+        if cat == "moe_host_issue_s":
+            base = dataclasses.replace(base, host_issue_s=flop)
+            continue
         if cat == "flop_scale":
             for c, e in base.efficiency.items():
                 if c.startswith("gemm") or c == "attention":
@@ -88,14 +99,19 @@ def main(argv=None):
                     "(gemm, gemm_fp8, ..., attention, mem; default: all)")
     ap.add_argument("--software", default=None,
                     help="fit the flop_scale of this earlier software release instead")
+    ap.add_argument("--moe-host", action="store_true",
+                    help="fit moe_host_issue_s (seconds per local expert) on the MoE rows "
+                    "instead, efficiencies held fixed")
     args = ap.parse_args(argv)
-    fitted = prepare(args.gpu, True, args.software)
+    fitted = prepare(args.gpu, True, args.software, args.moe_host)
     if not fitted:
         raise SystemExit(f"no validation rows marked fit: true for {args.gpu}"
                          + (f" with cluster.software {args.software}" if args.software else ""))
     precisions = sorted({p for _, p, _, _ in fitted})
     point = {}
-    if args.software:
+    if args.moe_host:
+        point["moe_host_issue_s"] = compute_model_for(args.gpu).host_issue_s
+    elif args.software:
         point["flop_scale"] = 1.0
     else:
         for p in precisions:
@@ -108,7 +124,7 @@ def main(argv=None):
     def evaluate(pt):
         errs = errors(fitted, args.gpu, pt)
         mape = sum(map(abs, errs)) / len(errs)
-        print(f"{mape * 100:6.2f}%  " + " ".join(f"{k} {v:.3f}" for k, v in pt.items())
+        print(f"{mape * 100:6.2f}%  " + " ".join(f"{k} {v:.4g}" for k, v in pt.items())
               + "  | " + " ".join(f"{e * 100:+.1f}" for e in errs), flush=True)
         return mape
 
@@ -117,7 +133,11 @@ def main(argv=None):
         scale = 0.5 ** r
         for name in [n for n in point if not args.only or n in args.only.split(",")]:
             for d in (float(x) for x in args.deltas.split(",")):
-                trial = dict(point, **{name: round(point[name] + d * scale, 3)})
+                if name == "moe_host_issue_s":      # seconds: relative steps
+                    value = float(f"{point[name] * (1 + d * scale):.3g}")
+                else:
+                    value = round(point[name] + d * scale, 3)
+                trial = dict(point, **{name: value})
                 if not 0 < trial[name] <= 1:
                     continue
                 m = evaluate(trial)
@@ -125,7 +145,7 @@ def main(argv=None):
                     best, point = m, trial
     print(f"best: MAPE {best * 100:.2f}% over {len(fitted)} fitted rows with {point}")
     print("fitted:", ", ".join(c.name for c, _, _, _ in fitted))
-    held = prepare(args.gpu, False, args.software)
+    held = prepare(args.gpu, False, args.software, args.moe_host)
     if held:
         errs = errors(held, args.gpu, point)
         print(f"held back: MAPE {sum(map(abs, errs)) / len(errs) * 100:.2f}% over {len(held)}:",

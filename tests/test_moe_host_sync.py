@@ -118,3 +118,16 @@ def test_full_recompute_syncs_again_before_the_backward():
     again = run_scenario(parse_scenario(_scn(pp=2, recompute="full"), "r"))
     count = [sum(1 for s in r.shown_step.spans if s.stream == "host") for r in (plain, again)]
     assert count[0] > 0 and count[1] == 2 * count[0]
+
+
+def test_calibrate_fits_the_host_time_apart_from_the_efficiencies():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "calibrate.py"
+    spec = importlib.util.spec_from_file_location("calibrate", path)
+    cal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cal)
+    m = cal.model_with("b200", "mxfp8", {"moe_host_issue_s": 1e-3, "gemm_mxfp8": 0.5})
+    assert m.host_issue_s == 1e-3 and m.eff("gemm_mxfp8").flop == 0.5
+    moe = cal.prepare("b200", True, moe=True)
+    assert [c.name for c, _, _, _ in moe] == ["qwen3_30b_a3b 8xb200 mxfp8 #133"]
