@@ -56,9 +56,7 @@ def serialised_pieces(program: Program, in_chain) -> bool:
             on_stream[p.stream] = v
             continue
         t = p.template
-        mask = masks.get(id(t))
-        if mask is None:
-            mask = masks[id(t)] = tuple(in_chain(op) for op in t.proto_ops)
+        mask = _mask(masks, t, in_chain)
         names = t.stream_names
         x = max(map(get, p.incoming, [0] * len(p.incoming)), default=0)
         j_extra, extra = p.extra if p.extra is not None else (-1, ())
@@ -144,9 +142,7 @@ def ordered_positions(program: Program, in_chain) -> dict[int, tuple[bool, Op]]:
             k += 1
             continue
         t = p.template
-        mask = masks.get(id(t))
-        if mask is None:
-            mask = masks[id(t)] = tuple(in_chain(op) for op in t.proto_ops)
+        mask = _mask(masks, t, in_chain)
         names = t.stream_names
         x = 0
         for d in p.incoming:
@@ -190,6 +186,14 @@ def ordered_positions(program: Program, in_chain) -> dict[int, tuple[bool, Op]]:
                 after[dot + steps[o].suffix] = vals[o]
         k += len(steps)
     return {pos: (not (bad >> j) & 1, op) for j, (pos, op) in enumerate(chain_at)}
+
+
+def _mask(masks: dict, t: "Template", in_chain) -> tuple[bool, ...]:
+    """Per step of ``t``, whether it is a chain op (cached in ``masks``)."""
+    mask = masks.get(id(t))
+    if mask is None:
+        mask = masks[id(t)] = tuple(in_chain(op) for op in t.proto_ops)
+    return mask
 
 
 def _or(inputs: list[int], slots: tuple[int, ...]) -> int:

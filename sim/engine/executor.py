@@ -217,20 +217,12 @@ class Executor:
         ``st.hold[s]`` so that later passes skip the instance cheaply."""
         ip = st.plan.insts[i]
         ends = st.ends
-        x = 0.0
-        for k in ip.inc:
-            e = ends[k]
-            if e is None:
-                return self._held(st, s, p, k, ip, True)
-            if e > x:
-                x = e
-        y = 0.0
-        for k in ip.extra:
-            e = ends[k]
-            if e is None:
-                return self._held(st, s, p, k, ip, False)
-            if e > y:
-                y = e
+        x, missing = _latest(ends, ip.inc)
+        if missing is not None:
+            return self._held(st, s, p, missing, ip, True)
+        y, missing = _latest(ends, ip.extra)
+        if missing is not None:
+            return self._held(st, s, p, missing, ip, False)
         gs = ip.gstreams
         if len(gs) == 1:
             f = (t,)
@@ -573,6 +565,19 @@ class Executor:
             return (f"waiting for a matching {'recv' if is_send else 'send'} "
                     f"(tag {op.tag}) on {self.classes[other].label()}")
         return state
+
+def _latest(ends: list, positions: tuple[int, ...]) -> tuple[float, int | None]:
+    """The latest end of ``positions`` (0.0 for none), or the first whose end
+    is not known yet."""
+    x = 0.0
+    for k in positions:
+        e = ends[k]
+        if e is None:
+            return x, k
+        if e > x:
+            x = e
+    return x, None
+
 
 class _ClassState:
     """Replay state of one rank class: per op position its end once known
