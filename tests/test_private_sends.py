@@ -15,6 +15,7 @@ import topologies
 from sim.collectives import TopologyView
 from sim.collectives.p2p import PointToPoint
 from sim.engine.private_sends import private_sends
+from sim.errors import SimulationStuck
 from sim.network.flows import FlowNetwork
 from sim.network.routing import Router
 from sim.simulate import simulate_trace
@@ -172,3 +173,19 @@ def test_a_straggler_split_class_keeps_the_same_spans():
     assert len(fast.classes) > 4
     assert span_rows(fast) == span_rows(ref)
     assert fast.network.flows < ref.network.flows
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_send_nobody_receives_is_reported_stuck(fast):
+    """A private send posted ahead of the clock that never pairs is named in
+    the stuck report like one posted on the clock."""
+    progs = [{"ranks": [0], "ops": [{"id": "s", "kind": "send", "peer": 8, "bytes": 2**20,
+                                     "tag": 7}]},
+             {"ranks": [8], "ops": [{"id": "c", "kind": "compute", "duration_s": 1e-3}]}]
+    progs += [{"ranks": [r], "ops": []} for r in range(16) if r not in (0, 8)]
+    tr = make_trace(16, progs)
+    g = _h100()
+    assert _private(tr, g)[0] == {0}       # private on its side
+    with pytest.raises(SimulationStuck, match=r"op 's' \(send\): waiting for a matching recv "
+                                              r"\(tag 7\) on rank 8"):
+        simulate_trace(tr, g, UNIT_COMPUTE, p2p_fast_path=fast)

@@ -74,6 +74,7 @@ class PointToPoint:
         self._plans: dict = {}
         self._batches: dict = {}
         self._isolated: dict = {}
+        self._sized: dict = {}      # (id of a batch list, bytes) -> send_batch arguments
         self._seen: dict = {}       # id(pairs) -> (pairs, batches)
 
     def plan(self, pairs):
@@ -138,6 +139,10 @@ class PointToPoint:
         batches = self._batches_of(tuple(pairs))
         if not batches or not batches[0][1]:
             return self.net.env.timeout(0)
-        events = [self.net.send_batch(r, np.full(n, float(nbytes)), np.ones(n), d)
-                  for r, n, d in batches]
+        key = (id(batches), float(nbytes))
+        sized = self._sized.get(key)
+        if sized is None:       # the network only reads these arrays
+            sized = self._sized[key] = [(r, np.full(n, float(nbytes)), np.ones(n), d)
+                                        for r, n, d in batches]
+        events = [self.net.send_batch(*b) for b in sized]
         return events[0] if len(events) == 1 else self.net.env.all_of(events)
