@@ -54,7 +54,7 @@ class _Batch:
 
     __slots__ = ("id", "event", "ptr", "flat", "share", "count", "remaining", "rates",
                  "active", "t_upd", "version", "links", "shape", "evolution",
-                 "routes_key")
+                 "routes_key", "routes")
 
     def __init__(self, bid, event, routes: RouteSet, sizes, counts):
         self.id = bid
@@ -68,6 +68,7 @@ class _Batch:
         self.version = 0
         self.links = routes.unique_links
         self.routes_key = routes.key
+        self.routes = routes
         # what the rates depend on besides which flows are active (None: unknown)
         self.shape = None if routes.key is None else (routes.key, counts.tobytes())
         self.evolution: _Evolution | None = None     # set while the batch is alone
@@ -216,7 +217,7 @@ class FlowNetwork:
         return self._evolution(b).duration_s if b.active.any() else 0.0
 
     def _evolution(self, b: _Batch) -> "_Evolution":
-        key = None if b.shape is None else (b.shape, _bytes_key(b.remaining))
+        key = None if b.shape is None else (self._form(b), _bytes_key(b.remaining))
         evo = self._evolutions.get(key) if key is not None else None
         if evo is None:
             evo = self._evolve(b)
@@ -225,6 +226,11 @@ class FlowNetwork:
                     self._evolutions.clear()
                 self._evolutions[key] = evo
         return evo
+
+    def _form(self, b: _Batch) -> tuple:
+        """What a lone batch's evolution depends on besides its sizes: the form
+        of its routes (see :meth:`Router.form`) and its counts."""
+        return ("form", self.router.form(b.routes), b.shape[1])
 
     def _start_alone(self, b: _Batch) -> None:
         evo = b.evolution = self._evolution(b)
@@ -244,7 +250,7 @@ class FlowNetwork:
             keep = np.repeat(active, lengths)
             ptr = np.zeros(int(active.sum()) + 1, dtype=np.int64)
             np.cumsum(lengths[active], out=ptr[1:])
-            key = None if b.shape is None else ((b.shape, active.tobytes()),)
+            key = None if b.shape is None else ((self._form(b), active.tobytes()),)
             sub = self._memo.get(key) if key is not None else None
             if sub is None:
                 sub = max_min_rates(cap, ptr, b.flat[keep], b.count[active], b.share[keep])

@@ -18,6 +18,7 @@ switches (``kind == "switch"``), and all-pairs hop counts among the switches
 """
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -33,7 +34,7 @@ class RouteSet:
     """Routes of several flows as CSR arrays: flow i crosses ``flat[ptr[i]:ptr[i+1]]``,
     each link carrying ``share[...]`` of the flow's rate (1 on a single path)."""
 
-    __slots__ = ("ptr", "flat", "share", "latency", "unique_links", "key", "_local")
+    __slots__ = ("ptr", "flat", "share", "latency", "unique_links", "key", "_local", "form")
 
     def __init__(self, ptr: np.ndarray, flat: np.ndarray, latency: np.ndarray,
                  share: np.ndarray | None = None):
@@ -47,6 +48,7 @@ class RouteSet:
         else:
             self.unique_links = _unique(flat)
         self._local: np.ndarray | None = None
+        self.form: int | None = None      # see Router.form
 
     def __len__(self) -> int:
         return len(self.ptr) - 1
@@ -103,6 +105,8 @@ class Router:
         self._core: dict | None = None
         self._fab: FabricIndex | None = None
         self._nodes: tuple | None = None
+        self._forms: dict = {}      # digest -> [(form number, arrays)]
+        self._n_forms = 0
         self._ends: tuple | None = None
         self.vectorised = vectorised
 
@@ -166,6 +170,33 @@ class Router:
         if self._edge_index is None:
             self._build()
         return self._edge_index[(u, v)]
+
+    def form(self, routes: RouteSet) -> int:
+        """A number shared by route sets that max-min sharing cannot tell
+        apart when each is alone on its links: the same flows' lengths, the
+        same pattern of links (each link by its rank among the set's links),
+        the same shares and the same capacities link by link. Two pipeline
+        stages' collectives, translated copies of each other, get one number,
+        so a lone evolution solved for one serves the other. Found by a hash
+        and confirmed array by array (exact); cached on ``routes``."""
+        if routes.form is None:
+            parts = (routes.ptr, routes.local_links(), routes.share,
+                     self.capacity[routes.unique_links])
+            digest = hashlib.blake2b(digest_size=16)
+            for a in parts:
+                a = np.ascontiguousarray(a)
+                digest.update(f"{a.dtype.str}{a.shape}".encode())
+                digest.update(a.data)
+            bucket = self._forms.setdefault(digest.digest(), [])
+            for number, seen in bucket:
+                if all(np.array_equal(x, y) for x, y in zip(parts, seen)):
+                    routes.form = number
+                    break
+            else:
+                routes.form = self._n_forms
+                self._n_forms += 1
+                bucket.append((routes.form, parts))
+        return routes.form
 
     # -- paths ---------------------------------------------------------------
     def _is_gpu(self, node) -> bool:
