@@ -324,3 +324,20 @@ def test_legs_of_sends_that_all_go_direct():
     flows, of_send = legs(pairs, topo)
     assert flows == tuple((a, b) for a, b in pairs) and of_send == [[i] for i in range(96)]
     assert legs([], topo) == ((), [])
+
+
+def test_route_sets_of_translated_placements_share_one_form():
+    from sim.network.routing import Router
+    from topologies.cluster import build_cluster
+    G = build_cluster("h100-sxm", 32)
+    router = Router(G)
+    ring = lambda base: tuple((base + i, base + (i + 1) % 8) for i in range(8))   # noqa: E731
+    cross = lambda base: tuple((base + i, base + 8 + i) for i in range(8))        # noqa: E731
+    assert router.form(router.routes(ring(0))) == router.form(router.routes(ring(8)))
+    assert router.form(router.routes(cross(0))) == router.form(router.routes(cross(16)))
+    assert router.form(router.routes(ring(0))) != router.form(router.routes(cross(0)))
+    # a slower link on host 2 makes its ring a form of its own
+    G.edges[16, "h2.nvsw"]["bw_bytes_per_s"] /= 2
+    slow = Router(G)
+    assert slow.form(slow.routes(ring(16))) != slow.form(slow.routes(ring(0))) \
+        == slow.form(slow.routes(ring(8)))
