@@ -97,7 +97,6 @@ class Executor:
         self._ready: deque = deque()       # private transfers timed, not yet finished
         self._sends: dict[tuple, deque] = {}
         self._recvs: dict[tuple, deque] = {}
-        self._block_end = 0.0
         plans: dict[int, ProgramPlan] = {}
         tplans: dict = {}
         cost: dict = {}
@@ -118,8 +117,10 @@ class Executor:
             self._drain()
         self.env.run()
         self._check_finished(states)
-        makespan = max((sp.end for sp in self.spans), default=0.0)
-        return SpanLog(self.spans, self.blocks, max(makespan, self._block_end))
+        # a stream's last op ends latest of its ops: the makespan without
+        # expanding fused blocks
+        makespan = max((max(st.free, default=0.0) for st in states), default=0.0)
+        return SpanLog(self.spans, self.blocks, makespan)
 
     # -- replay ----------------------------------------------------------------
     def _advance(self, st: "_ClassState") -> None:
@@ -239,12 +240,7 @@ class Executor:
             ends[base + o] = e
         self.blocks.append((st.cls.index, st.plan, i, f, x, y, d))
         if len(gs) == 1:
-            if frees[0] > self._block_end:
-                self._block_end = frees[0]
             return frees[0]
-        last = max(frees)
-        if last > self._block_end:
-            self._block_end = last
         for g, fg in zip(gs, frees):
             if g != s:
                 st.pos[g] += 1
