@@ -47,11 +47,13 @@ class Ring(CollectiveAlgorithm):
 
     def phases(self, op, nbytes, gpus, topo):
         n = len(gpus)
+        key = tuple(gpus)
         rings = channel_rings(gpus, topo)
         per_link, steps = ring_volume(op, nbytes / len(rings), n)
         chain = op in ("broadcast", "reduce")
-        flows = []
-        for order in rings:
-            hops = n - 1 if chain else n
-            flows.extend((order[i], order[(i + 1) % n], per_link) for i in range(hops))
-        return [Phase(tuple(flows), steps, hops=ring_hops(rings[0]))]
+        # the hops of every channel (a chain leaves out each ring's last), memoised
+        pairs = topo.memo("ring_pairs" if not chain else "chain_pairs", key, lambda: [
+            (order[i], order[(i + 1) % n]) for order in rings
+            for i in range(n - 1 if chain else n)])
+        hops = topo.memo("ring_hops", key, lambda: ring_hops(rings[0]))
+        return [Phase(tuple([(a, b, per_link) for a, b in pairs]), steps, hops=hops)]
