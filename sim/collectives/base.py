@@ -108,25 +108,18 @@ class TopologyView:
 
     def host_array(self) -> np.ndarray:
         """:meth:`host_of` of every GPU id 0..n-1 at once (cached)."""
-        hosts = getattr(self, "_hosts", None)
-        if hosts is None:
-            gpus = [g for g in self.graph.nodes if isinstance(g, int) and g >= 0]
-            hosts = np.zeros(max(gpus, default=-1) + 1, dtype=np.int64)
-            for g in gpus:
-                hosts[g] = self.host_of(g)
-            self._hosts = hosts
-        return hosts
+        return self.memo("per_gpu", "host", lambda: self._per_gpu(self.host_of))
 
     def local_array(self) -> np.ndarray:
         """:meth:`local_of` of every GPU id 0..n-1 at once (cached)."""
-        locs = getattr(self, "_locals", None)
-        if locs is None:
-            gpus = [g for g in self.graph.nodes if isinstance(g, int) and g >= 0]
-            locs = np.zeros(max(gpus, default=-1) + 1, dtype=np.int64)
-            for g in gpus:
-                locs[g] = self.local_of(g)
-            self._locals = locs
-        return locs
+        return self.memo("per_gpu", "local", lambda: self._per_gpu(self.local_of))
+
+    def _per_gpu(self, of) -> np.ndarray:
+        gpus = [g for g in self.graph.nodes if isinstance(g, int) and g >= 0]
+        out = np.zeros(max(gpus, default=-1) + 1, dtype=np.int64)
+        for g in gpus:
+            out[g] = of(g)
+        return out
 
     def local_of(self, gpu: int) -> int:
         try:
