@@ -459,7 +459,9 @@ class Executor:
         """Post send or receive ``k``, issued at ``start``: a private one (see
         :mod:`sim.engine.private_sends`) at once, ahead of the clock, any
         other at ``start``."""
-        start = max(start, self.env.now)
+        now = self.env.now
+        if start < now:
+            start = now
         if k in self._alone_p2p[st.cls.program]:
             self._pair_p2p(st, s, k, start, True)
         else:
@@ -473,7 +475,10 @@ class Executor:
         otherwise it runs on the network and its end ends both ops (no
         process: callbacks)."""
         c, op = st.cls, st.plan.ops[k]
-        other = self._peer_class(c, op)
+        peer_spec = op.peer
+        other = self._peer_of.get((c.index, peer_spec.rank, peer_spec.group, peer_spec.offset))
+        if other is None:
+            other = self._peer_class(c, op)
         is_send = op.kind == "send"
         key = (c.index, other, op.tag) if is_send else (other, c.index, op.tag)
         mine, theirs = (self._sends, self._recvs) if is_send else (self._recvs, self._sends)
@@ -492,7 +497,7 @@ class Executor:
                 f"'{s_op.id}' sends {s_op.bytes:g} bytes but {recv[0].cls.label()} "
                 f"op '{r_op.id}' receives {r_op.bytes:g}", field="ops",
                 value=[s_op.id, r_op.id])
-        sync = max(start, peer[3])
+        sync = start if start > peer[3] else peer[3]
         peer_spec = s_op.peer
         pkey = (send[0].cls.index, peer_spec.rank, peer_spec.group, peer_spec.offset)
         pairs = self._pairs.get(pkey)
