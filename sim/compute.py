@@ -137,10 +137,26 @@ class ComputeModel:
             return 1.0
         return self.tiling.efficiency(*dims)
 
+    @staticmethod
+    def duration_key(op: Op) -> tuple:
+        """Everything of ``op`` its duration depends on: ops with equal keys
+        last equally long on one model, so a memo of durations keys on this
+        (and :meth:`duration_of` computes a duration from the key alone, so
+        the two cannot drift apart)."""
+        dims = getattr(op, "dims", None)
+        if dims is not None and type(dims) is not tuple:
+            dims = tuple(dims)
+        return (op.duration_s, op.flops, op.bytes, op.category, dims)
+
+    def duration_of(self, key: tuple) -> float:
+        """The duration of an op whose :meth:`duration_key` is ``key``."""
+        recorded, flops, nbytes, category, dims = key
+        if recorded is not None:
+            return recorded
+        return self.cost_s(flops, nbytes, category, dims)
+
     def duration_s(self, op: Op) -> float:
-        if op.duration_s is not None:
-            return op.duration_s
-        return self.cost_s(op.flops, op.bytes, op.category, getattr(op, "dims", None))
+        return self.duration_of(self.duration_key(op))
 
     def cost_s(self, flops: float, nbytes: float, category: str | None = None,
                dims=None) -> float:

@@ -140,10 +140,11 @@ _KERNELS: dict[str, object] = {}
 
 
 def _compute_s(op: Op, compute: ComputeModel, cost: dict) -> float:
-    key = (op.duration_s, op.flops, op.bytes, op.category)
+    """``compute.duration_s(op)``, memoised in ``cost`` on everything it reads."""
+    key = compute.duration_key(op)
     d = cost.get(key)
     if d is None:
-        d = cost[key] = compute.duration_s(op)
+        d = cost[key] = compute.duration_of(key)
     return d
 
 
