@@ -234,5 +234,22 @@ def _dispatch(args) -> int:
         sys.stdout.flush()                  # write errors surface here, inside main()
 
 
+def _exit_now(code: int) -> None:
+    """End the process without freeing its objects one by one: a large run's
+    heap (a 131,072-GPU topology is millions of dicts) takes the interpreter
+    a second to tear down and the operating system none. Output is flushed
+    first; ``run`` starts no worker processes or threads that need a clean
+    shutdown."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if sys.argv[1:2] == ["run"]:
+        _exit_now(code)
+    sys.exit(code)

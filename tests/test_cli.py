@@ -101,3 +101,16 @@ def test_routing_modes_both_run(capsys):
         assert main(["run", str(EXAMPLES / "tp_dp_16gpu.json"), "--json", "--set",
                      f"cluster.fabric.routing={mode}"]) == 0
         assert json.loads(capsys.readouterr().out)["step_time_s"] > 0
+
+
+def test_run_process_ends_without_teardown_yet_prints_everything(capsys):
+    # `python -m sim.cli run` leaves its heap to the operating system at exit:
+    # the JSON must still be whole, the exit code the command's
+    path = str(EXAMPLES / "tp_dp_16gpu.json")
+    p = run_subprocess("run", path, "--json")
+    assert p.returncode == 0 and p.stderr == ""
+    assert main(["run", path, "--json"]) == 0
+    assert json.loads(p.stdout) == json.loads(capsys.readouterr().out) | {
+        "sim": json.loads(p.stdout)["sim"]}
+    bad = run_subprocess("run", path, "--set", "sim.fold=maybe")
+    assert bad.returncode == 2 and bad.stdout == ""
