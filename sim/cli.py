@@ -248,8 +248,15 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The ``clustersim`` command and ``python -m sim.cli``: run :func:`main`
+    on the process's arguments and exit with its code; ``run`` ends without
+    tearing its heap down (see :func:`_exit_now`)."""
     code = main()
     if sys.argv[1:2] == ["run"]:
         _exit_now(code)
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    entry()

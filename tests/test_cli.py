@@ -114,3 +114,21 @@ def test_run_process_ends_without_teardown_yet_prints_everything(capsys):
         "sim": json.loads(p.stdout)["sim"]}
     bad = run_subprocess("run", path, "--set", "sim.fold=maybe")
     assert bad.returncode == 2 and bad.stdout == ""
+
+
+def test_console_script_is_the_same_entry_as_python_m():
+    # the installed `clustersim` command and `python -m sim.cli` share one entry,
+    # so a user's command ends (and prints) exactly as the benchmarked one does
+    text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert 'clustersim = "sim.cli:entry"' in text
+    path = str(EXAMPLES / "tp_dp_16gpu.json")
+    code = ("import sys; sys.argv = ['clustersim', 'run', %r, '--json']; "
+            "from sim.cli import entry; entry()" % path)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and p.stderr == ""
+    assert json.loads(p.stdout)["step_time_s"] == json.loads(
+        run_subprocess("run", path, "--json").stdout)["step_time_s"]
+    bad = subprocess.run([sys.executable, "-c", code.replace("'--json'", "'--set', 'sim.fold=maybe'")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1
