@@ -233,3 +233,38 @@ def test_ordered_ops_equals_pairwise_reachability(seed):
             for i, c in enumerate(chain)]
     assert ordered_ops(ops, chain) == want
     assert 0 < sum(want) < len(idx)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("pxn", [True, False])
+def test_host_traffic_on_arrays_equals_the_reference(seed, pxn):
+    """Member lists of mixed lengths under a random placement: the array path
+    finds exactly the intra-host pairs and PXN relays the per-list loop finds."""
+    from workloads.trace import Trace
+    from sim.engine.private_families import _host_traffic, _host_traffic_reference
+    rng = np.random.default_rng(seed)
+    graph = topologies.build_cluster("a100-80gb", 64, gpus_per_node=8)
+    topo = TopologyView(graph)
+    topo.pxn = pxn
+    placement = None if seed % 4 == 0 else [int(g) for g in rng.permutation(64)]
+    tr = Trace(world_size=64, programs=[], placement=placement)
+    for _ in range(12):
+        lists = []
+        for _ in range(int(rng.integers(1, 6))):
+            size = int(rng.choice([1, 2, 3, 4, 8]))
+            if rng.random() < 0.5:      # one rank per host, one rail (no pair, no relay)
+                start = int(rng.integers(0, 8))
+                lists.append([start + 8 * int(h) for h in rng.choice(8, size, replace=False)])
+            else:
+                lists.append([int(r) for r in rng.choice(64, size, replace=False)])
+        for relays in (True, False):
+            want = _host_traffic_reference(lists, tr, topo, relays)
+            assert _host_traffic(lists, tr, topo, relays) == want
+    assert _host_traffic([], tr, topo) == (False, False)
+    rank = (list(range(64)) if placement is None
+            else [int(r) for r in np.argsort(placement)])   # GPU -> rank
+    # GPUs 0 and 8: two hosts, one rail; 0 and 1: one host; 0 and 9: two hosts and rails
+    assert _host_traffic([[rank[0], rank[8]]], tr, topo) == (False, False)
+    assert _host_traffic([[rank[0], rank[8]], [rank[0], rank[1]]], tr, topo) == (True, False)
+    assert _host_traffic([[rank[0], rank[9]]], tr, topo) == (pxn, pxn)
+    assert _host_traffic([[rank[0], rank[9]]], tr, topo, relays=False) == (False, False)

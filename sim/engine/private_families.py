@@ -20,12 +20,14 @@ isolation, exactly.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from sim.collectives.base import TopologyView
 from sim.engine.chain_pass import ordered_positions, serialised_pieces
 from workloads.trace import COLLECTIVES, P2P, Op, Program, Trace
 
 
-def _host_traffic(lists, trace: Trace, topo: TopologyView,
+def _host_traffic_reference(lists, trace: Trace, topo: TopologyView,
                   relays: bool = True) -> tuple[bool, bool]:
     """Whether traffic inside some member list can load GPU links of a host,
     and whether it can load those of GPUs outside the list: two members on
@@ -42,6 +44,41 @@ def _host_traffic(lists, trace: Trace, topo: TopologyView,
                 and len({topo.local_of(g) for g in gpus}) > 1):
             relay = True
     return pair or relay, relay
+
+
+def _host_traffic(lists, trace: Trace, topo: TopologyView,
+                  relays: bool = True) -> tuple[bool, bool]:
+    """:func:`_host_traffic_reference`, member lists of one length at a time
+    as arrays (hosts and rails from the per-GPU tables; a list has two members
+    on one host when its sorted hosts have fewer distinct values than members)."""
+    hosts, rails = topo.host_array(), topo.local_array()
+    place = None if trace.placement is None else np.asarray(trace.placement, dtype=np.int64)
+    relays = relays and topo.pxn
+    by_len: dict[int, list] = {}
+    for members in lists:
+        by_len.setdefault(len(members), []).append(members)
+    pair = relay = False
+    for n, same in by_len.items():
+        if n < 2:
+            continue            # one member: no pair, one host
+        gpus = np.array(same, dtype=np.int64).reshape(len(same), n)
+        if place is not None:
+            gpus = place[gpus]
+        if gpus.min() < 0 or gpus.max() >= len(hosts):
+            p, r = _host_traffic_reference(same, trace, topo, relays)
+            pair, relay = pair or p, relay or r
+            continue
+        n_hosts = _distinct_per_row(hosts[gpus])
+        pair = pair or bool((n_hosts < n).any())
+        if relays and not relay:
+            relay = bool(((n_hosts > 1) & (_distinct_per_row(rails[gpus]) > 1)).any())
+    return pair or relay, relay
+
+
+def _distinct_per_row(a: np.ndarray) -> np.ndarray:
+    """How many distinct values each row of a 2-D integer array holds."""
+    s = np.sort(a, axis=1)
+    return 1 + np.count_nonzero(s[:, 1:] != s[:, :-1], axis=1)
 
 
 def serialised(ops: list[Op], family: str | frozenset, p2p_families: frozenset = frozenset(),
