@@ -28,6 +28,8 @@ TINY12 = dict(TINY, layers=12)
 # (id, model, gpus, gpus per host, parallelism, global batch)
 JOBS = [
     ("tp8-pp4-1f1b", TINY, 32, 8, {"tp": 8, "pp": 4}, 8),
+    # deep and long: many private transfers end in one drain of the ready queue
+    ("tp2-pp8-1f1b-deep", TINY, 16, 2, {"tp": 2, "pp": 8}, 32),
     ("tp4-pp4-vpp3-interleaved", TINY12, 16, 4,
      {"tp": 4, "pp": 4, "vpp": 3, "schedule": "interleaved"}, 8),
     ("tp2-pp2-dp2-shared-nics", TINY, 8, 2, {"tp": 2, "pp": 2}, 8),
@@ -57,7 +59,8 @@ def test_p2p_fast_path_gives_the_same_spans(name, model, gpus, per_host, par, ba
     sends = [{i for i in ok if p.ops[i].kind == "send"}
              for p, ok in zip(trace.programs, _private(trace, graph))]
     assert (fast.network.flows < ref.network.flows) == any(sends)
-    assert any(sends) == (name in ("tp8-pp4-1f1b", "tp4-pp4-vpp3-interleaved"))
+    assert any(sends) == (name in ("tp8-pp4-1f1b", "tp4-pp4-vpp3-interleaved",
+                                                  "tp2-pp8-1f1b-deep"))
 
 
 def test_pipeline_sends_between_hosts_on_one_rail_are_private():

@@ -533,8 +533,15 @@ class Executor:
         (which may time more)."""
         ready = self._ready
         while ready:
-            a, b, sync, end = ready.popleft()
-            self._p2p_done(a, b, sync, end)
+            # end every transfer timed so far, then advance each class once
+            touched: dict[int, "_ClassState"] = {}
+            while ready:
+                a, b, sync, end = ready.popleft()
+                for st, s, k, start, _ in (a, b):
+                    self._finish(st, s, k, start, sync, end)
+                    touched[id(st)] = st
+            for st in touched.values():
+                self._advance(st)
 
     # -- completion ----------------------------------------------------------
     def _check_finished(self, states: list["_ClassState"]) -> None:
