@@ -47,3 +47,13 @@ def test_ids_outside_the_gpu_table_take_the_reference_path():
         topo.by_host([0, 1000])
     with pytest.raises(KeyError):
         topo.shape([0, 1000])
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_per_gpu_tables_equal_host_of_and_local_of(name):
+    topo = TopologyView(GRAPHS[name]())
+    ref = TopologyView(GRAPHS[name]())
+    assert np.array_equal(topo.host_array(), ref._per_gpu(ref.host_of))
+    assert np.array_equal(topo.local_array(), ref._per_gpu(ref.local_of))
+    assert topo.host_array().dtype == np.int64 and len(topo.host_array()) == len(
+        [g for g in ref.graph.nodes if isinstance(g, int)])

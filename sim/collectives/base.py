@@ -108,13 +108,31 @@ class TopologyView:
 
     def host_array(self) -> np.ndarray:
         """:meth:`host_of` of every GPU id 0..n-1 at once (cached)."""
-        return self.memo("per_gpu", "host", lambda: self._per_gpu(self.host_of))
+        return self.memo("per_gpu", "host", lambda: self._per_gpu_tables()[0])
 
     def local_array(self) -> np.ndarray:
         """:meth:`local_of` of every GPU id 0..n-1 at once (cached)."""
-        return self.memo("per_gpu", "local", lambda: self._per_gpu(self.local_of))
+        return self.memo("per_gpu", "local", lambda: self._per_gpu_tables()[1])
+
+    def _per_gpu_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Host and local index of every GPU id 0..n-1 (0 where an id is no
+        node), from one pass over the node attributes (cached)."""
+        def make():
+            gpus, hosts, rails = [], [], []
+            for g, d in self.graph.nodes(data=True):
+                if isinstance(g, int) and g >= 0:
+                    gpus.append(g)
+                    hosts.append(d.get("host", g))
+                    rails.append(d.get("local", 0))
+            n = max(gpus, default=-1) + 1
+            tables = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+            tables[0][gpus], tables[1][gpus] = hosts, rails
+            return tables
+        return self.memo("per_gpu", "tables", make)
 
     def _per_gpu(self, of) -> np.ndarray:
+        """``of(g)`` for every GPU id 0..n-1 one at a time: the reference of
+        :meth:`_per_gpu_tables`."""
         gpus = [g for g in self.graph.nodes if isinstance(g, int) and g >= 0]
         out = np.zeros(max(gpus, default=-1) + 1, dtype=np.int64)
         for g in gpus:
