@@ -251,9 +251,10 @@ def _exit_now(code: int) -> None:
 def entry() -> None:
     """The ``clustersim`` command and ``python -m sim.cli``: run :func:`main`
     on the process's arguments and exit with its code; ``run`` ends without
-    tearing its heap down (see :func:`_exit_now`)."""
+    tearing its heap down (see :func:`_exit_now`), unless a profiler or tracer
+    (cProfile, coverage) is attached and must write its report at exit."""
     code = main()
-    if sys.argv[1:2] == ["run"]:
+    if sys.argv[1:2] == ["run"] and sys.getprofile() is None and sys.gettrace() is None:
         _exit_now(code)
     sys.exit(code)
 

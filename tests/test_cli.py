@@ -132,3 +132,13 @@ def test_console_script_is_the_same_entry_as_python_m():
     bad = subprocess.run([sys.executable, "-c", code.replace("'--json'", "'--set', 'sim.fold=maybe'")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1
+
+
+def test_profiled_run_still_writes_its_profile(tmp_path):
+    # under cProfile the run exits normally so the profile is written
+    out = tmp_path / "run.prof"
+    p = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "sim.cli",
+                        "run", str(EXAMPLES / "tp_dp_16gpu.json"), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and json.loads(p.stdout)["step_time_s"] > 0
+    assert out.stat().st_size > 0
