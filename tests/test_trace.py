@@ -72,3 +72,29 @@ def test_group_peer_resolution():
                                       "peer": {"group": "pp", "offset": 1}}]}]})
     peer = t.programs[0].ops[0].peer
     assert [peer.resolve(r, t) for r in range(3)] == [1, 2, 0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_peer_resolve_by_position_table_equals_list_search(seed):
+    """Group peers resolved through the per-family position table land on the
+    rank a search of the member list gives, for every offset."""
+    import numpy as np
+    from workloads.trace import Peer, Trace
+    rng = np.random.default_rng(seed)
+    world = 48
+    ranks = [int(r) for r in rng.permutation(world)]
+    sizes = [2, 3, 4, 6, 8]
+    groups, at = {}, 0
+    lists = []
+    while at < world:
+        size = min(int(rng.choice(sizes)), world - at)
+        lists.append(ranks[at:at + size])
+        at += size
+    groups["pp"] = lists
+    tr = Trace(world_size=world, programs=[], groups=groups)
+    for rank in range(world):
+        members = tr.member_list("pp", rank)
+        for offset in (-3, -1, 0, 1, 2, 7):
+            want = members[(members.index(rank) + offset) % len(members)]
+            assert Peer(group="pp", offset=offset).resolve(rank, tr) == want
+    assert Peer(rank=5).resolve(0, tr) == 5

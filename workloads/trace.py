@@ -105,8 +105,7 @@ class Peer:
     def resolve(self, rank: int, trace: "Trace") -> int:
         if self.rank is not None:
             return self.rank
-        members = trace.member_list(self.group, rank)
-        i = members.index(rank)
+        members, i = trace.member_position(self.group, rank)
         return members[(i + self.offset) % len(members)]
 
     def to_json(self) -> Any:
@@ -286,6 +285,8 @@ class Trace:
     name: str = "trace"
     meta: dict[str, Any] = field(default_factory=dict)
     _member_index: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
+    _member_pos: dict[str, dict[int, tuple]] = field(default_factory=dict, repr=False,
+                                                     compare=False)
 
     # -- lookups -----------------------------------------------------------
     def gpu_of(self, rank: int) -> int:
@@ -301,6 +302,19 @@ class Trace:
 
     def member_list(self, family: str, rank: int) -> list[int]:
         return self.groups[family][self.group_index(family, rank)]
+
+    def member_position(self, family: str, rank: int) -> tuple[list[int], int]:
+        """:meth:`member_list` of ``rank`` and the first position of ``rank`` in
+        it (one table per family, built on first use)."""
+        pos = self._member_pos.get(family)
+        if pos is None:
+            pos = self._member_pos[family] = {}
+            for members in self.groups[family]:
+                first: dict[int, int] = {}
+                for i, r in enumerate(members):
+                    first.setdefault(r, i)
+                pos.update((r, (members, i)) for r, i in first.items())
+        return pos[rank]
 
     def program_of_rank(self) -> list[int]:
         owner = [-1] * self.world_size
