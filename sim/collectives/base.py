@@ -171,23 +171,6 @@ class TopologyView:
         return self.memo("shape", tuple(gpus), lambda: self._shape(gpus))
 
     def _shape(self, gpus: list[int]) -> tuple:
-        """:meth:`_shape_reference` on the per-GPU host and rail lists."""
-        hl, ll = self._per_gpu_lists()
-        if gpus and (min(gpus) < 0 or max(gpus) >= len(hl)):
-            return self._shape_reference(gpus)
-        hs = [hl[g] for g in gpus]
-        ls = [ll[g] for g in gpus]
-        hosts = {h: i for i, h in enumerate(dict.fromkeys(hs))}
-        rails = {r: i for i, r in enumerate(dict.fromkeys(ls))}
-        members = tuple(zip(map(hosts.__getitem__, hs), map(rails.__getitem__, ls)))
-        npl = self.graph.graph.get("nodes_per_leaf")
-        groups: dict[int, int] = {}
-        if npl:
-            for h in hosts:
-                groups.setdefault(h // npl, len(groups))
-        return members, tuple(groups[h // npl] for h in hosts) if npl else ()
-
-    def _shape_reference(self, gpus: list[int]) -> tuple:
         hosts: dict[int, int] = {}
         rails: dict[int, int] = {}
         members = tuple((hosts.setdefault(self.host_of(g), len(hosts)),
@@ -201,21 +184,6 @@ class TopologyView:
 
     def by_host(self, gpus: list[int]) -> list[list[int]]:
         """Members grouped by host, hosts in order of first appearance."""
-        hl = self._per_gpu_lists()[0]
-        if gpus and (min(gpus) < 0 or max(gpus) >= len(hl)):
-            return self.by_host_reference(gpus)
-        groups: dict[int, list[int]] = {}
-        for g in gpus:
-            groups.setdefault(hl[g], []).append(g)
-        return list(groups.values())
-
-    def _per_gpu_lists(self) -> tuple[list, list]:
-        """:meth:`host_array` and :meth:`local_array` as lists (cached)."""
-        return self.memo("per_gpu", "lists",
-                         lambda: (self.host_array().tolist(), self.local_array().tolist()))
-
-    def by_host_reference(self, gpus: list[int]) -> list[list[int]]:
-        """:meth:`by_host` through :meth:`host_of` one member at a time."""
         groups: dict[int, list[int]] = {}
         for g in gpus:
             groups.setdefault(self.host_of(g), []).append(g)
