@@ -18,6 +18,7 @@ a closed pipe (``| head``) ends quietly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import math
 import os
@@ -241,10 +242,9 @@ def _exit_now(code: int) -> None:
     first; ``run`` starts no worker processes or threads that need a clean
     shutdown."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # main() has already reported any write error; one at exit cannot be
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
 
 

@@ -231,27 +231,27 @@ def compose(parts: tuple[tuple[Template, str, str | None], ...]) -> Template:
     layers: list[str | None] = []
     before: tuple[int, ...] = (INCOMING,)
     tags = 0
+
+    def remap(ids, off: int) -> tuple[int, ...]:
+        """Step indices of one part in the chain: INCOMING becomes the previous
+        part's outputs, the rest shift by the part's offset (duplicates dropped)."""
+        out: list[int] = []
+        for d in ids:
+            if d == INCOMING:
+                out.extend(before)
+            else:
+                out.append(d + off)
+        return tuple(dict.fromkeys(out))
+
     for t, rel, layer in parts:
         off = len(steps)
         for st in t.steps:
-            deps: list[int] = []
-            for d in st.deps:
-                if d == INCOMING:
-                    deps.extend(before)
-                else:
-                    deps.append(d + off)
             steps.append(Step(f"{rel}.{st.suffix}", st.kind, st.stream,
-                              tuple(dict.fromkeys(deps)), st.flops, st.bytes, st.category,
+                              remap(st.deps, off), st.flops, st.bytes, st.category,
                               st.group, st.peer, st.tag_slot + tags if st.tag_slot >= 0 else -1,
                               st.dims))
             layers.append(layer)
-        out: list[int] = []
-        for o in t.outputs:
-            if o == INCOMING:
-                out.extend(before)
-            else:
-                out.append(o + off)
-        before = tuple(dict.fromkeys(out))
+        before = remap(t.outputs, off)
         tags += t.n_tags
     return Template(tuple(steps), before, tags, tuple(parts), tuple(layers))
 
