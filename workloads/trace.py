@@ -63,8 +63,11 @@ import graphlib
 import json
 import math
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable
+
+import numpy as np
 
 from workloads.errors import InputError
 from workloads.readers import read_json
@@ -89,6 +92,9 @@ MAX_OP_FLOPS = 1e24             # one op: days of the fastest GPU
 MAX_OP_BYTES = 2.0**60          # one op: 1 EiB
 MAX_OP_DURATION_S = 1e6         # one op: 11.6 days
 # Numbers the engine reads from ``meta`` (all optional): name -> must be > 0?
+#: Peers of many ranks resolved with arrays (:meth:`Peer.resolve_all`);
+#: False resolves them one rank at a time, the reference.
+PEER_ARRAYS = True
 META_NUMBERS = {"tokens_per_step": True, "model_flops_per_step": False,
                 "hardware_flops_per_step": False, "memory_gb_per_gpu": False,
                 "microbatches": True}
@@ -107,6 +113,22 @@ class Peer:
             return self.rank
         members, i = trace.member_position(self.group, rank)
         return members[(i + self.offset) % len(members)]
+
+    def resolve_all(self, ranks: list[int], trace: "Trace") -> list[int]:
+        """:meth:`resolve` of every rank of ``ranks``, in order: for a group
+        peer from the family's member arrays (:meth:`Trace.member_arrays`)
+        when the family has them and every rank is in one of its lists."""
+        if self.rank is not None:
+            return [self.rank] * len(ranks)
+        tables = trace.member_arrays(self.group) if PEER_ARRAYS and ranks else None
+        if tables is not None and abs(self.offset) < 1 << 62:
+            list_of, pos_of, start, length, flat = tables
+            r = np.asarray(ranks, dtype=np.int64)
+            if r.min() >= 0 and r.max() < len(list_of):
+                lists = list_of[r]
+                if lists.min() >= 0:
+                    return flat[start[lists] + (pos_of[r] + self.offset) % length[lists]].tolist()
+        return [self.resolve(r, trace) for r in ranks]
 
     def to_json(self) -> Any:
         if self.rank is not None:
@@ -287,6 +309,8 @@ class Trace:
     _member_index: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
     _member_pos: dict[str, dict[int, tuple]] = field(default_factory=dict, repr=False,
                                                      compare=False)
+    _member_arrays: dict[str, tuple | None] = field(default_factory=dict, repr=False,
+                                                    compare=False)
 
     # -- lookups -----------------------------------------------------------
     def gpu_of(self, rank: int) -> int:
@@ -315,6 +339,32 @@ class Trace:
                     first.setdefault(r, i)
                 pos.update((r, (members, i)) for r, i in first.items())
         return pos[rank]
+
+    def member_arrays(self, family: str) -> tuple | None:
+        """Per rank: the index of its member list of ``family`` (-1: none) and
+        its position there; per list: where it starts in the lists laid end to
+        end, and its length; the lists laid end to end. None when a rank
+        appears twice in the family (:meth:`member_position` then decides) or
+        a member is not a rank number. Built on first use."""
+        if family not in self._member_arrays:
+            lists = self.groups[family]
+            lengths = np.fromiter(map(len, lists), np.int64, len(lists))
+            total = int(lengths.sum())
+            flat = np.fromiter(chain.from_iterable(lists), np.int64, total) if all(
+                type(r) is int for ms in lists for r in ms) else None
+            tables = None
+            if flat is not None and total and flat.min() >= 0 \
+                    and np.bincount(flat).max() == 1:
+                start = np.zeros(len(lists), dtype=np.int64)
+                np.cumsum(lengths[:-1], out=start[1:])
+                list_of = np.full(int(flat.max()) + 1, -1, dtype=np.int64)
+                pos_of = np.zeros(len(list_of), dtype=np.int64)
+                owner = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+                list_of[flat] = owner
+                pos_of[flat] = np.arange(total, dtype=np.int64) - start[owner]
+                tables = (list_of, pos_of, start, lengths, flat)
+            self._member_arrays[family] = tables
+        return self._member_arrays[family]
 
     def program_of_rank(self) -> list[int]:
         owner = [-1] * self.world_size

@@ -36,6 +36,36 @@ def pxn_proxy(src: int, dst: int, topo: TopologyView) -> int | None:
     return None if proxy in (None, src) else proxy
 
 
+def pxn_proxies(src: list[int], dst: list[int], topo: TopologyView) -> set[int]:
+    """The GPUs that relay sends ``src[i] -> dst[i]``: :func:`pxn_proxy` of
+    every pair that has one. With :data:`RELAY_ARRAYS` the pairs that surely
+    go direct are set aside for all at once and the relays looked up once per
+    (source host, destination rail); else pair by pair, the reference."""
+    if not topo.pxn:
+        return set()
+    a = np.asarray(src, dtype=np.int64)
+    b = np.asarray(dst, dtype=np.int64)
+    hosts, rails = topo.host_array(), topo.local_array()
+    if (not RELAY_ARRAYS or not len(a) or min(a.min(), b.min()) < 0
+            or max(a.max(), b.max()) >= len(hosts)):
+        return {p for s, d in zip(src, dst) if (p := pxn_proxy(s, d, topo)) is not None}
+    may = (hosts[a] != hosts[b]) & (rails[a] != rails[b])
+    a, b = a[may], b[may]
+    if not len(a):
+        return set()
+    keys, inv = np.unique(np.stack([hosts[a], rails[b]], axis=1), axis=0, return_inverse=True)
+    relay = [topo.gpu_at(h, j) for h, j in keys.tolist()]
+    has = np.array([p is not None for p in relay], dtype=bool)
+    proxy = np.array([-1 if p is None else p for p in relay], dtype=np.int64)
+    inv = inv.reshape(-1)
+    return set(proxy[inv][has[inv] & (proxy[inv] != a)].tolist())
+
+
+#: Relays of many sends found with arrays (:func:`pxn_proxies`); False: one
+#: send at a time, the reference.
+RELAY_ARRAYS = True
+
+
 def legs(pairs, topo: TopologyView) -> tuple[tuple[tuple[int, int], ...], list[list[int]]]:
     """The flows of sends ``pairs``: (src, dst) per flow, and per send the
     indices of its flows (one direct, two through a PXN proxy)."""

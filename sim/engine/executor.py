@@ -502,9 +502,10 @@ class Executor:
         pkey = (send[0].cls.index, peer_spec.rank, peer_spec.group, peer_spec.offset)
         pairs = self._pairs.get(pkey)
         if pairs is None:
-            pairs = self._pairs[pkey] = tuple(
-                (self.trace.gpu_of(r), self.trace.gpu_of(peer_spec.resolve(r, self.trace)))
-                for r in send[0].cls.ranks)
+            ranks = send[0].cls.ranks
+            gpu = self.trace.gpu_of
+            pairs = self._pairs[pkey] = tuple(zip(
+                map(gpu, ranks), map(gpu, peer_spec.resolve_all(ranks, self.trace))))
         if alone and peer[4]:
             skey = (pkey, s_op.bytes)
             steps = self._steps.get(skey)

@@ -27,7 +27,7 @@ pair in stream order however early they are posted.
 from __future__ import annotations
 
 from sim.collectives.base import TopologyView
-from sim.collectives.p2p import pxn_proxy
+from sim.collectives.p2p import pxn_proxies, pxn_proxy
 from sim.engine.chain_pass import ordered_positions
 from sim.network.routing import Router
 from workloads.trace import COLLECTIVES, P2P, Op, Program, Trace
@@ -83,10 +83,9 @@ def _proxies(trace: Trace, topo: TopologyView, scans: list["_Scan"]) -> set[int]
     for prog, sc in zip(trace.programs, scans):
         for (kind, *_), peer in sc.peers.items():
             if kind == "send":
-                for r in prog.ranks:
-                    p = pxn_proxy(trace.gpu_of(r), trace.gpu_of(peer.resolve(r, trace)), topo)
-                    if p is not None:
-                        out.add(p)
+                gpus = list(map(trace.gpu_of, prog.ranks))
+                peers = list(map(trace.gpu_of, peer.resolve_all(prog.ranks, trace)))
+                out |= pxn_proxies(gpus, peers, topo)
     return out
 
 
