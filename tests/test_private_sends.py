@@ -35,6 +35,10 @@ JOBS = [
     ("tp2-pp2-dp2-shared-nics", TINY, 8, 2, {"tp": 2, "pp": 2}, 8),
     ("tp4-pp2-dp2-sp-zero1", TINY, 16, 4, {"tp": 4, "pp": 2, "sequence_parallel": True,
                                            "zero": 1}, 8),
+    # data parallel beside a deep pipeline: round trips order most sends
+    ("tp2-pp4-dp2-1f1b", TINY, 16, 2, {"tp": 2, "pp": 4}, 16),
+    ("tp2-pp4-dp2-vpp2-interleaved", TINY, 16, 2,
+     {"tp": 2, "pp": 4, "vpp": 2, "schedule": "interleaved"}, 16),
 ]
 
 
@@ -59,35 +63,40 @@ def test_p2p_fast_path_gives_the_same_spans(name, model, gpus, per_host, par, ba
     sends = [{i for i in ok if p.ops[i].kind == "send"}
              for p, ok in zip(trace.programs, _private(trace, graph))]
     assert (fast.network.flows < ref.network.flows) == any(sends)
-    assert any(sends) == (name in ("tp8-pp4-1f1b", "tp4-pp4-vpp3-interleaved",
-                                                  "tp2-pp8-1f1b-deep"))
+    assert any(sends)
 
 
 def test_pipeline_sends_between_hosts_on_one_rail_are_private():
     """One stage per host: every send leaves its GPU through its own NIC on
     the rail of the receiver's GPU, and TP collectives stay on the NVSwitch.
     The first and last stages also all-reduce the embedding gradient across
-    hosts, which nothing in their own programs orders after their sends (only
-    the peer's replies do): their sends stay on the network, their receives
-    (which the all-reduce waits for) do not."""
+    hosts after the last backward pass, which nothing in their own programs
+    orders after their sends; the peer's replies do (round trips), except for
+    the last stage's last two sends: stage 2 (warm-up of one micro-batch) has
+    no forward left to answer them with. Those stay on the network; every
+    receive (which the all-reduce waits for) is private."""
     trace, graph, _ = small_job(TINY, 32, {"tp": 8, "pp": 4}, 8, gpus_per_node=8)
     private = _private(trace, graph)
     every = _p2p_positions(trace)
-    assert private[1:3] == every[1:3]
-    for p in (0, 3):
-        ops = trace.programs[p].ops
-        assert private[p] == {i for i in every[p] if ops[i].kind == "recv"}
-        assert any(op.group == "embd" for op in ops)
+    assert private[:3] == every[:3]
+    ops = trace.programs[3].ops
+    assert any(op.group == "embd" for op in ops)
+    assert {ops[i].id for i in every[3] - private[3]} == {"B.mb6.c0.send", "B.mb7.c0.send"}
 
 
-def test_sends_beside_data_parallel_traffic_on_the_same_nics_are_not_all_private():
-    """DP pairs on two hosts share the NICs the pipeline sends use; the
-    reduce-scatters overlap the backward pass, and nothing orders a send with
-    them, so those sends stay on the network."""
+def test_sends_beside_data_parallel_traffic_on_the_same_nics():
+    """DP pairs on two hosts share the NICs the pipeline sends use, and
+    nothing in a stage's program orders its sends with its data-parallel
+    collectives. Stage 0's forward sends are all answered (each backward
+    reply comes before its own last backward, which the collectives wait
+    for); stage 1's backward sends of micro-batches 2 and 3 get no forward
+    in reply and stay on the network."""
     trace, graph, _ = small_job(TINY, 8, {"tp": 2, "pp": 2}, 8, gpus_per_node=2)
     private = _private(trace, graph)
-    sends = [{i for i, op in enumerate(p.ops) if op.kind == "send"} for p in trace.programs]
-    assert all(not (ok & s) for ok, s in zip(private, sends))
+    sends = [{op.id for i, op in enumerate(p.ops) if op.kind == "send" and i in ok}
+             for p, ok in zip(trace.programs, private)]
+    assert sends == [{f"F.mb{k}.c0.send" for k in range(4)},
+                     {"B.mb0.c0.send", "B.mb1.c0.send"}]
 
 
 def _pair(src, dst, world=16, ops_src=(), ops_dst=(), groups=None):

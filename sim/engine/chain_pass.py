@@ -106,7 +106,9 @@ def _chain_block(t: Template, mask, names, j_extra: int, streams_below, x_below:
             tuple((o, seen - vals[o]) for o in t.outputs if o != INCOMING))
 
 
-def ordered_positions(program: Program, in_chain) -> dict[int, tuple[bool, Op]]:
+def ordered_positions(program: Program, in_chain, inject: dict[int, int] | None = None,
+                      watch=None, starts: dict[int, int] | None = None
+                      ) -> dict[int, tuple[bool, Op]]:
     """:func:`sim.engine.private_families.ordered_ops` on a program, compressed
     or not: per position of a chain op, whether it is ordered with every
     other chain op, and the op (a template step's prototype inside an
@@ -116,7 +118,18 @@ def ordered_positions(program: Program, in_chain) -> dict[int, tuple[bool, Op]]:
     An instance without chain ops ORs its inputs into its outputs along
     paths fixed by its template (:func:`_reach`); one with chain ops is
     walked step by step.
+
+    ``inject`` adds knowledge from outside the program: position ``i`` of a
+    single op (a piece of its own) -> position ``j`` of a single chain op
+    known to have ended when op ``i`` ends (see :mod:`sim.engine.round_trips`);
+    op ``i`` then also follows everything op ``j`` follows. A ``j`` not yet
+    passed when ``i`` is reached adds nothing (conservative).
+
+    ``watch``: a predicate on single ops; ``starts[i]`` is then set, for each
+    watched op at position ``i``, to the chain ops certainly finished when it
+    can start, as a bitset over the chain ops in the order of the result.
     """
+    ends_at: dict[int, int] = {}
     after: dict[str, int] = {}
     on_stream: dict[str, int] = {}
     get = after.get
@@ -129,6 +142,12 @@ def ordered_positions(program: Program, in_chain) -> dict[int, tuple[bool, Op]]:
             v = on_stream.get(p.stream, 0)
             for d in p.deps:
                 v |= get(d, 0)
+            if inject is not None:
+                src = inject.get(k)
+                if src is not None:
+                    v |= ends_at.get(src, 0)
+            if watch is not None and watch(p):
+                starts[k] = v
             if in_chain(p):
                 bit = 1 << m
                 missing = (bit - 1) & ~v
@@ -137,6 +156,8 @@ def ordered_positions(program: Program, in_chain) -> dict[int, tuple[bool, Op]]:
                 chain_at.append((k, p))
                 m += 1
                 v |= bit
+                if inject is not None:
+                    ends_at[k] = v
             after[p.id] = v
             on_stream[p.stream] = v
             k += 1
@@ -186,6 +207,76 @@ def ordered_positions(program: Program, in_chain) -> dict[int, tuple[bool, Op]]:
                 after[dot + steps[o].suffix] = vals[o]
         k += len(steps)
     return {pos: (not (bad >> j) & 1, op) for j, (pos, op) in enumerate(chain_at)}
+
+
+def latest_markers(program: Program, is_marker, watch) -> dict[int, int]:
+    """Per position of a watched single op (a piece of its own, ``watch(op)``
+    true; watched steps inside instances are not reported): ``c`` such that marker number ``c - 1`` (markers counted in
+    program order, ``is_marker(op)`` true, single ops or template steps) has
+    certainly ended when the op can start; 0 if none is known to have.
+
+    Values are such counts, combined by max (the larger of two markers known
+    to have ended has ended); an instance with neither markers nor watched
+    steps takes the max of its inputs along the paths of :func:`_reach`.
+    """
+    after: dict[str, int] = {}
+    on_stream: dict[str, int] = {}
+    get = after.get
+    out: dict[int, int] = {}
+    masks: dict[int, tuple[bool, ...]] = {}
+    m = k = 0
+    for p in program.units():
+        if type(p) is Op:
+            v = on_stream.get(p.stream, 0)
+            for d in p.deps:
+                w = get(d, 0)
+                if w > v:
+                    v = w
+            if watch(p):
+                out[k] = v
+            if is_marker(p):
+                m += 1
+                v = m
+            after[p.id] = on_stream[p.stream] = v
+            k += 1
+            continue
+        t = p.template
+        mask = _mask(masks, t, is_marker)
+        names = t.stream_names
+        x = max(map(get, p.incoming, [0] * len(p.incoming)), default=0)
+        j_extra, extra = p.extra if p.extra is not None else (-1, ())
+        y = max(map(get, extra, [0] * len(extra)), default=0)
+        inputs = [on_stream.get(n, 0) for n in names] + [x, y]
+        dot, steps = p.prefix + ".", t.steps
+        if not any(mask):
+            finals, outs = _reach(t, j_extra)
+            for n, slots in zip(names, finals):
+                on_stream[n] = max([inputs[i] for i in slots], default=0)
+            for o, slots in outs:
+                after[dot + steps[o].suffix] = max([inputs[i] for i in slots], default=0)
+            k += len(steps)
+            continue
+        cur = dict(zip(names, inputs))
+        vals: list[int] = []
+        for j, st in enumerate(steps):
+            v = cur[st.stream]
+            for d in st.deps:
+                w = x if d == INCOMING else vals[d]
+                if w > v:
+                    v = w
+            if j == j_extra and y > v:
+                v = y
+            if mask[j]:
+                m += 1
+                v = m
+            vals.append(v)
+            cur[st.stream] = v
+        on_stream.update(cur)
+        for o in t.outputs:
+            if o != INCOMING:
+                after[dot + steps[o].suffix] = vals[o]
+        k += len(steps)
+    return out
 
 
 def _mask(masks: dict, t: "Template", in_chain) -> tuple[bool, ...]:

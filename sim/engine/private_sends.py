@@ -29,6 +29,7 @@ from __future__ import annotations
 from sim.collectives.base import TopologyView
 from sim.collectives.p2p import pxn_proxies, pxn_proxy
 from sim.engine.chain_pass import ordered_positions
+from sim.engine.round_trips import RoundTrips
 from sim.network.routing import Router
 from workloads.trace import COLLECTIVES, P2P, Op, Program, Trace
 
@@ -150,14 +151,18 @@ def private_sends(trace: Trace, topo: TopologyView, router: Router) -> list[froz
     coll = frozenset(COLLECTIVES)
     near = {f for f in {f for sc in scans for f in sc.coll_streams}
             if _one_node(trace, router, f)}
-    out = []
-    for prog, sc in zip(trace.programs, scans):
-        ops = sc.op_at
-        # (kind, peer) -> None (not private) or whether it uses shared links
-        verdict = {key: _paths(trace, topo, router, links, proxies, prog.ranks,
-                               key[0] == "send", peer) for key, peer in sc.peers.items()}
-        ok_at: set[int] = set()
-        for kind in P2P:
+    trips = RoundTrips(trace, [sc.op_at for sc in scans], [sc.tag_stream for sc in scans])
+    # (kind, peer) -> None (not private) or whether it uses shared links, per program
+    verdicts = [{key: _paths(trace, topo, router, links, proxies, prog.ranks,
+                             key[0] == "send", peer) for key, peer in sc.peers.items()}
+                for prog, sc in zip(trace.programs, scans)]
+    ok_at: list[set[int]] = [set() for _ in trace.programs]
+    # receives first: their passes also tell, per send, which receives have
+    # ended at its start, which the senders' passes then use (round trips)
+    for kind in ("recv", "send"):
+        for q, (prog, sc) in enumerate(zip(trace.programs, scans)):
+            ops, verdict = sc.op_at, verdicts[q]
+            noted = False
             for shared in (False, True):
                 cands = [i for i in sc.at[kind]
                          if verdict[(kind, ops[i].peer.rank, ops[i].peer.group,
@@ -168,13 +173,29 @@ def private_sends(trace: Trace, topo: TopologyView, router: Router) -> list[froz
                 fams = {f for f in sc.coll_streams if shared or f not in near}
                 used = sc.p2p_streams[kind].union(*(sc.coll_streams[f] for f in fams))
                 if len(used) == 1:         # one stream: each op waits for the one before
-                    ok_at.update(cands)
+                    ok_at[q].update(cands)
                     continue
-                ok = ordered_positions(prog, lambda op, kind=kind, fams=fams: op.kind == kind
-                                       or op.kind in coll and op.group in fams)
-                ok_at.update(i for i in cands if ok[i][0])
-        out.append(frozenset(ok_at))
-    return out
+                chain = (lambda op, kind=kind, fams=fams: op.kind == kind
+                         or op.kind in coll and op.group in fams)
+                if kind == "recv":
+                    starts: dict[int, int] = {}
+                    ok = ordered_positions(prog, chain, watch=_is_send, starts=starts)
+                    if not noted:
+                        trips.note(q, list(ok), starts)
+                        noted = True
+                else:
+                    ok = ordered_positions(prog, chain)
+                    if not all(ok[i][0] for i in cands):
+                        # the peers' replies may order what the program alone does not
+                        inject = trips.sources(q)
+                        if inject:
+                            ok = ordered_positions(prog, chain, inject)
+                ok_at[q].update(i for i in cands if ok[i][0])
+    return [frozenset(s) for s in ok_at]
+
+
+def _is_send(op: Op) -> bool:
+    return op.kind == "send"
 
 
 def _paths(trace: Trace, topo: TopologyView, router: Router, links: _Links, proxies: set[int],
