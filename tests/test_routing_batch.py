@@ -94,3 +94,30 @@ def test_steps_equal_with_and_without_batch_routing(name, model, gpus, par, batc
     assert fast.network.solves == ref.network.solves
     key = lambda s: (s.cls, s.stream, s.op, s.start, s.end, s.sync)
     assert sorted(map(key, fast.spans)) == sorted(map(key, ref.spans))
+
+
+def _equal_routes(a, b):
+    for field in ("ptr", "flat", "share", "latency", "unique_links"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert x.dtype == y.dtype and x.shape == y.shape, field
+        assert np.array_equal(x, y), field
+
+
+def test_batches_of_one_kind_equal_per_pair_routes_and_share_their_shares():
+    # pipeline-like sends: every GPU to the GPU of the same rail some hosts on
+    # (other leaf groups: the whole spine spread), and one batch that also
+    # has pairs behind one NVSwitch
+    graph = GRAPHS["rail-multigroup"]()
+    fast, slow = Router(graph), Router(graph, vectorised=False)
+    n = len(_gpus(graph))
+    batches = [tuple((g, (g + k * 32) % n) for g in range(64 * j, 64 * j + 96))
+               for j, k in ((0, 1), (1, 2), (0, 3))]
+    batches.append(batches[0][:-20] + tuple((g, g + 1) for g in range(0, 40, 2)))
+    got = [fast.routes(b) for b in batches]
+    for a, b in zip(got, batches):
+        _equal_routes(a, slow.routes(b))
+    # one array for one shape
+    assert np.shares_memory(got[0].share, got[1].share)
+    assert np.shares_memory(got[0].share, got[2].share)
+    assert not got[0].share.flags.writeable
+    assert not np.shares_memory(got[3].share, got[0].share) and got[3].share.flags.writeable

@@ -255,7 +255,7 @@ def route_batch(router: Router, pairs: tuple, salt: int = 0) -> tuple:
     sel = np.flatnonzero(shared)
     f = first[sel]
     two = np.stack([fab.att_edge[slot[f]], hit[f]], axis=1)
-    groups = [(sel, two, np.ones(two.shape))]
+    groups: list[tuple] = [(sel, two, np.ones(two.shape))]
     # single ways out and in, joined by the switch-level spread
     sel = np.flatnonzero(chain)
     if len(sel):
@@ -280,25 +280,34 @@ def route_batch(router: Router, pairs: tuple, salt: int = 0) -> tuple:
         kind_of = kind_of.reshape(-1)
         kinds = zip((codes // radix // 3).tolist(), (codes // radix % 3).tolist(),
                     (codes % radix).tolist())
+        # one kind for every pair: the result is these rows as they are, and
+        # their shares may be one array with other batches of the same shape
+        alone = len(sel) == n and len(codes) == 1
         for k, (a_len, b_len, c_len) in enumerate(kinds):
             part = np.flatnonzero(kind_of == k)
             ps, pd = s[sel[part]], d[sel[part]]
             cols = [up1[ps]] + ([up2[ps]] if a_len == 2 else [])
             cols += [dn1[pd]] + ([dn2[pd]] if b_len == 2 else [])
-            links = np.stack(cols, axis=1)
-            share = np.ones(links.shape)
+            # rows filled in place: [way out, way in, switch-level spread]
+            links = np.empty((len(part), len(cols) + c_len), dtype=np.int64)
+            for j, col in enumerate(cols):
+                links[:, j] = col
+            spread_of = np.zeros(len(part), dtype=np.int64)
+            vectors = [np.zeros(0)]
             if c_len:
                 used = np.unique(inv[part])
                 pos = np.full(len(uniq), -1, dtype=np.int64)
                 pos[used] = np.arange(len(used))
-                cl = np.stack([spreads[i][0] for i in used.tolist()])[pos[inv[part]]]
-                cs = np.stack([spreads[i][1] for i in used.tolist()])[pos[inv[part]]]
-                links = np.concatenate([links, cl], axis=1)
-                share = np.concatenate([share, cs], axis=1)
-            groups.append((sel[part], links, share))
+                spread_of = pos[inv[part]]
+                np.take(np.stack([spreads[i][0] for i in used.tolist()]), spread_of, axis=0,
+                        out=links[:, len(cols):], mode="clip")
+                vectors = [spreads[i][1] for i in used.tolist()]
+            share = _shares(router._core.setdefault("shares", {}) if alone else None, len(cols),
+                            vectors, spread_of)
+            groups.append((sel[part], links, share, cols + [spread_of]))
     lengths = np.zeros(n, dtype=np.int64)
     fast = shared | chain
-    for sel, links, _ in groups:
+    for sel, links, *_ in groups:
         lengths[sel] = links.shape[1]
     slow = np.flatnonzero(~fast)
     for i in slow.tolist():
@@ -306,24 +315,62 @@ def route_batch(router: Router, pairs: tuple, salt: int = 0) -> tuple:
         lengths[i] = len(rows[i][0])
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=ptr[1:])
-    flat = np.empty(int(ptr[-1]), dtype=np.int64)
-    share = np.empty(int(ptr[-1]))
     latency = np.empty(n)
     lat = router.link_latency
-    for sel, links, sh in groups:
-        if not len(sel):
-            continue
-        if len(sel) == n:               # every pair, in order, one length: rows as they are
-            flat[:] = links.reshape(-1)
-            share[:] = sh.reshape(-1)
-        else:
+    for sel, links, sh, *key in groups:
+        if len(sel):
+            latency[sel] = _row_latencies(lat, links, sh, key[0] if key else None)
+    whole = [g for g in groups if len(g[0])]
+    if len(whole) == 1 and len(whole[0][0]) == n:   # every pair, in order, one length
+        return ptr, whole[0][1].reshape(-1), whole[0][2].reshape(-1), latency
+    flat = np.empty(int(ptr[-1]), dtype=np.int64)
+    share = np.empty(int(ptr[-1]))
+    for sel, links, sh, *_ in groups:
+        if len(sel):
             at = ptr[sel][:, None] + np.arange(links.shape[1])
             flat[at] = links
             share[at] = sh
-        latency[sel] = (lat[links] * sh).sum(axis=1)
     for i in slow.tolist():
         links, sh, la = rows[i]
         flat[ptr[i]:ptr[i + 1]] = links
         share[ptr[i]:ptr[i + 1]] = sh
         latency[i] = la
     return ptr, flat, share, latency
+
+
+def _shares(memo: dict | None, lead: int, vectors: list, spread_of: np.ndarray) -> np.ndarray:
+    """Rows of ``lead`` ones and then ``vectors[spread_of[i]]`` (the shares of
+    chain rows). With ``memo``, one read-only array per content: batches of
+    the same shape (pipeline stages' sends) hold one array, not a copy each."""
+    key = None
+    if memo is not None:
+        ids: dict = {}
+        of = np.array([ids.setdefault(v.tobytes(), len(ids)) for v in vectors], dtype=np.int64)
+        key = (lead, len(spread_of), tuple(ids), of[spread_of].tobytes())
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+    share = np.empty((len(spread_of), lead + len(vectors[0])))
+    share[:, :lead] = 1.0
+    if len(vectors[0]):
+        np.take(np.stack(vectors), spread_of, axis=0, out=share[:, lead:], mode="clip")
+    if key is not None:
+        share.flags.writeable = False
+        memo[key] = share
+    return share
+
+
+def _row_latencies(lat: np.ndarray, links: np.ndarray, share: np.ndarray, key) -> np.ndarray:
+    """``(lat[links] * share).sum(axis=1)``: summed only for one row of each
+    kind when ``key`` (per-column arrays: link ids of the columns of unit
+    share, then the row's spread number) says which rows are alike (rows
+    with the same latencies there and the same spread have the same terms)."""
+    if key is None or len(links) < 64:
+        return (lat[links] * share).sum(axis=1)
+    code = np.zeros(len(links), dtype=np.int64)
+    for col in [lat[c].view(np.int64) for c in key[:-1]] + [key[-1]]:
+        _, c = np.unique(col, return_inverse=True)
+        _, code = np.unique(code * (int(c.max()) + 1) + c.reshape(-1), return_inverse=True)
+        code = code.reshape(-1)
+    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    return (lat[links[first]] * share[first]).sum(axis=1)[inv.reshape(-1)]
