@@ -121,3 +121,36 @@ def test_batches_of_one_kind_equal_per_pair_routes_and_share_their_shares():
     assert np.shares_memory(got[0].share, got[2].share)
     assert not got[0].share.flags.writeable
     assert not np.shares_memory(got[3].share, got[0].share) and got[3].share.flags.writeable
+
+
+def _mixed_graph():
+    """Links with and without efficiency and latency, GPUs with int and
+    string names and a negative one."""
+    from topologies.digraph import DiGraph
+    g = DiGraph()
+    for name in (0, 1, -3, "g"):
+        g.add_node(name, kind="gpu")
+    g.add_node("s", kind="switch")
+    for gpu in (0, 1, -3, "g"):
+        g.add_edge(gpu, "s", bw_bytes_per_s=10e9, latency_s=1e-6)
+        g.add_edge("s", gpu, bw_bytes_per_s=20e9, efficiency=0.5)
+    return g
+
+
+@pytest.mark.parametrize("name", list(GRAPHS) + ["mixed"])
+def test_link_tables_and_gpu_numbers_equal_edge_by_edge_reads(name):
+    from sim.network.fabric import FabricIndex
+    graph = _mixed_graph() if name == "mixed" else GRAPHS[name]()
+    router = Router(graph)
+    edges = list(graph.edges(data=True))
+    cap = [d["bw_bytes_per_s"] * d.get("efficiency", 1.0) for _, _, d in edges]
+    lat = [d.get("latency_s", 0.0) for _, _, d in edges]
+    assert router.capacity.tolist() == cap and router.link_latency.tolist() == lat
+    assert router.link_latency.flags.c_contiguous
+    nodes = list(graph.nodes)
+    labels = {x: i for i, x in enumerate(nodes)
+              if graph.nodes[x].get("kind") == "gpu" and isinstance(x, int) and x >= 0}
+    if router.structured:
+        nid = FabricIndex(router).gpu_nid
+        assert len(nid) == max(labels) + 1
+        assert {x: int(i) for x, i in enumerate(nid) if i >= 0} == labels

@@ -92,11 +92,12 @@ class FabricIndex:
         key = eu * n + ev
         self._order = np.argsort(key, kind="stable")
         self._keys = key[self._order]
-        labels = [(x, i) for i, x in enumerate(nodes) if is_gpu[i] and isinstance(x, int)]
-        self.gpu_nid = np.full(max((x for x, _ in labels), default=-1) + 1, -1, dtype=np.int64)
-        for x, i in labels:
-            if x >= 0:
-                self.gpu_nid[x] = i
+        # GPU node number -> its node index (-1: none)
+        at = [i for i in np.flatnonzero(is_gpu).tolist() if isinstance(nodes[i], int)]
+        labels = np.fromiter(map(nodes.__getitem__, at), np.int64, len(at))
+        at = np.array(at, dtype=np.int64)
+        self.gpu_nid = np.full(int(labels.max()) + 1 if len(at) else 0, -1, dtype=np.int64)
+        self.gpu_nid[labels[labels >= 0]] = at[labels >= 0]
         eids = np.arange(len(eu), dtype=np.int64)
         # way out: GPU -> switch, or GPU -> attachment -> switch
         self.up = self._ways(eu, ev, eids, is_gpu, core_of, n, outward=True)
