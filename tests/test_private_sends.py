@@ -117,11 +117,15 @@ def _h100(pxn=True):
 @pytest.mark.parametrize("src,dst,pxn,private", [
     (0, 8, True, True),          # same rail: own NICs and the rail leaf
     (0, 9, True, False),         # across rails: relayed through GPU 1 over NVLink
-    (0, 9, False, False),        # across rails without PXN: through the spine
+    (0, 9, False, True),         # across rails without PXN: through a spine that can
+                                 # never limit it (full bisection, spraying)
+    (0, 9, False, "ecmp"),       # the same pinned to one path: the spine may limit it
     (0, 3, True, True),          # inside a host: both GPUs' own NVLink ports
 ])
 def test_which_lone_sends_are_private(src, dst, pxn, private):
     g = _h100(pxn)
+    if private == "ecmp":
+        g.graph["routing"], private = "ecmp", False
     tr = _pair(src, dst)
     got = _private(tr, g)
     assert (got[0] == {0} and got[1] == {0}) == private
@@ -201,3 +205,26 @@ def test_a_send_nobody_receives_is_reported_stuck(fast):
     with pytest.raises(SimulationStuck, match=r"op 's' \(send\): waiting for a matching recv "
                                               r"\(tag 7\) on rank 8"):
         simulate_trace(tr, g, UNIT_COMPUTE, p2p_fast_path=fast)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _h100(),
+    lambda: _h100(pxn=False),
+    lambda: topologies.build_cluster("a100-80gb", 64, gpus_per_node=4, nodes_per_leaf=2,
+                                     oversubscription=2.0),
+    lambda: topologies.build_cluster("a100-80gb", 8),
+    lambda: topologies.build_cluster("gb200", 144),
+    lambda: topologies.fat_tree(4, 25e9, 1e-6),
+])
+def test_link_table_is_owner_of_every_link(make):
+    """The array form of link ownership equals the link-by-link one."""
+    from sim.engine.private_sends import FREE, _Links
+    g = make()
+    links = _Links(Router(g))
+    side, gpu, shared = links.table()
+    for link in range(len(side)):
+        own = links.owner(link)
+        want = ((-1, -1, False) if own is None else (0, -1, False) if own is FREE
+                else (1 if own[0] == "src" else 2, own[1], own[2]))
+        assert (int(side[link]), int(gpu[link]), bool(shared[link])) == want
+    assert (side == 1).any() and (side == 2).any()

@@ -5,7 +5,9 @@ Every link of a send's path must belong to one of its two ends: a link out of
 GPU ``a`` (or out of an attachment, such as a NIC, whose only GPU is ``a`` and
 that has no other neighbour than its switch) carries only flows that ``a``
 sources; a link into GPU ``b`` (or into ``b``'s own attachment) only flows
-destined to ``b``. GPUs are endpoints, never transit nodes. A PXN relay
+destined to ``b``. Links that can never limit a flow (the spine links of a
+full-bisection leaf-spine fabric under spraying, :mod:`sim.network.slack`)
+may be shared with anyone. GPUs are endpoints, never transit nodes. A PXN relay
 would put other GPUs' messages on a proxy's links, so relayed sends, and
 every send that starts or ends at a GPU that relays for anyone, are left out.
 
@@ -16,22 +18,31 @@ hops through a node shared by several GPUs, never ``a``'s own NIC) when the
 send's path uses only ``a``'s own attachment. So a send is private on its
 side when, in its program, it is ordered with every such op
 (:func:`sim.engine.private_families.ordered_ops`), for every rank that runs
-the program; a receive likewise on the receiving side. A transfer whose send
-and receive are both private is alone on its links from start to end: its
-max-min evolution, hence its duration, is that of the flow network with
-nothing else on it.
+the program; a receive likewise on the receiving side. Sends answered by
+the peer count as ended once the reply is received
+(:mod:`sim.engine.round_trips`). A transfer whose send and receive are both
+private is alone on its links from start to end, apart from links that
+cannot limit it: its max-min evolution, hence its duration, is that of the
+flow network with nothing else on it (to rounding, where a spine link ties
+with the ports below it).
 
 Sends and receives of one tag stay on one stream of a program, so that they
 pair in stream order however early they are posted.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from sim.collectives.base import TopologyView
-from sim.collectives.p2p import pxn_proxies, pxn_proxy
+from sim.collectives.p2p import pxn_proxies
 from sim.engine.chain_pass import ordered_positions
 from sim.engine.round_trips import RoundTrips
 from sim.network.routing import Router
+from sim.network.slack import never_binding
 from workloads.trace import COLLECTIVES, P2P, Op, Program, Trace
+
+
+FREE = ("free", None, False)
 
 
 class _Links:
@@ -42,6 +53,9 @@ class _Links:
         self.router = router
         self.graph = router.graph
         self._owner: dict[int, tuple | None] = {}
+        self._free = never_binding(router)
+        self._table: tuple | None = None
+        self._place: np.ndarray | None = None
 
     def _gpu(self, node) -> bool:
         return self.graph.nodes[node].get("kind") == "gpu"
@@ -51,13 +65,16 @@ class _Links:
         return [n for n in set(g.successors(node)) | set(g.predecessors(node)) if self._gpu(n)]
 
     def owner(self, link: int) -> tuple | None:
-        """("src" | "dst", GPU, shared) or None."""
+        """("src" | "dst", GPU, shared), ("free", None, False) for a link
+        that can never limit a flow (:mod:`sim.network.slack`), or None."""
         if link in self._owner:
             return self._owner[link]
         u, v = self.router.edge(link)
         g = self.graph
         hit = None
-        if self._gpu(u):
+        if self._free[link]:
+            hit = FREE
+        elif self._gpu(u):
             hit = ("src", u, len(self._gpus_of(v)) > 1)
         elif self._gpu(v):
             hit = ("dst", v, len(self._gpus_of(u)) > 1)
@@ -69,6 +86,59 @@ class _Links:
                     break
         self._owner[link] = hit
         return hit
+
+    def placement(self, trace: Trace) -> np.ndarray:
+        """``trace.placement`` as an array (made once)."""
+        if self._place is None:
+            self._place = np.asarray(trace.placement, dtype=np.int64)
+        return self._place
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`owner` of every link at once, as arrays: side (-1 nobody's,
+        0 free, 1 a source's, 2 a destination's), GPU (-1 if none), shared."""
+        if self._table is not None:
+            return self._table
+        nodes, _, kinds = self.router.node_table()
+        u, v = self.router.edge_ends()
+        n = len(nodes)
+        is_gpu = np.fromiter((k == "gpu" for k in kinds), bool, n)
+        # each node's distinct neighbours, either direction: successors plus
+        # predecessors less those that are both (links with a reverse link)
+        fwd = u.astype(np.int64) * n + v
+        order = np.sort(fwd)
+        rev = v.astype(np.int64) * n + u
+        both = order[np.minimum(np.searchsorted(order, rev), len(order) - 1)] == rev
+        degree = (np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
+                  - np.bincount(u[both], minlength=n))
+        to_gpu, from_gpu = is_gpu[v], is_gpu[u]
+        gpus = (np.bincount(u[to_gpu], minlength=n) + np.bincount(v[from_gpu], minlength=n)
+                - np.bincount(u[both & to_gpu], minlength=n))
+        some_gpu = np.full(n, -1, dtype=np.int64)
+        some_gpu[u[to_gpu]] = v[to_gpu]
+        some_gpu[v[from_gpu]] = u[from_gpu]
+        attached = (gpus == 1) & (degree == 2)      # a NIC of one GPU, say
+        side = np.full(len(u), -1, dtype=np.int8)
+        gpu = np.full(len(u), -1, dtype=np.int64)
+        shared = np.zeros(len(u), dtype=bool)
+        neither = ~is_gpu[u] & ~is_gpu[v]
+        for sel, s, g, sh in (
+                (neither & attached[v] & ~attached[u], 2, some_gpu[v], None),
+                (neither & attached[u], 1, some_gpu[u], None),
+                (~is_gpu[u] & is_gpu[v], 2, v, gpus[u] > 1),
+                (is_gpu[u], 1, u, gpus[v] > 1)):
+            side[sel] = s
+            gpu[sel] = g[sel]
+            if sh is not None:
+                shared[sel] = sh[sel]
+        side[self._free] = 0
+        gpu[self._free] = -1
+        shared[self._free] = False
+        names = np.full(n, -1, dtype=np.int64)      # GPU node numbers -> GPU ids
+        at = np.flatnonzero(is_gpu)
+        names[at] = [nodes[i] for i in at.tolist()]
+        gpu[gpu >= 0] = names[gpu[gpu >= 0]]
+        self._table = (side, gpu, shared)
+        return self._table
 
 
 def _proxies(trace: Trace, topo: TopologyView, scans: list["_Scan"]) -> set[int] | None:
@@ -184,12 +254,9 @@ def private_sends(trace: Trace, topo: TopologyView, router: Router) -> list[froz
                         trips.note(q, list(ok), starts)
                         noted = True
                 else:
-                    ok = ordered_positions(prog, chain)
-                    if not all(ok[i][0] for i in cands):
-                        # the peers' replies may order what the program alone does not
-                        inject = trips.sources(q)
-                        if inject:
-                            ok = ordered_positions(prog, chain, inject)
+                    # the peers' replies may order what the program alone does not
+                    # (more known can only order more)
+                    ok = ordered_positions(prog, chain, trips.sources(q) or None)
                 ok_at[q].update(i for i in cands if ok[i][0])
     return [frozenset(s) for s in ok_at]
 
@@ -203,27 +270,34 @@ def _paths(trace: Trace, topo: TopologyView, router: Router, links: _Links, prox
     """For a send (or receive) to ``peer`` run by ``ranks``: None if some path
     has a link that is not its ends' own or goes through a relay, else whether
     a link on this side is shared with two-hop paths of other GPUs."""
+    gpu_of = trace.gpu_of
     for r in ranks[:1]:     # one foreign link on the first path settles it (None)
-        mine, other = trace.gpu_of(r), trace.gpu_of(peer.resolve(r, trace))
+        mine, other = gpu_of(r), gpu_of(peer.resolve(r, trace))
         a, b = (mine, other) if sending else (other, mine)
         for link in router.routes(((a, b),)).flat.tolist():
             own = links.owner(link)
-            if own is None or own[:2] not in (("src", a), ("dst", b)):
+            if own is None or own is not FREE and own[:2] not in (("src", a), ("dst", b)):
                 return None
-    pairs = []
-    for r in ranks:
-        mine, other = trace.gpu_of(r), trace.gpu_of(peer.resolve(r, trace))
-        a, b = (mine, other) if sending else (other, mine)
-        if a in proxies or b in proxies or pxn_proxy(a, b, topo) is not None:
-            return None
-        pairs.append((a, b))
-    routes = router.routes(tuple(pairs))
-    shared = False
-    for i, (a, b) in enumerate(pairs):
-        for link in routes.flat[routes.ptr[i]:routes.ptr[i + 1]]:
-            own = links.owner(int(link))
-            if own is None or own[:2] not in (("src", a), ("dst", b)):
-                return None
-            if own[2] and own[0] == ("src" if sending else "dst"):
-                shared = True
-    return shared
+    mine = np.asarray(ranks, dtype=np.int64)
+    other = np.asarray(peer.resolve_all(ranks, trace), dtype=np.int64)
+    if trace.placement is not None:
+        place = links.placement(trace)
+        mine, other = place[mine], place[other]
+    src, dst = (mine, other) if sending else (other, mine)
+    if proxies and np.isin(np.concatenate([src, dst]), list(proxies)).any():
+        return None
+    if pxn_proxies(src, dst, topo):
+        return None
+    routes = router.routes(tuple(zip(src.tolist(), dst.tolist())))
+    side, gpu, shared = links.table()
+    flat = routes.flat
+    s = side[flat]
+    if (s < 0).any():
+        return None
+    n = np.diff(routes.ptr)
+    end = np.where(s == 1, np.repeat(src, n), np.repeat(dst, n))
+    if not ((s == 0) | (gpu[flat] == end)).all():
+        return None
+    return bool((shared[flat] & (s == (1 if sending else 2))).any())
+
+

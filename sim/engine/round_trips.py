@@ -93,7 +93,7 @@ class RoundTrips:
         phi: dict[int, tuple] = {}
         bad: set[int] = set()
         for key, pe in peers.items():
-            them = tuple(pe.resolve(r, trace) for r in ranks)
+            them = tuple(pe.resolve_all(ranks, trace))
             progs = {owner[x] for x in them}
             if len(progs) != 1:
                 bad |= progs
