@@ -52,3 +52,24 @@ def test_alone_fast_path_on_a_replayed_trace():
     fast = simulate_trace(trace, graph, compute)
     ref = simulate_trace(trace, graph, compute, alone_fast_path=False)
     assert fast.makespan_s == ref.makespan_s
+
+
+def test_link_sets_meet_by_marks_as_by_binary_search():
+    """The marking test of whether two batches share a link answers as the
+    binary search does, for sets of every relative size, and leaves its
+    table clear."""
+    import simpy
+    from sim.network.flows import FlowNetwork, _intersect
+    from sim.network.routing import Router
+    net = FlowNetwork(simpy.Environment(), Router(topologies.build_cluster("a100-80gb", 16)))
+    n = len(net.router.capacity)
+    rng = np.random.default_rng(2)
+    answers = set()
+    for _ in range(300):
+        sizes = rng.choice([0, 1, 3, 20, n // 4, n // 2], 2)
+        x, y = (np.unique(rng.choice(n, int(k))) for k in sizes)
+        want = _intersect(x, y)
+        assert net._intersect(x, y) == want == net._intersect(y, x)
+        answers.add(want)
+        assert net._marks is None or not net._marks.any()
+    assert answers == {True, False} and net._marks is not None

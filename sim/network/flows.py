@@ -132,6 +132,7 @@ class FlowNetwork:
         self._heap: list = []
         self._next_id = 0
         self._dirty: np.ndarray | None = None   # links whose component must be re-solved
+        self._marks: np.ndarray | None = None   # all False between two _meets
         self._solve_scheduled = False
         self._wake_at: float | None = None
         self._memo: dict = {}
@@ -202,10 +203,26 @@ class FlowNetwork:
         """Whether batches ``a`` and ``b`` share a link."""
         ka, kb = a.routes_key, b.routes_key
         if ka is None or kb is None:
-            return _intersect(a.links, b.links)
+            return self._intersect(a.links, b.links)
         hit = self._meet.get((ka, kb))
         if hit is None:
-            hit = self._meet[(ka, kb)] = self._meet[(kb, ka)] = _intersect(a.links, b.links)
+            hit = self._meet[(ka, kb)] = self._meet[(kb, ka)] = self._intersect(a.links, b.links)
+        return hit
+
+    def _intersect(self, x: np.ndarray, y: np.ndarray) -> bool:
+        """:func:`_intersect`; for link sets of comparable sizes by marking
+        one set's links in a table of every link and reading the other's
+        (linear, where a binary search per link costs a cache miss per step)."""
+        if len(x) > len(y):
+            x, y = y, x
+        if not len(x) or len(y) > 16 * len(x) or x[-1] < y[0] or y[-1] < x[0]:
+            return _intersect(x, y)
+        if self._marks is None:
+            self._marks = np.zeros(len(self.router.capacity), dtype=bool)
+        marks = self._marks
+        marks[y] = True
+        hit = bool(marks[x].any())
+        marks[y] = False
         return hit
 
     # -- batches alone on their links ------------------------------------------
