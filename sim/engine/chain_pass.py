@@ -136,6 +136,7 @@ def ordered_positions(program: Program, in_chain, inject: dict[int, int] | None 
     bad = m = 0
     chain_at: list[tuple[int, Op]] = []
     masks: dict[int, tuple[bool, ...]] = {}
+    passing: dict[tuple[int, int], tuple | None] = {}
     k = 0
     for p in program.units():
         if type(p) is Op:
@@ -163,25 +164,41 @@ def ordered_positions(program: Program, in_chain, inject: dict[int, int] | None 
             k += 1
             continue
         t = p.template
-        mask = _mask(masks, t, in_chain)
-        names = t.stream_names
+        j_extra, extra = p.extra if p.extra is not None else (-1, ())
         x = 0
         for d in p.incoming:
             x |= get(d, 0)
-        j_extra, extra = p.extra if p.extra is not None else (-1, ())
         y = 0
         for d in extra:
             y |= get(d, 0)
+        hit = passing.get((id(t), j_extra))
+        if hit is None:
+            hit = passing[(id(t), j_extra)] = _passing(t, j_extra, _mask(masks, t, in_chain))
+        if hit:     # no chain op: inputs ORed into the outputs
+            names, finals, outs, n_steps = hit
+            inputs = [on_stream.get(n, 0) for n in names]
+            inputs.append(x)
+            inputs.append(y)
+            for n, slots in finals:
+                if len(slots) == 1:
+                    on_stream[n] = inputs[slots[0]]
+                else:
+                    v = 0
+                    for i in slots:
+                        v |= inputs[i]
+                    on_stream[n] = v
+            dot = p.prefix
+            for suffix, slots in outs:
+                v = 0
+                for i in slots:
+                    v |= inputs[i]
+                after[dot + suffix] = v
+            k += n_steps
+            continue
+        mask = _mask(masks, t, in_chain)
+        names = t.stream_names
         inputs = [on_stream.get(n, 0) for n in names] + [x, y]
         dot, steps = p.prefix + ".", t.steps
-        if not any(mask):
-            finals, outs = _reach(t, j_extra)
-            for n, slots in zip(names, finals):
-                on_stream[n] = _or(inputs, slots)
-            for o, slots in outs:
-                after[dot + steps[o].suffix] = _or(inputs, slots)
-            k += len(steps)
-            continue
         cur = dict(zip(names, inputs))
         vals: list[int] = []
         for j, st in enumerate(steps):
@@ -277,6 +294,18 @@ def latest_markers(program: Program, is_marker, watch) -> dict[int, int]:
                 after[dot + steps[o].suffix] = vals[o]
         k += len(steps)
     return out
+
+
+def _passing(t: "Template", j_extra: int, mask: tuple[bool, ...]) -> tuple | None:
+    """For an instance of ``t`` without chain ops: its stream names, per
+    stream the input slots its last step ORs, per output (as ``.suffix``)
+    the same, and its length; None (falsy) if it has chain ops."""
+    if any(mask):
+        return None
+    finals, outs = _reach(t, j_extra)
+    names = t.stream_names
+    return (names, tuple(zip(names, finals)),
+            tuple(("." + t.steps[o].suffix, slots) for o, slots in outs), len(t.steps))
 
 
 def _mask(masks: dict, t: "Template", in_chain) -> tuple[bool, ...]:
