@@ -121,3 +121,22 @@ def test_16384_gpu_build():
     assert G.number_of_nodes() == 2048 * 17 + groups * rails + spines
     assert G.number_of_edges() == 2 * (2048 * 8 * 3 + groups * rails * spines)
     assert math.isclose(uplink_bytes_per_s(G, "leaf.r5.g63"), downlink_bytes_per_s(G, "leaf.r5.g63"))
+
+
+def test_a_built_fabric_goes_to_the_oldest_collector_generation():
+    """The build's long-lived dicts skip the young generations (no scan of
+    millions of fresh containers at the next collection); the collector's
+    on/off state is as before."""
+    import gc
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            G = T.rail_optimized(4, "dgx-h100", nodes_per_leaf=2)
+            assert gc.isenabled() == enabled
+            young = {id(o) for o in gc.get_objects(generation=0)}
+            young |= {id(o) for o in gc.get_objects(generation=1)}
+            assert not any(id(d) in young for d in (G._succ, G._pred, *G._succ.values()))
+            assert all(gc.is_tracked(d) for d in G._succ.values())
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -83,6 +83,11 @@ def gc_paused(build):
         try:
             return build(*args, **kwargs)
         finally:
+            # what the build made is long-lived: straight to the oldest
+            # generation (freeze and unfreeze move objects, scanning none),
+            # where a young collection would have put it after scanning it all
+            gc.freeze()
+            gc.unfreeze()
             if enabled:
                 gc.enable()
     return run
