@@ -268,3 +268,32 @@ def test_host_traffic_on_arrays_equals_the_reference(seed, pxn):
     assert _host_traffic([[rank[0], rank[8]], [rank[0], rank[1]]], tr, topo) == (True, False)
     assert _host_traffic([[rank[0], rank[9]]], tr, topo) == (pxn, pxn)
     assert _host_traffic([[rank[0], rank[9]]], tr, topo, relays=False) == (False, False)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_host_per_list_on_arrays_equals_the_reference(seed):
+    from workloads.trace import Trace
+    from sim.engine.private_families import _one_host_each, _one_host_each_reference
+    rng = np.random.default_rng(seed)
+    graph = topologies.build_cluster("a100-80gb", 64, gpus_per_node=8)
+    topo = TopologyView(graph)
+    placement = None if seed % 3 == 0 else [int(g) for g in rng.permutation(64)]
+    tr = Trace(world_size=64, programs=[], placement=placement)
+    rank = (list(range(64)) if placement is None
+            else [int(r) for r in np.argsort(placement)])   # GPU -> rank
+    seen = set()
+    for _ in range(20):
+        lists = []
+        for _ in range(int(rng.integers(1, 5))):
+            size = int(rng.choice([1, 2, 4, 8]))
+            if rng.random() < 0.7:      # GPUs of one host
+                host = int(rng.integers(0, 8))
+                lists.append([rank[8 * host + int(j)] for j in rng.choice(8, size, replace=False)])
+            else:
+                lists.append([int(r) for r in rng.choice(64, size, replace=False)])
+        want = _one_host_each_reference(lists, tr, topo)
+        assert _one_host_each(lists, tr, topo) == want
+        seen.add(want)
+    assert seen == {True, False}
+    assert _one_host_each([[rank[0], rank[1]], []], tr, topo) is False
+    assert _one_host_each([], tr, topo) is True

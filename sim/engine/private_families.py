@@ -75,6 +75,34 @@ def _host_traffic(lists, trace: Trace, topo: TopologyView,
     return pair or relay, relay
 
 
+def _one_host_each_reference(lists, trace: Trace, topo: TopologyView) -> bool:
+    """Whether every member list lies on exactly one host."""
+    return all(len({topo.host_of(trace.gpu_of(r)) for r in ms}) == 1 for ms in lists)
+
+
+def _one_host_each(lists, trace: Trace, topo: TopologyView) -> bool:
+    """:func:`_one_host_each_reference`, member lists of one length at a time
+    as arrays of hosts (from the per-GPU table)."""
+    hosts = topo.host_array()
+    place = None if trace.placement is None else np.asarray(trace.placement, dtype=np.int64)
+    by_len: dict[int, list] = {}
+    for members in lists:
+        by_len.setdefault(len(members), []).append(members)
+    if 0 in by_len:
+        return False
+    for n, same in by_len.items():
+        ranks = np.array(same, dtype=np.int64).reshape(len(same), n)
+        if ranks.min() < 0 or place is not None and ranks.max() >= len(place):
+            return _one_host_each_reference(lists, trace, topo)
+        gpus = ranks if place is None else place[ranks]
+        if gpus.min() < 0 or gpus.max() >= len(hosts):
+            return _one_host_each_reference(lists, trace, topo)
+        h = hosts[gpus]
+        if not (h == h[:, :1]).all():
+            return False
+    return True
+
+
 def _distinct_per_row(a: np.ndarray) -> np.ndarray:
     """How many distinct values each row of a 2-D integer array holds."""
     s = np.sort(a, axis=1)
@@ -245,8 +273,7 @@ def _analyse(trace: Trace, topo: TopologyView) -> tuple[set[str], list[frozenset
     families = set()
     per_op: list[set[int]] = [set() for _ in trace.programs]
     for fam, streams in used.items():
-        single_host = all(len({topo.host_of(trace.gpu_of(r)) for r in ms}) == 1
-                          for ms in trace.groups[fam])
+        single_host = _one_host_each(trace.groups[fam], trace, topo)
         others = intra - {fam}
         if not single_host or fam in p2p_families or others & relayed:
             continue
