@@ -38,10 +38,11 @@ def test_peers_from_arrays_equal_the_one_by_one_resolution(family, offset, monke
     peer = Peer(group=family, offset=offset)
     ranks = [7, 0, 3, 3, 5, 1, 2, 4, 6]
     fast = peer.resolve_all(ranks, trace)
-    assert fast == [peer.resolve(r, trace) for r in ranks]
-    assert all(type(x) is int for x in fast)
+    one = [peer.resolve(r, trace) for r in ranks]
+    assert all(type(x) is int for x in fast + one)
     monkeypatch.setattr(trace_mod, "PEER_ARRAYS", False)
-    assert peer.resolve_all(ranks, trace) == fast
+    ref = [peer.resolve(r, trace) for r in ranks]
+    assert fast == one == ref == peer.resolve_all(ranks, trace)
     assert (trace.member_arrays(family) is None) == (family in ("repeat", "overlap"))
 
 
@@ -49,8 +50,10 @@ def test_absolute_peers_and_ranks_outside_the_family():
     trace = _trace({"part": [[0, 1], [2, 3]]}, 6)
     assert Peer(rank=4).resolve_all((0, 1, 2), trace) == [4, 4, 4]
     assert Peer(group="part", offset=1).resolve_all([], trace) == []
-    with pytest.raises(KeyError):           # as resolve: rank 5 has no list
+    with pytest.raises(KeyError):           # as the reference: rank 5 has no list
         Peer(group="part", offset=1).resolve_all([0, 5], trace)
+    with pytest.raises(KeyError):
+        Peer(group="part", offset=1).resolve(5, trace)
 
 
 @pytest.mark.parametrize("gpn", [1, 4, 8])

@@ -111,6 +111,13 @@ class Peer:
     def resolve(self, rank: int, trace: "Trace") -> int:
         if self.rank is not None:
             return self.rank
+        tables = trace.member_arrays(self.group) if PEER_ARRAYS else None
+        if tables is not None and 0 <= rank < len(tables[0]):
+            list_of, pos_of, start, length, flat = tables
+            at = int(list_of[rank])
+            if at >= 0:
+                return int(flat[int(start[at]) + (int(pos_of[rank]) + self.offset)
+                                % int(length[at])])
         members, i = trace.member_position(self.group, rank)
         return members[(i + self.offset) % len(members)]
 
