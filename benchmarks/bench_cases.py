@@ -21,7 +21,7 @@ Cases (scenario files in ``benchmarks/scenarios/``):
 * ``collective-8``: ``clustersim collective``, one 1 GiB all-reduce on 8 GPUs.
 
     python benchmarks/bench_cases.py                      # every case, both versions
-    python benchmarks/bench_cases.py --cases gpt-1t-512 validate --baseline 3046fdf
+    python benchmarks/bench_cases.py --cases gpt-1t-512 validate --baseline 580c293
     python benchmarks/bench_cases.py --no-baseline        # this checkout only
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-DEFAULT_BASELINE = "3046fdf"
+DEFAULT_BASELINE = "b0112c5"
 
 CASES: dict[str, list[str]] = {
     "gpt-1t-3072": ["run", str(SCENARIOS / "gpt-1t-3072.yaml"), "--json"],
