@@ -73,7 +73,9 @@ def simulate_trace(trace: Trace, graph: nx.DiGraph, compute: ComputeModel, *,
     """
     n_gpus = graph.graph.get("num_gpus", sum(1 for _, d in graph.nodes(data=True)
                                              if d.get("kind") == "gpu"))
-    used = max(trace.gpu_of(r) for r in range(trace.world_size)) + 1
+    ranks = range(trace.world_size)     # max over gpu_of of every rank, in C
+    used = max(ranks if trace.placement is None
+               else map(trace.placement.__getitem__, ranks)) + 1
     if used > n_gpus:
         raise InputError(f"trace places ranks on {used} GPUs but the cluster has {n_gpus}",
                          field="cluster.gpus", value=n_gpus)
