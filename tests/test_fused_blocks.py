@@ -204,3 +204,19 @@ def test_union_length_against_merging_by_hand():
         total += cur_e - cur_s
         assert union_length(starts, ends) == total
     assert union_length(np.array([]), np.array([])) == 0.0
+
+
+@pytest.mark.parametrize("name,model,gpus,par,batch", JOBS, ids=[j[0] for j in JOBS])
+def test_found_steps_are_the_found_ops_but_for_ids(name, model, gpus, par, batch):
+    """``find_steps`` gives the positions, kinds, streams, peers, tags and
+    sizes ``find_ops`` gives, without building the instances' ops."""
+    trace = small_job(model, gpus, par, batch)[0]
+    kinds = frozenset(("send", "recv", "all_reduce", "all_gather", "reduce_scatter"))
+    for prog in trace.programs:
+        assert prog.compressed
+
+        def facts(found):
+            return [(i, op.kind, op.stream, op.peer, op.tag, op.group, op.bytes)
+                    for i, op in found]
+        assert facts(prog.find_steps(kinds)) == facts(prog.find_ops(kinds))
+    assert any(p.find_steps(kinds) for p in trace.programs)

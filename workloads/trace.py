@@ -62,7 +62,7 @@ from __future__ import annotations
 import graphlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable
@@ -295,12 +295,49 @@ class Program:
             k += len(t.steps)
         return out
 
+    def find_steps(self, kinds) -> list[tuple[int, Op]]:
+        """:meth:`find_ops` without building the ops of instances: inside an
+        instance, the template step's prototype (kind, stream, group, peer,
+        sizes; its id is the bare suffix and its deps are not the
+        instance's) with the instance's own tag."""
+        if self.pieces is None:
+            return self.find_ops(kinds)
+        out: list[tuple[int, Op]] = []
+        found: dict[int, tuple] = {}
+        k = 0
+        for p in self.pieces:
+            if type(p) is Op:
+                if p.kind in kinds:
+                    out.append((k, p))
+                k += 1
+                continue
+            t = p.template
+            hit = found.get(id(t))
+            if hit is None:
+                hit = found[id(t)] = _steps_of(t, kinds)
+            if hit:
+                base = p.tag_base
+                for j, proto, tagged in hit:
+                    out.append((k + j, replace(proto, tag=base + proto.tag) if tagged else proto))
+            k += len(t.steps)
+        return out
+
     def __eq__(self, other) -> bool:
         return (isinstance(other, Program) and self.ranks == other.ranks
                 and self.ops == other.ops)
 
     def __repr__(self) -> str:
         return f"Program(ranks={self.ranks!r}, ops=<{self.n_ops} ops>)"
+
+
+def _steps_of(t, kinds) -> tuple:
+    """(index, prototype, whether its tag counts from the instance's first
+    tag) of each step of template ``t`` whose kind is in ``kinds``."""
+    hits = [j for j, op in enumerate(t.proto_ops) if op.kind in kinds]
+    if not hits:
+        return ()
+    tagged = t.tagged
+    return tuple((j, t.proto_ops[j], tagged[j]) for j in hits)
 
 
 @dataclass

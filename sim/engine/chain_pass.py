@@ -173,56 +173,38 @@ def ordered_positions(program: Program, in_chain, inject: dict[int, int] | None 
             y |= get(d, 0)
         hit = passing.get((id(t), j_extra))
         if hit is None:
-            hit = passing[(id(t), j_extra)] = _passing(t, j_extra, _mask(masks, t, in_chain))
-        if hit:     # no chain op: inputs ORed into the outputs
-            names, finals, outs, n_steps = hit
-            inputs = [on_stream.get(n, 0) for n in names]
-            inputs.append(x)
-            inputs.append(y)
-            for n, slots in finals:
-                if len(slots) == 1:
-                    on_stream[n] = inputs[slots[0]]
-                else:
-                    v = 0
-                    for i in slots:
-                        v |= inputs[i]
-                    on_stream[n] = v
-            dot = p.prefix
-            for suffix, slots in outs:
+            hit = passing[(id(t), j_extra)] = _through(t, j_extra, _mask(masks, t, in_chain))
+        names, chains, finals, outs, n_steps = hit
+        inputs = [on_stream.get(n, 0) for n in names]
+        inputs.append(x)
+        inputs.append(y)
+        if chains:
+            below = (1 << m) - 1
+            protos = t.proto_ops
+            for c, (j, slots, inner) in enumerate(chains):
                 v = 0
                 for i in slots:
                     v |= inputs[i]
-                after[dot + suffix] = v
-            k += n_steps
-            continue
-        mask = _mask(masks, t, in_chain)
-        names = t.stream_names
-        inputs = [on_stream.get(n, 0) for n in names] + [x, y]
-        dot, steps = p.prefix + ".", t.steps
-        cur = dict(zip(names, inputs))
-        vals: list[int] = []
-        for j, st in enumerate(steps):
-            v = cur[st.stream]
-            for d in st.deps:
-                v |= x if d == INCOMING else vals[d]
-            if j == j_extra:
-                v |= y
-            if mask[j]:
-                bit = 1 << m
-                missing = (bit - 1) & ~v
+                missing = (below & ~v) | ((((1 << c) - 1) & ~inner) << m)
                 if missing:
-                    bad |= missing | bit
-                chain_at.append((k + j, t.proto_ops[j]))
-                m += 1
-                v |= bit
-            vals.append(v)
-            cur[st.stream] = v
-        for n in names:
-            on_stream[n] = cur[n]
-        for o in t.outputs:
-            if o != INCOMING:
-                after[dot + steps[o].suffix] = vals[o]
-        k += len(steps)
+                    bad |= missing | (1 << (m + c))
+                chain_at.append((k + j, protos[j]))
+        for n, slots, inner in finals:
+            if len(slots) == 1 and not inner:
+                on_stream[n] = inputs[slots[0]]
+                continue
+            v = inner << m
+            for i in slots:
+                v |= inputs[i]
+            on_stream[n] = v
+        dot = p.prefix
+        for suffix, slots, inner in outs:
+            v = inner << m
+            for i in slots:
+                v |= inputs[i]
+            after[dot + suffix] = v
+        m += len(chains)
+        k += n_steps
     return {pos: (not (bad >> j) & 1, op) for j, (pos, op) in enumerate(chain_at)}
 
 
@@ -296,16 +278,40 @@ def latest_markers(program: Program, is_marker, watch) -> dict[int, int]:
     return out
 
 
-def _passing(t: "Template", j_extra: int, mask: tuple[bool, ...]) -> tuple | None:
-    """For an instance of ``t`` without chain ops: its stream names, per
-    stream the input slots its last step ORs, per output (as ``.suffix``)
-    the same, and its length; None (falsy) if it has chain ops."""
-    if any(mask):
-        return None
-    finals, outs = _reach(t, j_extra)
+def _through(t: "Template", j_extra: int, mask: tuple[bool, ...]) -> tuple:
+    """How an instance of ``t`` carries values, found once: its stream
+    names; per chain step (``mask``), its index, the input slots (its
+    streams' values in ``stream_names`` order, then incoming, then extra)
+    that reach it and, as a bitset over the template's chain steps, those
+    that reach it; the same (slots, chain steps) per stream's last step and
+    per output (as ``.suffix``); its length. A step's value in the pass is
+    the OR of the inputs that reach it and the bits of the chain steps that
+    reach it (each chain step's value holds its own bit and all it follows)."""
     names = t.stream_names
-    return (names, tuple(zip(names, finals)),
-            tuple(("." + t.steps[o].suffix, slots) for o, slots in outs), len(t.steps))
+    n = len(names)
+    cur = {name: (1 << i, 0) for i, name in enumerate(names)}
+    vals: list[tuple[int, int]] = []
+    chains = []
+    for j, st in enumerate(t.steps):
+        a, b = cur[st.stream]
+        for d in st.deps:
+            a2, b2 = ((1 << n), 0) if d == INCOMING else vals[d]
+            a, b = a | a2, b | b2
+        if j == j_extra:
+            a |= 1 << (n + 1)
+        if mask[j]:
+            chains.append((j, _slots(a, n + 2), b))
+            b |= 1 << (len(chains) - 1)
+        vals.append((a, b))
+        cur[st.stream] = (a, b)
+    finals = tuple((name, _slots(cur[name][0], n + 2), cur[name][1]) for name in names)
+    outs = tuple(("." + t.steps[o].suffix, _slots(vals[o][0], n + 2), vals[o][1])
+                 for o in t.outputs if o != INCOMING)
+    return names, tuple(chains), finals, outs, len(t.steps)
+
+
+def _slots(v: int, n: int) -> tuple[int, ...]:
+    return tuple(i for i in range(n) if v >> i & 1)
 
 
 def _mask(masks: dict, t: "Template", in_chain) -> tuple[bool, ...]:
@@ -314,13 +320,6 @@ def _mask(masks: dict, t: "Template", in_chain) -> tuple[bool, ...]:
     if mask is None:
         mask = masks[id(t)] = tuple(in_chain(op) for op in t.proto_ops)
     return mask
-
-
-def _or(inputs: list[int], slots: tuple[int, ...]) -> int:
-    v = 0
-    for i in slots:
-        v |= inputs[i]
-    return v
 
 
 def _reach(t: "Template", j_extra: int):

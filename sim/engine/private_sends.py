@@ -180,7 +180,7 @@ class _Scan:
             if a2a:
                 self.all_to_all.add(group)
         self.op_at: dict[int, Op] = {}
-        for i, op in prog.find_ops(p2p):
+        for i, op in prog.find_steps(p2p):
             self.op_at[i] = op
             kind, peer = op.kind, op.peer
             self.p2p_streams[kind].add(op.stream)

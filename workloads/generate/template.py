@@ -86,6 +86,14 @@ class Template:
             op.id = op.id[1:]
         return tuple(ops)
 
+    @cached_property
+    def tagged(self) -> tuple[bool, ...]:
+        """Per step, whether its tag counts from the instance's first tag
+        (a point-to-point step) rather than being 0."""
+        ops: list[Op] = []
+        Instance(self, "", None, (), 1).expand(ops)
+        return tuple(op.tag != proto.tag for op, proto in zip(ops, self.proto_ops))
+
 
 class Instance:
     """One use of a template in a program (one block of one micro-batch):
