@@ -175,3 +175,31 @@ def test_merged_instances_wait_for_the_slowest_instances_hops():
     near, far = [0, 128], [64, 192]
     assert delay_s([far]) > delay_s([near])
     assert delay_s([near, far]) == delay_s([far, near]) == delay_s([far])
+
+
+INSTANCE_SETS = {
+    "one host each": [[8 * h + j for j in (0, 2, 1, 3)] for h in range(6)],
+    "one member per host": [[8 * h + j for h in (3, 0, 5, 1)] for j in range(8)],
+    "two per host": [[0, 1, 8, 9], [2, 3, 10, 11]],            # channel rings
+    "mixed": [[0, 1, 2, 3], [8, 16, 24, 32]],                 # one host / one per host
+    "uneven": [[0, 1, 8], [2, 3, 10]],
+    "single": [[40, 41, 42]],
+    "lengths differ": [[0, 1], [8, 9, 10]],
+}
+
+
+@pytest.mark.parametrize("name", sorted(INSTANCE_SETS))
+@pytest.mark.parametrize("op", ["all_reduce", "all_gather", "reduce_scatter", "broadcast",
+                                "reduce", "barrier"])
+def test_ring_instances_merged_with_arrays_equal_the_instance_by_instance_merge(
+        name, op, monkeypatch):
+    from sim.collectives import layout
+    from sim.collectives.ring import merged_member_order_rings
+    topo = TopologyView(topologies.build_cluster("a100-80gb", 64))
+    instances = INSTANCE_SETS[name]
+    fast = layout.merge_instances(op, 3.0 * 2 ** 20, instances, "ring", topo)
+    monkeypatch.setattr(layout, "MERGE_ARRAYS", False)
+    ref = layout.merge_instances(op, 3.0 * 2 ** 20, instances, "ring", TopologyView(topo.graph))
+    assert fast == ref
+    arrays = merged_member_order_rings(op, 3.0 * 2 ** 20, instances, topo)
+    assert (arrays is None) == (name in ("two per host", "uneven", "lengths differ"))

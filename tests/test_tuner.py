@@ -116,3 +116,36 @@ def test_a_forced_algorithm_some_group_cannot_run_is_a_clear_error():
     g = topologies.build_cluster("h100-sxm", 32)
     with pytest.raises(InputError, match="hierarchical"):
         _run_merged(g, 2**20, [list(range(8)), [8, 16, 24, 9, 17, 25, 10, 18]], "hierarchical")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_distinct_shapes_from_arrays_equal_shape_by_shape(seed, monkeypatch):
+    import numpy as np
+    from sim.collectives import tuner
+    g = topologies.build_cluster("a100-80gb", 8 * 24, nodes_per_leaf=4)
+    topo = TopologyView(g)
+    rng = np.random.default_rng(seed)
+    seen = set()
+    for _ in range(30):
+        k, m = int(rng.choice([1, 2, 3, 8])), int(rng.integers(1, 7))
+        if rng.random() < 0.5:      # some lists alike: one pattern shifted host by host
+            base = rng.choice(8 * 24, k, replace=False)
+            instances = [[int((x + 8 * int(s)) % (8 * 24)) for x in base]
+                         for s in rng.integers(0, 24, m)]
+        else:
+            instances = [[int(x) for x in rng.choice(8 * 24, k, replace=False)]
+                         for _ in range(m)]
+        firsts = {}
+        for i, gpus in enumerate(instances):
+            firsts.setdefault(topo.shape(gpus), i)
+        assert topo.distinct_shapes(instances) == list(firsts.values())
+        seen.add(len(firsts) == 1)
+    assert seen == {True, False}
+    assert topo.distinct_shapes([[0, 1], [2]]) is None
+    # the choice is the same either way
+    planner = _run_merged(g, 2**20, [list(range(8)), [8, 40, 72, 9]])[1]
+    groups = [[0, 1, 8, 9], [16, 17, 24, 25], [2, 40, 3, 41]]
+    fast = planner.tuner.choose_merged("all_reduce", 2.0**20, groups)
+    monkeypatch.setattr(tuner, "SHAPE_ARRAYS", False)
+    planner.tuner._choice.clear()
+    assert planner.tuner.choose_merged("all_reduce", 2.0**20, groups) == fast

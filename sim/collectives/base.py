@@ -182,6 +182,27 @@ class TopologyView:
                 groups.setdefault(h // npl, len(groups))
         return members, tuple(groups[h // npl] for h in hosts) if npl else ()
 
+    def distinct_shapes(self, instances: list[list[int]]) -> list[int] | None:
+        """Positions in ``instances`` of the first member list of each
+        distinct :meth:`shape`, in order, found with arrays for lists of one
+        length (per member: host, rail and leaf group, each numbered by first
+        appearance, say what the shape says); None for lists of several
+        lengths or GPUs outside the per-GPU tables."""
+        k = len(instances[0]) if instances else 0
+        if not k or any(len(gpus) != k for gpus in instances):
+            return None
+        gpus = np.array(instances, dtype=np.int64).reshape(len(instances), k)
+        hosts, rails = self.host_array(), self.local_array()
+        if gpus.min() < 0 or gpus.max() >= len(hosts):
+            return None
+        h = hosts[gpus]
+        cols = [_first_seen_labels(h), _first_seen_labels(rails[gpus])]
+        npl = self.graph.graph.get("nodes_per_leaf")
+        if npl:
+            cols.append(_first_seen_labels(h // npl))
+        _, first = np.unique(np.concatenate(cols, axis=1), axis=0, return_index=True)
+        return np.sort(first).tolist()
+
     def by_host(self, gpus: list[int]) -> list[list[int]]:
         """Members grouped by host, hosts in order of first appearance."""
         groups: dict[int, list[int]] = {}
@@ -213,6 +234,22 @@ class CollectiveAlgorithm(ABC):
     def phases(self, op: str, nbytes: float, gpus: list[int],
                topo: TopologyView) -> list[Phase]:
         """Flow phases of ``op`` on ``gpus`` (in rank order) moving ``nbytes``."""
+
+
+def _first_seen_labels(x: np.ndarray) -> np.ndarray:
+    """Per row of a 2-D integer array, each entry's value numbered by first
+    appearance in its row (0, 1, ...)."""
+    m, k = x.shape
+    order = np.argsort(x, axis=1, kind="stable")
+    ranked = np.take_along_axis(x, order, axis=1)
+    starts = np.ones((m, k), dtype=bool)
+    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    # the first position of each entry's value: where its run in sorted order starts
+    run = np.maximum.accumulate(np.where(starts, np.arange(k), 0), axis=1)
+    first = np.empty_like(order)
+    np.put_along_axis(first, order, np.take_along_axis(order, run, axis=1), axis=1)
+    seen = np.cumsum(first == np.arange(k), axis=1) - 1
+    return np.take_along_axis(seen, first, axis=1)
 
 
 def ring_flows(order: list[int], per_link: float) -> list[Flow]:

@@ -20,13 +20,23 @@ from sim.collectives.base import Phase, TopologyView
 from sim.collectives.channels import Launch
 from sim.collectives.protocols import Protocol
 from sim.collectives.registry import ALGORITHMS
+from sim.collectives.ring import Ring, merged_member_order_rings
 from sim.network.routing import Router
+
+
+#: Rings in member order merged with arrays (:func:`merged_member_order_rings`);
+#: False merges instance by instance, the reference.
+MERGE_ARRAYS = True
 
 
 def merge_instances(op: str, nbytes: float, instances: list[list[int]], algorithm: str,
                     topo: TopologyView) -> list[Phase]:
     """Per phase index, the flows of every instance (concurrent groups run in lock step)."""
     algo = ALGORITHMS[algorithm]
+    if MERGE_ARRAYS and type(algo) is Ring:
+        merged = merged_member_order_rings(op, nbytes, instances, topo)
+        if merged is not None:
+            return merged
     firsts: list[Phase] = []
     flows: list[list] = []      # per phase: the flows of every instance, in order
     rest: list[list] = []       # per phase: the other instances' phases

@@ -9,6 +9,10 @@ next have the same local index, so the hop stays on one rail).
 """
 from __future__ import annotations
 
+from itertools import chain as _chained, repeat
+
+import numpy as np
+
 from sim.collectives.base import CollectiveAlgorithm, Phase, TopologyView, ring_hops, ring_volume
 
 
@@ -57,3 +61,32 @@ class Ring(CollectiveAlgorithm):
             for i in range(n - 1 if chain else n)])
         hops = topo.memo("ring_hops", key, lambda: ring_hops(rings[0]))
         return [Phase(tuple([(a, b, per_link) for a, b in pairs]), steps, hops=hops)]
+
+
+def merged_member_order_rings(op: str, nbytes: float, instances: list[list[int]],
+                              topo: TopologyView) -> list[Phase] | None:
+    """The merged phase of :class:`Ring` over concurrent ``instances`` (as
+    :func:`sim.collectives.layout.merge_instances` makes it), built with
+    arrays when every instance has one ring in member order: members of one
+    length, each instance on one host or one member per host. None
+    otherwise (the caller merges instance by instance)."""
+    n = len(instances[0]) if instances else 0
+    if n < 2 or any(len(gpus) != n for gpus in instances):
+        return None
+    gpus = np.array(instances, dtype=np.int64).reshape(len(instances), n)
+    hosts = topo.host_array()
+    if gpus.min() < 0 or gpus.max() >= len(hosts):
+        return None
+    h = np.sort(hosts[gpus], axis=1)
+    distinct = 1 + np.count_nonzero(h[:, 1:] != h[:, :-1], axis=1)
+    if not ((distinct == 1) | (distinct == n)).all():
+        return None
+    per_link, steps = ring_volume(op, nbytes / 1, n)
+    hop = n - 1 if op in ("broadcast", "reduce") else n
+    src, dst = gpus.tolist(), np.roll(gpus, -1, axis=1).tolist()
+    flows = tuple(zip(_chained.from_iterable(row[:hop] for row in src),
+                      _chained.from_iterable(row[:hop] for row in dst), repeat(per_link)))
+    hops = [tuple(zip(a, b)) for a, b in zip(src, dst)]
+    if len(instances) == 1:
+        return [Phase(flows, steps, hops=hops[0])]
+    return [Phase(flows, steps, hops[0], 1, 0.0, tuple(hops[1:]))]

@@ -23,6 +23,11 @@ from sim.network.routing import Router
 from workloads.errors import InputError
 
 
+#: Placement shapes of concurrent instances told apart with arrays
+#: (:meth:`TopologyView.distinct_shapes`); False: shape by shape, the reference.
+SHAPE_ARRAYS = True
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One way to run a collective and its predicted time (seconds)."""
@@ -101,15 +106,20 @@ class Tuner:
         shapes can run, each pick is predicted on all instances merged
         (:func:`sim.collectives.layout.merge_instances`) and the fastest wins.
         """
-        firsts: dict = {}
-        for gpus in instances:
-            firsts.setdefault(self.topo.shape(gpus), gpus)
+        at = self.topo.distinct_shapes(instances) if SHAPE_ARRAYS else None
+        if at is None:
+            by_shape: dict = {}
+            for gpus in instances:
+                by_shape.setdefault(self.topo.shape(gpus), gpus)
+            firsts = list(by_shape.values())
+        else:
+            firsts = [instances[i] for i in at]
         if len(firsts) == 1:
             return self.choose(op, nbytes, instances[0], request)
         key = (op, nbytes, tuple(map(tuple, instances)), request)
         hit = self._choice.get(key)
         if hit is None:
-            ranked = [self.candidates(op, nbytes, g, request) for g in firsts.values()]
+            ranked = [self.candidates(op, nbytes, g, request) for g in firsts]
             common = set.intersection(*({(c.algorithm, c.protocol) for c in r} for r in ranked))
             if not common:
                 raise InputError(f"no algorithm can run {op} on every concurrent group "
