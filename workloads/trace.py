@@ -275,25 +275,12 @@ class Program:
         order; a compressed program expands only the instances that have one."""
         if self.pieces is None:
             return [(i, op) for i, op in enumerate(self._ops) if op.kind in kinds]
-        out: list[tuple[int, Op]] = []
-        has: dict[int, bool] = {}
-        k = 0
-        for p in self.pieces:
-            if type(p) is Op:
-                if p.kind in kinds:
-                    out.append((k, p))
-                k += 1
-                continue
-            t = p.template
-            hit = has.get(id(t))
-            if hit is None:
-                hit = has[id(t)] = any(st.kind in kinds for st in t.steps)
-            if hit:
-                ops: list[Op] = []
-                p.expand(ops)
-                out.extend((k + j, op) for j, op in enumerate(ops) if op.kind in kinds)
-            k += len(t.steps)
-        return out
+
+        def inside(p, k: int, out: list) -> None:
+            ops: list[Op] = []
+            p.expand(ops)
+            out.extend((k + j, op) for j, op in enumerate(ops) if op.kind in kinds)
+        return self._find(kinds, lambda t: any(st.kind in kinds for st in t.steps), inside)
 
     def find_steps(self, kinds) -> list[tuple[int, Op]]:
         """:meth:`find_ops` without building the ops of instances: inside an
@@ -302,8 +289,24 @@ class Program:
         instance's) with the instance's own tag."""
         if self.pieces is None:
             return self.find_ops(kinds)
+        steps: dict[int, tuple] = {}
+
+        def inside(p, k: int, out: list) -> None:
+            base = p.tag_base
+            for j, proto, tagged in steps[id(p.template)]:
+                out.append((k + j, replace(proto, tag=base + proto.tag) if tagged else proto))
+
+        def has(t) -> bool:
+            steps[id(t)] = _steps_of(t, kinds)
+            return bool(steps[id(t)])
+        return self._find(kinds, has, inside)
+
+    def _find(self, kinds, has, inside) -> list[tuple[int, Op]]:
+        """The single ops of a compressed program whose kind is in ``kinds``,
+        and ``inside(instance, position, out)`` for each instance whose
+        template ``has`` one (asked once per template)."""
         out: list[tuple[int, Op]] = []
-        found: dict[int, tuple] = {}
+        seen: dict[int, bool] = {}
         k = 0
         for p in self.pieces:
             if type(p) is Op:
@@ -312,13 +315,11 @@ class Program:
                 k += 1
                 continue
             t = p.template
-            hit = found.get(id(t))
+            hit = seen.get(id(t))
             if hit is None:
-                hit = found[id(t)] = _steps_of(t, kinds)
+                hit = seen[id(t)] = has(t)
             if hit:
-                base = p.tag_base
-                for j, proto, tagged in hit:
-                    out.append((k + j, replace(proto, tag=base + proto.tag) if tagged else proto))
+                inside(p, k, out)
             k += len(t.steps)
         return out
 

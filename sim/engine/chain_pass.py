@@ -42,11 +42,7 @@ def serialised_pieces(program: Program, in_chain) -> bool:
     memo: dict[tuple, tuple | None] = {}
     for p in program.pieces:
         if type(p) is Op:
-            v = on_stream.get(p.stream, 0)
-            for d in p.deps:
-                w = get(d, 0)
-                if w > v:
-                    v = w
+            v = _latest(p, on_stream, get)
             if in_chain(p):
                 if v != seen:
                     return False
@@ -58,9 +54,7 @@ def serialised_pieces(program: Program, in_chain) -> bool:
         t = p.template
         mask = _mask(masks, t, in_chain)
         names = t.stream_names
-        x = max(map(get, p.incoming, [0] * len(p.incoming)), default=0)
-        j_extra, extra = p.extra if p.extra is not None else (-1, ())
-        y = max(map(get, extra, [0] * len(extra)), default=0)
+        j_extra, x, y = _instance_inputs(p, get)
         # a value below the count can never equal it again (the count only
         # grows) and loses every max to one that can: all such are alike
         key = (id(t), j_extra, tuple([1 if on_stream.get(n, 0) < seen else 0 for n in names]),
@@ -78,6 +72,25 @@ def serialised_pieces(program: Program, in_chain) -> bool:
         for o, b in outs_below:
             after[dot + steps[o].suffix] = seen - b
     return True
+
+
+def _instance_inputs(p, get) -> tuple[int, int, int]:
+    """Of an instance, in a pass whose values combine by max: the step its
+    extra ids feed (-1 if none), the largest value of its incoming ids and
+    that of its extra ids."""
+    x = max(map(get, p.incoming, [0] * len(p.incoming)), default=0)
+    j_extra, extra = p.extra if p.extra is not None else (-1, ())
+    return j_extra, x, max(map(get, extra, [0] * len(extra)), default=0)
+
+
+def _latest(op: Op, on_stream: dict, get) -> int:
+    """The largest value of ``op``'s stream so far and of its dependencies."""
+    v = on_stream.get(op.stream, 0)
+    for d in op.deps:
+        w = get(d, 0)
+        if w > v:
+            v = w
+    return v
 
 
 def _chain_block(t: Template, mask, names, j_extra: int, streams_below, x_below: int,
@@ -226,11 +239,7 @@ def latest_markers(program: Program, is_marker, watch) -> dict[int, int]:
     m = k = 0
     for p in program.units():
         if type(p) is Op:
-            v = on_stream.get(p.stream, 0)
-            for d in p.deps:
-                w = get(d, 0)
-                if w > v:
-                    v = w
+            v = _latest(p, on_stream, get)
             if watch(p):
                 out[k] = v
             if is_marker(p):
@@ -242,9 +251,7 @@ def latest_markers(program: Program, is_marker, watch) -> dict[int, int]:
         t = p.template
         mask = _mask(masks, t, is_marker)
         names = t.stream_names
-        x = max(map(get, p.incoming, [0] * len(p.incoming)), default=0)
-        j_extra, extra = p.extra if p.extra is not None else (-1, ())
-        y = max(map(get, extra, [0] * len(extra)), default=0)
+        j_extra, x, y = _instance_inputs(p, get)
         inputs = [on_stream.get(n, 0) for n in names] + [x, y]
         dot, steps = p.prefix + ".", t.steps
         if not any(mask):
