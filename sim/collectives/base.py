@@ -200,8 +200,10 @@ class TopologyView:
         npl = self.graph.graph.get("nodes_per_leaf")
         if npl:
             cols.append(_first_seen_labels(h // npl))
-        _, first = np.unique(np.concatenate(cols, axis=1), axis=0, return_index=True)
-        return np.sort(first).tolist()
+        firsts: dict[bytes, int] = {}
+        for i, row in enumerate(np.ascontiguousarray(np.concatenate(cols, axis=1))):
+            firsts.setdefault(row.tobytes(), i)
+        return list(firsts.values())
 
     def by_host(self, gpus: list[int]) -> list[list[int]]:
         """Members grouped by host, hosts in order of first appearance."""
