@@ -21,7 +21,10 @@ progressive filling: removing it changes no rate (it can only tie, when all
 the ports below are saturated and every flow through it already frozen at
 them; then the rates may differ in the last bit, about 1e-16 relative). A
 full-bisection fabric (oversubscription 1) meets the bound exactly; an
-oversubscribed one does not, and its uplinks stay ordinary links.
+oversubscribed one does not, and its uplinks stay ordinary links. The
+comparison allows a relative :data:`TOLERANCE`, so that capacities equal on
+paper compare equal; a link short of its bound by less than that could, at
+most, saturate that much before the ports below it.
 
 :mod:`sim.engine.private_sends` counts such links as nobody's: a send whose
 other links are its ends' own meets no other traffic that could slow it.
