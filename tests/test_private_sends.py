@@ -40,6 +40,9 @@ JOBS = [
     ("tp2-pp4-dp2-1f1b", TINY, 16, 2, {"tp": 2, "pp": 4}, 16),
     ("tp2-pp4-dp2-vpp2-interleaved", TINY, 16, 2,
      {"tp": 2, "pp": 4, "vpp": 2, "schedule": "interleaved"}, 16),
+    # ring attention: sends and receives inside the blocks' templates
+    ("tp2-cp2-pp2-dp2-sp", TINY, 16, 4,
+     {"tp": 2, "cp": 2, "pp": 2, "sequence_parallel": True}, 8),
 ]
 
 
