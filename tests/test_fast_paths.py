@@ -73,3 +73,20 @@ def test_link_sets_meet_by_marks_as_by_binary_search():
         answers.add(want)
         assert net._marks is None or not net._marks.any()
     assert answers == {True, False} and net._marks is not None
+
+
+def test_batch_shapes_are_equal_exactly_when_counts_are():
+    """A batch's memo key names its counts by (length, value) when they are
+    all alike, by their bytes otherwise: equal keys for equal counts only."""
+    from sim.network.flows import _Batch
+    from sim.network.routing import RouteSet
+    routes = RouteSet(np.array([0, 1, 2, 3]), np.array([4, 5, 6]), np.zeros(3))
+    routes.key = 7
+    sizes = np.ones(3)
+    counts = [np.ones(3), np.ones(3, dtype=np.int64), np.full(3, 2.0), np.array([1.0, 2.0, 1.0]),
+              np.array([1.0, 2.0, 1.0]), np.ones(2)]
+    keys = [_Batch(0, None, routes, sizes, c).shape for c in counts]
+    for a, ka in zip(counts, keys):
+        for b, kb in zip(counts, keys):
+            same = a.shape == b.shape and np.array_equal(a.astype(float), b.astype(float))
+            assert (ka == kb) == same

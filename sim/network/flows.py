@@ -69,8 +69,10 @@ class _Batch:
         self.links = routes.unique_links
         self.routes_key = routes.key
         self.routes = routes
-        # what the rates depend on besides which flows are active (None: unknown)
-        self.shape = None if routes.key is None else (routes.key, counts.tobytes())
+        # what the rates depend on besides which flows are active (None: unknown);
+        # counts as (length, value) when all alike, so keys hash without hashing
+        # every count (the solver reads counts as floats)
+        self.shape = None if routes.key is None else (routes.key, _bytes_key(counts))
         self.evolution: _Evolution | None = None     # set while the batch is alone
 
     def advance(self, now: float) -> None:
