@@ -36,3 +36,21 @@ def test_a_checked_scenario_is_immutable_and_copies_are_derived_afresh():
     fewer = scn.model_copy(update={"training": scn.training.model_copy(
         update={"global_batch": 8})})
     assert fewer.job.microbatches == 8 and scn.job.microbatches == 16
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_run_leaves_the_collector_as_it_found_it(fails):
+    """run_scenario freezes the long-lived trace and spans while it runs (so
+    collections skip them) and unfreezes them when it returns or fails."""
+    import gc
+    scn, _, _ = load_scenario("default", ["cluster.gpus=64", "parallelism.dp=1",
+                                          "training.global_batch=16"])
+    if fails:
+        scn = scn.model_copy(update={"trace": "no-such-trace.json"})
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    if fails:
+        with pytest.raises(InputError):
+            run_scenario(scn)
+    else:
+        assert run_scenario(scn).result["step_time_s"] > 0
+    assert gc.get_freeze_count() == 0 and gc.isenabled()

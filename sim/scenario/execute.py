@@ -2,6 +2,7 @@
 metrics, straggler attribution and, with faults, the run-level results."""
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,12 +69,15 @@ def run_scenario(scn: Scenario, folder: Path = Path("."), seed: int | None = Non
                          "sim.scenario.load.parse_scenario(mapping, label) for a dict), got "
                          f"{type(scn).__name__}", field="scn", value=type(scn).__name__)
     try:
+        gc.freeze()
         return _run(scn, folder, seed, progress)
     except TopologyError as e:
         raise InputError(e.message, file=e.file or label, field=e.field, value=e.value) \
             from None
     except InputError as e:
         raise (e.in_file(label) if label else e) from None
+    finally:
+        gc.unfreeze()
 
 
 def _simulate_step(scn: Scenario, folder: Path, trace: Trace, cluster: ResolvedCluster,
@@ -102,6 +106,10 @@ def _run(scn: Scenario, folder: Path, seed: int | None, progress: bool | None) -
     phases = 2 + bool(scn.stragglers) + (scn.reliability is not None)
     bar = progress_bar(total=phases, desc="trace", unit="phase", enabled=progress)
     trace, facts, cluster = load_or_generate(scn, folder)
+    # the trace, and below the step's spans, live until the run ends and hold
+    # no cycles to free: frozen, later collections do not scan them again
+    # (run_scenario unfreezes them when the run returns)
+    gc.freeze()
     bar.update()
     bar.set_description("step")
     compute = compute_model_for(cluster.gpu.name,
@@ -109,6 +117,7 @@ def _run(scn: Scenario, folder: Path, seed: int | None, progress: bool | None) -
                                 scn.cluster.software)
     straggler_seed = [seed, 1]      # a stream of its own, apart from the run-level one
     step = _simulate_step(scn, folder, trace, cluster, compute, straggler_seed)
+    gc.freeze()
     metrics = StepMetrics.of(trace, step, facts, cluster.gpu.peak_dense_flops)
     result = metrics.to_json()
     bar.update()
