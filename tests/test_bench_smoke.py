@@ -116,3 +116,15 @@ def test_benchmark_presets_fit_with_the_least_recompute(name, gpus, tokens):
     m = scn.training.global_batch // (layout.dp * scn.training.micro_batch)
     assert scn.parallelism.recompute == "none"
     assert stage_memory(spec, layout, training, m)["total_bytes"] <= hbm
+
+
+def test_bench_cases_keeps_the_run_with_the_least_cpu_time():
+    better = _load("bench_cases")._better
+    a = {"case": "c", "version": "current", "step_time_s": 1.0, "cpu_s": 2.0, "wall_s": 2.1}
+    b = dict(a, cpu_s=1.5, wall_s=3.0)
+    failed = {"case": "c", "version": "current", "status": "exit 3: boom"}
+    assert better(None, a) is a
+    assert better(a, b) is b and better(b, a) is b
+    assert better(failed, a) is a and better(a, failed) is a
+    with pytest.raises(SystemExit, match="step time differs between runs"):
+        better(a, dict(b, step_time_s=1.5))
