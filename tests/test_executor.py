@@ -66,6 +66,24 @@ def test_send_recv_time_is_latency_plus_bytes_over_bandwidth():
     assert r.makespan_s == pytest.approx(ALPHA + 1e9 / B, rel=1e-9)
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_sends_waiting_on_one_tag_pair_first_come_first_served(fast):
+    """Three sends of one tag wait for their receives (posted later, one after
+    another): each pairs with the receive of its rank (different sizes, so a
+    wrong pairing is a mismatch error), in both the closed form and the network."""
+    sizes = (1e9, 2e9, 3e9)
+    ops0 = [{"id": f"s{i}", "kind": "send", "peer": 1, "bytes": b, "tag": 7,
+             "stream": f"out{i}"} for i, b in enumerate(sizes)]
+    ops1 = [{"id": "c", "kind": "compute", "duration_s": 0.5}]
+    ops1 += [{"id": f"r{i}", "kind": "recv", "peer": 0, "bytes": b, "tag": 7,
+              "stream": "in", "deps": ["c"]} for i, b in enumerate(sizes)]
+    tr = trace(2, [{"ranks": [0], "ops": ops0}, {"ranks": [1], "ops": ops1}])
+    r = simulate_trace(tr, topologies.ring(2, B, ALPHA), UNIT_COMPUTE, p2p_fast_path=fast)
+    ends = {s.op: s.end for s in r.spans}
+    assert ends["s0"] == ends["r0"] == pytest.approx(0.5 + ALPHA + 1e9 / B, rel=1e-9)
+    assert ends["r2"] == pytest.approx(ends["r1"] + ALPHA + 3e9 / B, rel=1e-9)
+
+
 def _dumbbell():
     """GPUs 0,1 on switch a, GPUs 2,3 on switch b, one a-b link of bandwidth B."""
     g = nx.DiGraph(num_gpus=4, gpus_per_node=1, num_hosts=4, name="dumbbell")

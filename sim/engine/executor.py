@@ -95,8 +95,10 @@ class Executor:
         self._peer_of: dict[tuple, int] = {}
         self._steps: dict[tuple, list] = {}
         self._ready: deque = deque()       # private transfers timed, not yet finished
-        self._sends: dict[tuple, deque] = {}
-        self._recvs: dict[tuple, deque] = {}
+        # per (sender class, receiver class, tag): the side posted first, or a
+        # deque of them when several wait
+        self._sends: dict[tuple, tuple | deque] = {}
+        self._recvs: dict[tuple, tuple | deque] = {}
         plans: dict[int, ProgramPlan] = {}
         tplans: dict = {}
         cost: dict = {}
@@ -141,6 +143,8 @@ class Executor:
             moved = True
             while moved:
                 moved = False
+                blocked: list[int] = []     # streams stopped short of their end, this pass
+                last = 0                    # how many of them stopped before the last move
                 for s, ent in enumerate(plan.streams):
                     p = pos[s]
                     n = len(ent)
@@ -149,6 +153,7 @@ class Executor:
                     q = q0 = sub[s]
                     h = hold[s]     # still waiting for the end that stopped it last time?
                     if h is not None and ends[h[2]] is None and h[0] == p and h[1] == q:
+                        blocked.append(s)
                         continue
                     t = free[s]
                     p0 = p
@@ -202,10 +207,21 @@ class Executor:
                         if stop:
                             break
                     if p != p0 or q != q0:
-                        moved = True
+                        last = len(blocked)
                         pos[s] = p
                         sub[s] = q
                         free[s] = t
+                    if p < n and not inflight[s]:
+                        blocked.append(s)
+                # another pass moves something only if a stream stopped before
+                # the last move can go on now (one stopped after it saw every
+                # change of this pass): not if each still waits for the end its
+                # hold names
+                for b in blocked[:last] if last else ():
+                    h = hold[b]
+                    if h is None or ends[h[2]] is not None or h[0] != pos[b] or h[1] != sub[b]:
+                        moved = True
+                        break
             if not waiting or not self._unfuse(st, waiting):
                 return
             waiting.clear()
@@ -218,9 +234,13 @@ class Executor:
         ``st.hold[s]`` so that later passes skip the instance cheaply."""
         ip = st.plan.insts[i]
         ends = st.ends
-        x, missing = _latest(ends, ip.inc)
-        if missing is not None:
-            return self._held(st, s, p, missing, ip, True)
+        x = 0.0
+        for k in ip.inc:        # _latest inlined: most calls stop at a missing input
+            e = ends[k]
+            if e is None:
+                return self._held(st, s, p, k, ip, True)
+            if e > x:
+                x = e
         y, missing = _latest(ends, ip.extra)
         if missing is not None:
             return self._held(st, s, p, missing, ip, False)
@@ -475,20 +495,33 @@ class Executor:
         otherwise it runs on the network and its end ends both ops (no
         process: callbacks)."""
         c, op = st.cls, st.plan.ops[k]
+        ci = c.index
         peer_spec = op.peer
-        other = self._peer_of.get((c.index, peer_spec.rank, peer_spec.group, peer_spec.offset))
+        other = self._peer_of.get((ci, peer_spec.rank, peer_spec.group, peer_spec.offset))
         if other is None:
             other = self._peer_class(c, op)
-        is_send = op.kind == "send"
-        key = (c.index, other, op.tag) if is_send else (other, c.index, op.tag)
-        mine, theirs = (self._sends, self._recvs) if is_send else (self._recvs, self._sends)
-        self._where[(c.index, op.stream)] = (op, ("p2p", is_send, other))
         me = (st, s, k, start, alone)
-        queue = theirs.get(key)
-        if not queue:
-            mine.setdefault(key, deque()).append(me)
+        if op.kind == "send":
+            is_send, key, mine, theirs = True, (ci, other, op.tag), self._sends, self._recvs
+        else:
+            is_send, key, mine, theirs = False, (other, ci, op.tag), self._recvs, self._sends
+        # the sides waiting per key: one kept bare (the usual case), more in a deque
+        peer = theirs.pop(key, None)
+        if peer is None:
+            self._where[(ci, op.stream)] = (op, ("p2p", is_send, other))
+            waiting = mine.get(key)
+            if waiting is None:
+                mine[key] = me
+            elif type(waiting) is tuple:
+                mine[key] = deque((waiting, me))
+            else:
+                waiting.append(me)
             return
-        peer = queue.popleft()
+        if type(peer) is not tuple:
+            queue = peer
+            peer = queue.popleft()
+            if queue:
+                theirs[key] = queue
         send, recv = (me, peer) if is_send else (peer, me)
         s_op, r_op = send[0].plan.ops[send[2]], recv[0].plan.ops[recv[2]]
         if s_op.bytes != r_op.bytes:
@@ -499,22 +532,34 @@ class Executor:
                 value=[s_op.id, r_op.id])
         sync = start if start > peer[3] else peer[3]
         peer_spec = s_op.peer
-        pkey = (send[0].cls.index, peer_spec.rank, peer_spec.group, peer_spec.offset)
-        pairs = self._pairs.get(pkey)
-        if pairs is None:
-            ranks = send[0].cls.ranks
-            gpu = self.trace.gpu_of
-            pairs = self._pairs[pkey] = tuple(zip(
-                map(gpu, ranks), map(gpu, peer_spec.resolve_all(ranks, self.trace))))
         if alone and peer[4]:
-            skey = (pkey, s_op.bytes)
+            # this side ends with the other, in the next _drain: no _where entry
+            skey = (send[0].cls.index, peer_spec.rank, peer_spec.group, peer_spec.offset,
+                    s_op.bytes)
             steps = self._steps.get(skey)
             if steps is None:
-                steps = self._steps[skey] = self._p2p_sends.isolated_steps(pairs, s_op.bytes)
-            end = max(((sync + d) + t for d, t in steps), default=sync)
+                steps = self._steps[skey] = _undominated(self._p2p_sends.isolated_steps(
+                    self._pairs_of(send[0].cls, peer_spec), s_op.bytes))
+            if len(steps) == 1:
+                d, t = steps[0]
+                end = (sync + d) + t
+            else:
+                end = max(((sync + d) + t for d, t in steps), default=sync)
             self._ready.append((me, peer, sync, end))
         else:
-            self._at(sync, self._transfer, me, peer, sync, pairs, s_op.bytes)
+            self._where[(ci, op.stream)] = (op, ("p2p", is_send, other))
+            self._at(sync, self._transfer, me, peer, sync,
+                     self._pairs_of(send[0].cls, peer_spec), s_op.bytes)
+
+    def _pairs_of(self, c: RankClass, peer_spec) -> tuple:
+        """(source GPU, destination GPU) of each send of class ``c`` to ``peer_spec``."""
+        pkey = (c.index, peer_spec.rank, peer_spec.group, peer_spec.offset)
+        pairs = self._pairs.get(pkey)
+        if pairs is None:
+            gpu = self.trace.gpu_of
+            pairs = self._pairs[pkey] = tuple(zip(
+                map(gpu, c.ranks), map(gpu, peer_spec.resolve_all(c.ranks, self.trace))))
+        return pairs
 
     def _transfer(self, a: tuple, b: tuple, sync: float, pairs: tuple, nbytes: float) -> None:
         self._p2p_sends.send(pairs, nbytes).callbacks.append(
@@ -574,6 +619,17 @@ class Executor:
             return (f"waiting for a matching {'recv' if is_send else 'send'} "
                     f"(tag {op.tag}) on {self.classes[other].label()}")
         return state
+
+def _undominated(steps: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """The (latency, evolution) steps of a closed-form transfer that may give its
+    end: one with both numbers at most another's never ends later (rounding
+    is monotonic), so the max over the rest is the same float."""
+    out: list[tuple[float, float]] = []
+    for d, t in sorted(steps, key=lambda dt: (-dt[0], -dt[1])):
+        if not out or t > out[-1][1]:
+            out.append((d, t))
+    return tuple(out)
+
 
 def _latest(ends: list, positions: tuple[int, ...]) -> tuple[float, int | None]:
     """The latest end of ``positions`` (0.0 for none), or the first whose end
