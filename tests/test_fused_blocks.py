@@ -220,3 +220,25 @@ def test_found_steps_are_the_found_ops_but_for_ids(name, model, gpus, par, batch
                     for i, op in found]
         assert facts(prog.find_steps(kinds)) == facts(prog.find_ops(kinds))
     assert any(p.find_steps(kinds) for p in trace.programs)
+
+
+@pytest.mark.parametrize("name,model,gpus,par,batch", [JOBS[0], JOBS[1], JOBS[4]],
+                         ids=[JOBS[0][0], JOBS[1][0], JOBS[4][0]])
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+def test_span_columns_from_arrays_equal_the_reference(name, model, gpus, par, batch, fold,
+                                                      monkeypatch):
+    """SpanLog.columns reads the recorded spans with arrays; span by span
+    (COLUMN_ARRAYS=False) gives the same classes in the same order, same values."""
+    from sim.engine import plan
+    trace, graph, compute = small_job(model, gpus, par, batch)
+    speeds = [1.0] * trace.world_size
+    speeds[1] = 0.9
+    log = simulate_trace(trace, graph, compute, fold=fold, speeds=speeds).span_log
+    assert log.recorded and log.blocks
+    fast = log.columns()
+    monkeypatch.setattr(plan, "COLUMN_ARRAYS", False)
+    ref = log.columns()
+    assert list(fast) == list(ref)
+    for ci in ref:
+        assert [a.dtype for a in fast[ci]] == [a.dtype for a in ref[ci]]
+        assert [a.tolist() for a in fast[ci]] == [a.tolist() for a in ref[ci]]

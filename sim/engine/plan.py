@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -317,23 +318,37 @@ class SpanLog:
         """Per class: start, sync, end and is-compute of every span, as
         arrays. Fused blocks of one class, template and set of lengths are
         replayed together on arrays (same floats as one by one)."""
-        parts: dict[int, list[list]] = {}
-        for sp in self.recorded:
-            p = parts.get(sp.cls)
-            if p is None:
-                p = parts[sp.cls] = [[], [], [], []]
-            p[0].append(sp.start)
-            p[1].append(sp.sync)
-            p[2].append(sp.end)
-            p[3].append(sp.kind == COMPUTE)
-        cols: dict[int, list[list[np.ndarray]]] = {
-            ci: [[np.array(a, float)], [np.array(b, float)], [np.array(c, float)],
-                 [np.array(kd, bool)]] for ci, (a, b, c, kd) in parts.items()}
-        groups: dict[tuple, list[tuple]] = {}
+        if COLUMN_ARRAYS:
+            cols: dict[int, list[list[np.ndarray]]] = {
+                ci: [[a], [b], [c], [kd]]
+                for ci, (a, b, c, kd) in _recorded_columns(self.recorded).items()}
+        else:
+            parts: dict[int, list[list]] = {}
+            for sp in self.recorded:
+                p = parts.get(sp.cls)
+                if p is None:
+                    p = parts[sp.cls] = [[], [], [], []]
+                p[0].append(sp.start)
+                p[1].append(sp.sync)
+                p[2].append(sp.end)
+                p[3].append(sp.kind == COMPUTE)
+            cols = {ci: [[np.array(a, float)], [np.array(b, float)], [np.array(c, float)],
+                         [np.array(kd, bool)]] for ci, (a, b, c, kd) in parts.items()}
+        groups: dict[tuple, list] = {}
+        # lengths tuples are shared by many blocks: hashed once per object, and
+        # equal ones grouped by one representative's identity
+        equal: dict[tuple, tuple] = {}
+        rep: dict[int, int] = {}
         for ci, plan, i, f, x, y, d in self.blocks:
             ip = plan.insts[i]
-            groups.setdefault((ci, ip.tp, ip.extra_step, d), []).append((f, x, y))
-        for (ci, tp, extra_step, d), rows in groups.items():
+            r = rep.get(id(d))
+            if r is None:
+                r = rep[id(d)] = id(equal.setdefault(d, d))
+            g = groups.get((ci, id(ip.tp), ip.extra_step, r))
+            if g is None:
+                g = groups[(ci, id(ip.tp), ip.extra_step, r)] = [ip.tp, d]
+            g.append((f, x, y))
+        for (ci, _, extra_step, _), (tp, d, *rows) in groups.items():
             n_streams = len(tp.names)
             fs = np.array([r[0] for r in rows], float).reshape(len(rows), n_streams)
             x = np.array([r[1] for r in rows], float)
@@ -346,3 +361,38 @@ class SpanLog:
             c[2].append(np.stack(times[1::2], axis=1).ravel())
             c[3].append(np.tile([op.kind == COMPUTE for op in tp.proto], len(rows)))
         return {ci: tuple(np.concatenate(v) for v in c) for ci, c in cols.items()}
+
+
+#: :meth:`SpanLog.columns` reads the recorded spans field by field into arrays
+#: and splits them by class with one stable sort (False: span by span, the
+#: reference)
+COLUMN_ARRAYS = True
+
+_fields = tuple(attrgetter(a) for a in ("cls", "start", "sync", "end", "kind"))
+
+
+def _recorded_columns(spans: list[Span]) -> dict[int, tuple[np.ndarray, ...]]:
+    """Per class (in order of first appearance): start, sync, end and
+    is-compute of its spans, in their order."""
+    n = len(spans)
+    if not n:
+        return {}
+    get_cls, get_start, get_sync, get_end, get_kind = _fields
+    cls = np.fromiter(map(get_cls, spans), np.int64, n)
+    data = (np.fromiter(map(get_start, spans), float, n),
+            np.fromiter(map(get_sync, spans), float, n),
+            np.fromiter(map(get_end, spans), float, n),
+            np.fromiter(map(COMPUTE.__eq__, map(get_kind, spans)), bool, n))
+    order = np.argsort(cls, kind="stable")
+    sorted_cls = cls[order]
+    cuts = np.flatnonzero(sorted_cls[1:] != sorted_cls[:-1]) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.append(cuts, n)
+    data = tuple(a[order] for a in data)
+    # classes by their first span: the first position in the stable order of each run
+    first = order[starts]
+    out = {}
+    for g in np.argsort(first, kind="stable").tolist():
+        lo, hi = int(starts[g]), int(ends[g])
+        out[int(sorted_cls[lo])] = tuple(a[lo:hi] for a in data)
+    return out
