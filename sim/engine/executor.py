@@ -138,6 +138,7 @@ class Executor:
         ci = st.cls.index
         pos, sub, free, inflight, perop = st.pos, st.sub, st.free, st.inflight, st.perop
         hold = st.hold
+        now, alone = self.env.now, self._alone_p2p[st.cls.program]
         waiting: list[int] = []
         while True:
             moved = True
@@ -190,7 +191,16 @@ class Executor:
                                 if delay is None:
                                     inflight[s] = stop = True
                                     if op.kind in P2P:
-                                        self._post_p2p(st, s, k, start)
+                                        # a private one (see sim.engine.private_sends)
+                                        # is posted at once, ahead of the clock, any
+                                        # other at its issue time
+                                        if start < now:
+                                            start = now
+                                        if k in alone:
+                                            self._pair_p2p(st, s, k, start, True)
+                                        else:
+                                            self._at(start, self._pair_p2p, st, s, k, start,
+                                                     False)
                                     else:
                                         self.env.process(self._remote(st, s, k, start))
                                     break
@@ -237,8 +247,14 @@ class Executor:
         x = 0.0
         for k in ip.inc:        # _latest inlined: most calls stop at a missing input
             e = ends[k]
-            if e is None:
-                return self._held(st, s, p, k, ip, True)
+            if e is None:       # _held(..., incoming=True) inlined
+                gs = ip.gstreams
+                inside, inc, _ = ip.tp.first_waits(0 if len(gs) == 1 else gs.index(s),
+                                                   ip.extra_step)
+                if inside or inc:
+                    st.hold[s] = (p, 0, k)
+                    return None
+                return False
             if e > x:
                 x = e
         y, missing = _latest(ends, ip.extra)
@@ -366,7 +382,11 @@ class Executor:
         out: list[float | None] = [None] * len(plan.ops)
         ops, duration = plan.ops, plan.duration
         for k in plan.singles:
-            out[k] = known(ops[k], duration[k], self._is_private(c, k, ops[k]))
+            b = duration[k]
+            if b is not None:
+                out[k] = b / speed
+            elif self._is_private(c, k, ops[k]):
+                out[k] = known(ops[k], None, True)
         per_template: dict = {}
         for ip in plan.insts:
             tp = ip.tp
@@ -475,18 +495,6 @@ class Executor:
             hit = self._peer_of[key] = self._class_of[peer.resolve(c.rep, self.trace)]
         return hit
 
-    def _post_p2p(self, st: "_ClassState", s: int, k: int, start: float) -> None:
-        """Post send or receive ``k``, issued at ``start``: a private one (see
-        :mod:`sim.engine.private_sends`) at once, ahead of the clock, any
-        other at ``start``."""
-        now = self.env.now
-        if start < now:
-            start = now
-        if k in self._alone_p2p[st.cls.program]:
-            self._pair_p2p(st, s, k, start, True)
-        else:
-            self._at(start, self._pair_p2p, st, s, k, start, False)
-
     def _pair_p2p(self, st: "_ClassState", s: int, k: int, start: float, alone: bool) -> None:
         """Once both sides are posted the transfer starts when the later one
         was issued. Between two private sides it is timed in closed form and
@@ -577,15 +585,21 @@ class Executor:
     def _drain(self) -> None:
         """End the private transfers timed meanwhile, and advance their classes
         (which may time more)."""
-        ready = self._ready
+        ready, spans, where = self._ready, self.spans, self._where
         while ready:
             # end every transfer timed so far, then advance each class once
             touched: dict[int, "_ClassState"] = {}
             while ready:
                 a, b, sync, end = ready.popleft()
-                for st, s, k, start, _ in (a, b):
-                    self._finish(st, s, k, start, sync, end)
+                for st, s, k, start, _ in (a, b):     # _finish inlined
+                    op = st.plan.ops[k]
+                    spans.append(Span(st.cls.index, op.stream, op.id, op.kind, start, end,
+                                      sync, op.layer))
+                    st.ends[k] = st.free[s] = end
+                    st.inflight[s] = False
                     touched[id(st)] = st
+                # only the side posted first waited in _where (see _pair_p2p)
+                where.pop((b[0].cls.index, op.stream), None)
             for st in touched.values():
                 self._advance(st)
 
