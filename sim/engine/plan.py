@@ -157,11 +157,14 @@ class InstancePlan:
     __slots__ = ("piece", "tp", "tid", "base", "gstreams", "entries", "inc", "extra_step",
                  "extra", "kernel", "_runs")
 
-    def __init__(self, piece: Instance, tp: TemplatePlan, base: int):
+    def __init__(self, piece: Instance, tp: TemplatePlan, base: int,
+                 gstreams: tuple[int, ...] = (), entries: tuple[int, ...] | None = None):
         self.piece = piece
         self.tp = tp
         self.tid = id(tp)
         self.base = base
+        self.gstreams = gstreams
+        self.entries = entries
         self._runs = None
 
 
@@ -182,7 +185,10 @@ class ProgramPlan:
         streams: list[list[int]] = []
         self.insts: list[InstancePlan] = []
         singles: list[tuple[int, Op]] = []
-        mapped: dict[int, tuple[int, ...]] = {}     # template plan -> global streams
+        # per template plan: its global streams and (step, id suffix, global
+        # stream) of each output
+        mapped: dict[int, tuple] = {}
+        insts = self.insts
         k = 0
         for u in program.units():
             if type(u) is Op:
@@ -200,29 +206,29 @@ class ProgramPlan:
             tp = tplans.get(id(t))
             if tp is None:
                 tp = tplans[id(t)] = TemplatePlan(t, compute, cost)
-            ip = InstancePlan(u, tp, k)
-            gs = mapped.get(id(tp))
-            if gs is None:
+            m = mapped.get(id(tp))
+            if m is None:
                 for name in tp.names:
                     if name not in stream_ix:
                         stream_ix[name] = len(streams)
                         streams.append([])
-                gs = mapped[id(tp)] = tuple([stream_ix[name] for name in tp.names])
-            ip.gstreams = gs
-            num = ~len(self.insts)
+                gs = tuple([stream_ix[name] for name in tp.names])
+                m = mapped[id(tp)] = (gs, tuple((o, "." + t.steps[o].suffix, gs[tp.stream[o]])
+                                                for o in tp.outputs))
+            gs, outs = m
+            num = ~len(insts)
             if len(gs) == 1:
-                ip.entries = None
+                insts.append(InstancePlan(u, tp, k, gs))
                 streams[gs[0]].append(num)
             else:
-                ip.entries = tuple([len(streams[s]) for s in gs])
+                insts.append(InstancePlan(u, tp, k, gs, tuple([len(streams[s]) for s in gs])))
                 for s in gs:
                     streams[s].append(num)
-            self.insts.append(ip)
-            dot, steps, local = u.prefix + ".", t.steps, tp.stream
-            for o in tp.outputs:
-                index[dot + steps[o].suffix] = k + o
-                stream_at[k + o] = gs[local[o]]
-            k += len(steps)
+            prefix = u.prefix
+            for o, suffix, g in outs:
+                index[prefix + suffix] = k + o
+                stream_at[k + o] = g
+            k += len(t.steps)
         self.streams = streams
         self.names = list(stream_ix)
         self.ops: list[Op | None] = [None] * k
@@ -232,22 +238,29 @@ class ProgramPlan:
         self._at: dict[int, tuple] = {}
         get = index.__getitem__
         empty = ()
+        ops, duration, cross = self.ops, self.duration, self.cross
         for k, op in singles:
-            self.ops[k] = op
+            ops[k] = op
             if op.kind == COMPUTE:
-                self.duration[k] = _compute_s(op, compute, cost)
+                duration[k] = _compute_s(op, compute, cost)
             deps = op.deps
-            s = stream_at[k]
-            self.cross[k] = empty if not deps else tuple([j for j in map(get, deps)
-                                                         if stream_at[j] != s])
-        for ip in self.insts:
+            if deps:
+                s = stream_at[k]
+                cross[k] = tuple([j for j in map(get, deps) if stream_at[j] != s])
+            else:
+                cross[k] = empty
+        kernels: dict[tuple[int, int], object] = {}
+        for ip in insts:
             u = ip.piece
             ip.inc = tuple(map(get, u.incoming))
             if u.extra is None:
-                ip.extra_step, ip.extra = -1, ()
+                ip.extra_step, ip.extra = -1, empty
             else:
                 ip.extra_step, ip.extra = u.extra[0], tuple(map(get, u.extra[1]))
-            ip.kernel = ip.tp.kernel(ip.extra_step, False)
+            kern = kernels.get((ip.tid, ip.extra_step))
+            if kern is None:
+                kern = kernels[(ip.tid, ip.extra_step)] = ip.tp.kernel(ip.extra_step, False)
+            ip.kernel = kern
 
     def instances_at(self, positions: frozenset[int]) -> list[int]:
         """The instances holding some of ``positions``, in order (cached)."""
