@@ -71,3 +71,23 @@ def test_ecmp_mode_pins_one_path():
     links, share, _ = router.spread(0, 40 * 8)
     assert np.all(share == 1.0)
     assert router.structured and len(links) == len(router._structured_nodes(0, 320, 0)) - 1
+
+
+@pytest.mark.parametrize("graph", [
+    topologies.build_cluster("a100-80gb", 8 * 24, nodes_per_leaf=4),
+    topologies.build_cluster("gb200", 144),
+    topologies.fat_tree(4, 25e9, 1e-6),
+], ids=["rail-multigroup", "gb200", "fat-tree-k4"])
+def test_cached_gpu_chains_equal_fresh_ones(graph):
+    """A GPU's ways to the fabric switches are kept once found: after routing,
+    every cached list equals a fresh walk."""
+    router = Router(graph)
+    gpus = sorted(n for n, d in graph.nodes(data=True) if d["kind"] == "gpu")
+    rng = np.random.default_rng(1)
+    pairs = [tuple(int(g) for g in rng.choice(gpus, 2, replace=False)) for _ in range(60)]
+    for s, d in pairs:
+        router.spread(s, d)
+    cached = router._core.get("chains", {})
+    assert cached
+    for (gpu, outward), chains in cached.items():
+        assert chains == router._chains_of(gpu, outward)

@@ -315,7 +315,15 @@ class Router:
 
     def _chains(self, gpu: int, outward: bool) -> list[list]:
         """Each way between ``gpu`` and the fabric switches, through at most one
-        attachment: [gpu, (attachment,) switch] outward, reversed inward."""
+        attachment: [gpu, (attachment,) switch] outward, reversed inward
+        (cached with the switch-level tables; not to be modified)."""
+        memo = self._core.setdefault("chains", {})
+        hit = memo.get((gpu, outward))
+        if hit is None:
+            hit = memo[(gpu, outward)] = self._chains_of(gpu, outward)
+        return hit
+
+    def _chains_of(self, gpu: int, outward: bool) -> list[list]:
         idx = self._core["index"]
         step = self.graph.successors if outward else self.graph.predecessors
         out = []
