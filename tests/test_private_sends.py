@@ -284,3 +284,20 @@ def test_undominated_steps_give_the_same_end_as_all_steps():
                 assert (max((sync + a) + b for a, b in kept)
                         == max((sync + a) + b for a, b in steps))
     assert _undominated([]) == ()
+
+
+def test_a_timeout_lands_on_the_time_it_aims_at():
+    """Early in a step ``now + (t - now)`` can miss ``t`` by a unit in the
+    last place; the clock's delays land on it exactly, so work started from
+    the clock and work timed ahead of it in closed form agree to the bit."""
+    import math
+    from sim.network.clock import delay_to
+    rng = np.random.default_rng(7)
+    missed = 0
+    for now, t in zip(rng.uniform(0, 1e-3, 2000), rng.uniform(1e-3, 1.0, 2000)):
+        now, t = float(now), float(t)
+        missed += now + (t - now) != t
+        d = delay_to(now, t)
+        assert now + d == t and d >= 0 and math.isclose(d, t - now, rel_tol=1e-15)
+    assert missed        # the plain difference does miss
+    assert delay_to(0.5, 0.5) == 0.0 and delay_to(0.0, 2.0) == 2.0

@@ -41,6 +41,7 @@ from sim.engine.plan import ProgramPlan, Span, SpanLog
 from sim.engine.private_families import private_parts
 from sim.engine.private_sends import private_sends
 from sim.errors import SimulationStuck, UserError
+from sim.network.clock import delay_to
 from sim.network.flows import FlowNetwork
 from workloads.trace import P2P, Op, Trace
 
@@ -319,7 +320,7 @@ class Executor:
         """Call ``fn(*args)`` at time ``t`` (now, or from a timeout's callback)."""
         env = self.env
         if t > env.now:
-            env.timeout(t - env.now).callbacks.append(lambda _e: fn(*args))
+            env.timeout(delay_to(env.now, t)).callbacks.append(lambda _e: fn(*args))
         else:
             fn(*args)
 
@@ -339,7 +340,7 @@ class Executor:
         """Process of one op that meets other ranks or the network."""
         env = self.env
         if start > env.now:
-            yield env.timeout(start - env.now)
+            yield env.timeout(delay_to(env.now, start))
         c, op = st.cls, st.plan.ops[k]
         start = env.now
         where = (c.index, op.stream)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from sim.network.clock import delay_to
 from sim.network.maxmin import max_min_rates
 from sim.network.routing import Router, RouteSet
 
@@ -385,7 +386,7 @@ class FlowNetwork:
         if self._wake_at is not None and self._wake_at <= t:
             return
         self._wake_at = t
-        ev = self.env.timeout(max(t - self.env.now, 0.0))
+        ev = self.env.timeout(delay_to(self.env.now, t) if t > self.env.now else 0.0)
         ev.callbacks.append(lambda _e, t=t: self._wake(t))
 
     def _wake(self, t: float) -> None:
