@@ -471,16 +471,38 @@ class Router:
         ups, downs = self._chains_out(src), self._chains_in(dst)
         if len(ups) != 1 or len(downs) != 1:
             return None
-        if any(not self._is_gpu(a) and g.has_edge(a, dst) for a in g.successors(src)):
+        if dst in self._beside(src):
             return None                      # a shared attachment is shorter
         up, down = ups[0], downs[0]
-        idx, e = self._core["index"], self._edge_index
+        idx = self._core["index"]
         core = self._core_arrays(idx[up[-1]], idx[down[0]])
         if core is None:
             return None
-        chain = [e[(u, v)] for u, v in zip(up, up[1:])] + [e[(u, v)] for u, v in zip(down, down[1:])]
-        links = np.concatenate([np.array(chain, dtype=np.int64), core[0]])
-        return links, np.concatenate([np.ones(len(chain)), core[1]])
+        # the chains' links (up, then down) and the core's, as
+        # np.array([edge of each chain hop]) would give them
+        memo = self._core.setdefault("chain_links", {})
+        a = memo.get((src, True))
+        if a is None:
+            a = memo[(src, True)] = self._chain_links(up)
+        b = memo.get((dst, False))
+        if b is None:
+            b = memo[(dst, False)] = self._chain_links(down)
+        links = np.concatenate([a, b, core[0]])
+        return links, np.concatenate([np.ones(len(a) + len(b)), core[1]])
+
+    def _chain_links(self, chain: list) -> np.ndarray:
+        e = self._edge_index
+        return np.array([e[(u, v)] for u, v in zip(chain, chain[1:])], dtype=np.int64)
+
+    def _beside(self, gpu: int) -> frozenset:
+        """The nodes one non-GPU attachment away from ``gpu`` (cached)."""
+        memo = self._core.setdefault("beside", {})
+        hit = memo.get(gpu)
+        if hit is None:
+            g = self.graph
+            hit = memo[gpu] = frozenset(v for a in g.successors(gpu) if not self._is_gpu(a)
+                                        for v in g.successors(a))
+        return hit
 
     def _core_arrays(self, u: int, target: int):
         """Link indices and shares of the switch-level spread u -> target (cached)."""
