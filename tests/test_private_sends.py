@@ -298,6 +298,12 @@ def test_a_timeout_lands_on_the_time_it_aims_at():
         now, t = float(now), float(t)
         missed += now + (t - now) != t
         d = delay_to(now, t)
-        assert now + d == t and d >= 0 and math.isclose(d, t - now, rel_tol=1e-15)
+        assert d >= 0 and math.isclose(d, t - now, rel_tol=1e-15)
+        if now + d != t:        # out of reach: the sums skip t, and d lands just below
+            assert now + d == math.nextafter(t, 0) < t < now + math.nextafter(d, math.inf)
     assert missed        # the plain difference does miss
     assert delay_to(0.5, 0.5) == 0.0 and delay_to(0.0, 2.0) == 2.0
+    # now's bits below t's last place are exactly half of it: t is skipped
+    now, t = 0.0008929477581907895, 0.050770868139997795
+    d = delay_to(now, t)
+    assert now + d == math.nextafter(t, 0)

@@ -4,7 +4,8 @@ A simpy timeout set at ``now`` with delay ``d`` fires at ``now + d`` in
 floating point. ``d = t - now`` rounds when ``t`` is more than twice ``now``
 (early in a step), and the event then lands a unit in the last place away
 from ``t``. Work timed ahead of the clock in closed form starts at ``t``
-itself, so the clock must land there too for both to agree to the bit.
+itself, so the clock lands there too, for both to agree to the bit (all but
+in the rare case :func:`delay_to` describes, where no delay reaches ``t``).
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import math
 
 
 def delay_to(now: float, t: float) -> float:
-    """The delay after which a timeout set at ``now`` fires at exactly ``t``
-    (``now + delay == t``; ``t >= now``). As the delay steps by one unit in
-    its last place, ``now + delay`` steps by at most one in its own, so some
-    delay next to ``t - now`` lands on ``t``."""
+    """The delay after which a timeout set at ``now`` fires at ``t``
+    (``now + delay == t``; ``t >= now``), found next to ``t - now``. When
+    ``now``'s bits below ``t``'s last place are exactly one half of it, the
+    sums round to every other float and ``t`` may be out of reach: the delay
+    then lands one unit in the last place below it."""
     d = t - now
     while now + d < t:
         d = math.nextafter(d, math.inf)
