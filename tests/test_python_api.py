@@ -54,3 +54,17 @@ def test_a_run_leaves_the_collector_as_it_found_it(fails):
     else:
         assert run_scenario(scn).result["step_time_s"] > 0
     assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def test_a_run_leaves_a_disabled_collector_disabled():
+    """The trace is built with the collector off; one the caller turned off
+    stays off, and nothing stays frozen."""
+    import gc
+    scn, _, _ = load_scenario("default", ["cluster.gpus=64", "parallelism.dp=1",
+                                          "training.global_batch=16"])
+    gc.disable()
+    try:
+        assert run_scenario(scn).result["step_time_s"] > 0
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
