@@ -242,3 +242,34 @@ def test_span_columns_from_arrays_equal_the_reference(name, model, gpus, par, ba
     for ci in ref:
         assert [a.dtype for a in fast[ci]] == [a.dtype for a in ref[ci]]
         assert [a.tolist() for a in fast[ci]] == [a.tolist() for a in ref[ci]]
+
+
+@pytest.mark.parametrize("name,model,gpus,par,batch", [JOBS[0], JOBS[4], JOBS[-1]],
+                         ids=[JOBS[0][0], JOBS[4][0], JOBS[-1][0]])
+def test_plain_kernels_equal_the_recording_ones(name, model, gpus, par, batch):
+    """The stepping kernel (lengths unpacked once, ends kept only where read)
+    gives every stream's free time and every output's end exactly as the
+    recording kernel, on random inputs for every template and extra step."""
+    import numpy as np
+    from sim.engine.plan import ProgramPlan
+    trace, graph, compute = small_job(model, gpus, par, batch)
+    rng = np.random.default_rng(3)
+    tplans, cost, checked = {}, {}, 0
+    for prog in trace.programs:
+        plan = ProgramPlan(prog, compute, tplans, cost)
+        for ip in plan.insts:
+            tp = ip.tp
+            for extra_step in {-1, ip.extra_step, 0}:
+                plain, rec = tp.kernel(extra_step, False), tp.kernel(extra_step, True)
+                for _ in range(3):
+                    f = tuple(rng.uniform(0, 1, len(tp.names)).tolist())
+                    x, y = rng.uniform(0, 1, 2).tolist()
+                    d = tuple(rng.uniform(0, 0.1, len(tp.stream)).tolist())
+                    times = rec(f, x, y, d)
+                    frees = list(f)
+                    for j, s in enumerate(tp.stream):     # a stream's last step sets it
+                        frees[s] = times[2 * j + 1]
+                    assert plain(f, x, y, d) == (tuple(frees),
+                                                 tuple(times[2 * o + 1] for o in tp.outputs))
+                    checked += 1
+    assert checked

@@ -108,6 +108,8 @@ def _compile(tp: TemplatePlan, extra_step: int, record: bool | str):
     vector = record == "arrays"
     lines = [f"def k(f, x, y, d):",
              f"    {', '.join(f'f{i}' for i in range(n_streams))}, = f"]
+    if not record:
+        return _exec(_plain_source(tp, extra_step, lines))
     for j, s in enumerate(tp.stream):
         lines.append(f"    s = f{s}")
         waits = [f"e{c}" for c in tp.cross[j]]
@@ -117,15 +119,40 @@ def _compile(tp: TemplatePlan, extra_step: int, record: bool | str):
             waits.append("y")
         for w in waits:
             lines.append(f"    s = maximum(s, {w})" if vector else f"    if {w} > s: s = {w}")
-        if record:
-            lines.append(f"    s{j} = s")
+        lines.append(f"    s{j} = s")
         lines.append(f"    e{j} = f{s} = s + d[{j}]")
-    if record:
-        lines.append("    return (" + "".join(f"s{j}, e{j}, " for j in range(len(tp.stream)))
-                     + ")")
-    else:
-        lines.append("    return (" + "".join(f"f{i}, " for i in range(n_streams)) + "), ("
-                     + "".join(f"e{o}, " for o in tp.outputs) + ")")
+    lines.append("    return (" + "".join(f"s{j}, e{j}, " for j in range(len(tp.stream)))
+                 + ")")
+    return _exec(lines)
+
+
+def _plain_source(tp: TemplatePlan, extra_step: int, lines: list[str]) -> list[str]:
+    """The stepping kernel without recording: the same float operations as
+    the recording one, with the lengths unpacked once, a step that waits for
+    nothing added straight to its stream's free time, and only the ends that
+    are read again (by a later step, or as outputs) kept."""
+    read = set(tp.outputs).union(*tp.cross)
+    if tp.stream:
+        lines.append(f"    {', '.join(f'd{j}' for j in range(len(tp.stream)))}, = d")
+    for j, s in enumerate(tp.stream):
+        waits = [f"e{c}" for c in tp.cross[j]]
+        if tp.incoming[j]:
+            waits.append("x")
+        if j == extra_step:
+            waits.append("y")
+        if waits:
+            lines.append(f"    s = f{s}")
+            lines.extend(f"    if {w} > s: s = {w}" for w in waits)
+            total = f"s + d{j}"
+        else:
+            total = f"f{s} + d{j}"
+        lines.append(f"    {f'e{j} = ' if j in read else ''}f{s} = {total}")
+    lines.append("    return (" + "".join(f"f{i}, " for i in range(len(tp.names))) + "), ("
+                 + "".join(f"e{o}, " for o in tp.outputs) + ")")
+    return lines
+
+
+def _exec(lines: list[str]):
     source = "\n".join(lines)
     fn = _KERNELS.get(source)
     if fn is None:
