@@ -147,3 +147,15 @@ def test_1f1b_order_matches_pipedream_flush():
     got = [(a.kind, a.microbatch) for a in schedule("1f1b", 4, 6)[1]]
     assert got == [("F", 0), ("F", 1), ("F", 2), ("B", 0), ("F", 3), ("B", 1),
                    ("F", 4), ("B", 2), ("F", 5), ("B", 3), ("B", 4), ("B", 5)]
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_shared_schedule_is_the_schedule_made_once(name):
+    """The trace generator reads the actions the memory check already made:
+    the same actions as schedule(), one object per shape."""
+    from workloads.generate.schedules import shared_schedule
+    for pp, m in SHAPES:
+        vpp = 2 if name == "interleaved" and m % pp == 0 and pp > 1 else 1
+        shared = shared_schedule(name, pp, m, vpp)
+        assert [list(s) for s in shared] == schedule(name, pp, m, vpp)
+        assert shared_schedule(name, pp, m, vpp) is shared

@@ -30,7 +30,7 @@ from workloads.generate.layout import Layout, Training
 from workloads.generate import program as program_form
 from workloads.generate.program import Block, StagePlan, stage_pieces
 from workloads.generate.ranks import DEFAULT_ORDER, RankGrid, parse_order
-from workloads.generate.schedules import get_schedule
+from workloads.generate.schedules import get_schedule, shared_schedule
 from workloads.generate.template import Template, compile_items
 from workloads.models.items import Shape
 from workloads.trace import Program, Trace
@@ -138,8 +138,7 @@ def _generate(model: Any, layout: Layout, training: Training, placement_order: s
         costs = ModelCosts(get_model(model))
     m = check_job(costs, layout, training)
     lo, tr = layout, training
-    sched = get_schedule(lo.schedule)
-    actions = sched.actions(lo.pp, m, lo.vpp)
+    actions = shared_schedule(lo.schedule, lo.pp, m, lo.vpp)
 
     grid = RankGrid({"tp": lo.tp, "cp": lo.cp, "dp": lo.dp, "pp": lo.pp}, order)
     groups = grid.groups(lo.ep, lo.etp)

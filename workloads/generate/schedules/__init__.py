@@ -60,6 +60,14 @@ def _stage_actions(name: str, pp: int, m: int, vpp: int) -> tuple[tuple[Action, 
     return tuple(tuple(a) for a in get_schedule(name).actions(pp, m, vpp))
 
 
+def shared_schedule(name: str, pp: int, microbatches: int,
+                    vpp: int = 1) -> tuple[tuple[Action, ...], ...]:
+    """:func:`schedule` as tuples, made once per shape and shared with
+    :func:`in_flight_microbatches` (the memory check asks first, the trace
+    generator then reads the same actions)."""
+    return _stage_actions(name, pp, microbatches, vpp)
+
+
 __all__ = ["Action", "Schedule", "SCHEDULES", "get_schedule", "schedule",
-           "in_flight_microbatches", "virtual_stage", "run_timeline", "Timeline",
-           "ScheduleDeadlock", "peak_in_flight"]
+           "in_flight_microbatches", "shared_schedule", "virtual_stage", "run_timeline",
+           "Timeline", "ScheduleDeadlock", "peak_in_flight"]
