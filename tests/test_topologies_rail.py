@@ -140,3 +140,18 @@ def test_a_built_fabric_goes_to_the_oldest_collector_generation():
             assert all(gc.is_tracked(d) for d in G._succ.values())
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_a_build_keeps_what_the_caller_froze_frozen():
+    """Objects a caller froze stay frozen across a build (the built fabric
+    joins them), and thaw when the caller unfreezes."""
+    import gc
+    held = [{"a": 1} for _ in range(100)]
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        G = T.rail_optimized(4, "dgx-h100", nodes_per_leaf=2)
+        assert gc.get_freeze_count() >= before + len(G._succ)
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0 and held

@@ -85,9 +85,13 @@ def gc_paused(build):
         finally:
             # what the build made is long-lived: straight to the oldest
             # generation (freeze and unfreeze move objects, scanning none),
-            # where a young collection would have put it after scanning it all
+            # where a young collection would have put it after scanning it all;
+            # if the caller keeps objects frozen, it joins them instead (an
+            # unfreeze here would thaw the caller's too)
+            held = gc.get_freeze_count()
             gc.freeze()
-            gc.unfreeze()
+            if not held:
+                gc.unfreeze()
             if enabled:
                 gc.enable()
     return run
