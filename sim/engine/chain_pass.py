@@ -128,9 +128,9 @@ def ordered_positions(program: Program, in_chain, inject: dict[int, int] | None 
     instance: kind, stream, group and peer, not its id).
 
     Values are bitsets of the chain ops certainly finished when an op ends.
-    An instance without chain ops ORs its inputs into its outputs along
-    paths fixed by its template (:func:`_reach`); one with chain ops is
-    walked step by step.
+    An instance ORs its inputs, and the bits of its chain steps, into its
+    outputs along paths fixed by its template, found once per template
+    (:func:`_through`).
 
     ``inject`` adds knowledge from outside the program: position ``i`` of a
     single op (a piece of its own) -> position ``j`` of a single chain op
@@ -229,13 +229,14 @@ def latest_markers(program: Program, is_marker, watch) -> dict[int, int]:
 
     Values are such counts, combined by max (the larger of two markers known
     to have ended has ended); an instance with neither markers nor watched
-    steps takes the max of its inputs along the paths of :func:`_reach`.
+    steps takes the max of its inputs along the paths of :func:`_through`.
     """
     after: dict[str, int] = {}
     on_stream: dict[str, int] = {}
     get = after.get
     out: dict[int, int] = {}
     masks: dict[int, tuple[bool, ...]] = {}
+    through: dict[tuple[int, int], tuple] = {}
     m = k = 0
     for p in program.units():
         if type(p) is Op:
@@ -255,12 +256,15 @@ def latest_markers(program: Program, is_marker, watch) -> dict[int, int]:
         inputs = [on_stream.get(n, 0) for n in names] + [x, y]
         dot, steps = p.prefix + ".", t.steps
         if not any(mask):
-            finals, outs = _reach(t, j_extra)
-            for n, slots in zip(names, finals):
+            hit = through.get((id(t), j_extra))
+            if hit is None:
+                hit = through[(id(t), j_extra)] = _through(t, j_extra, mask)
+            _, _, finals, outs, n_steps = hit
+            for n, slots, _ in finals:
                 on_stream[n] = max([inputs[i] for i in slots], default=0)
-            for o, slots in outs:
-                after[dot + steps[o].suffix] = max([inputs[i] for i in slots], default=0)
-            k += len(steps)
+            for suffix, slots, _ in outs:
+                after[p.prefix + suffix] = max([inputs[i] for i in slots], default=0)
+            k += n_steps
             continue
         cur = dict(zip(names, inputs))
         vals: list[int] = []
@@ -327,32 +331,3 @@ def _mask(masks: dict, t: "Template", in_chain) -> tuple[bool, ...]:
     if mask is None:
         mask = masks[id(t)] = tuple(in_chain(op) for op in t.proto_ops)
     return mask
-
-
-def _reach(t: "Template", j_extra: int):
-    """Of a template: which inputs (its streams' values in ``stream_names``
-    order, then incoming, then extra) reach each stream's last step and each
-    output step, as slot tuples."""
-    hit = t.__dict__.get("_reach", {}).get(j_extra)
-    if hit is not None:
-        return hit
-    names = t.stream_names
-    n = len(names)
-    cur = {name: 1 << i for i, name in enumerate(names)}
-    vals: list[int] = []
-    for j, st in enumerate(t.steps):
-        v = cur[st.stream]
-        for d in st.deps:
-            v |= (1 << n) if d == INCOMING else vals[d]
-        if j == j_extra:
-            v |= 1 << (n + 1)
-        vals.append(v)
-        cur[st.stream] = v
-
-    def slots(v: int) -> tuple[int, ...]:
-        return tuple(i for i in range(n + 2) if v >> i & 1)
-
-    hit = ([slots(cur[name]) for name in names],
-           [(o, slots(vals[o])) for o in t.outputs if o != INCOMING])
-    t.__dict__.setdefault("_reach", {})[j_extra] = hit
-    return hit
